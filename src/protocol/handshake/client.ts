@@ -1,0 +1,204 @@
+/**
+ * Sans-IO RTMP handshake, client role: `start()` gives C0+C1, `push(bytes)` takes what the server
+ * sent and says what to write back. No sockets, clock or RNG of its own (both injected).
+ */
+import { HandshakeError } from '../errors';
+import {
+  ByteQueue,
+  type FourBytes,
+  type HandshakeCommonOptions,
+  type HandshakeForm,
+  type HandshakePeer,
+  type HandshakeProgress,
+  type HandshakeStep,
+  NOTHING,
+  PACKET_SIZE,
+  RTMP_VERSION,
+  bytesEqual,
+  checkFourBytes,
+  defaultClock,
+  defaultRandom,
+  randomExactly,
+  readU32,
+  timeField,
+  versionField,
+  writeU32,
+} from './common';
+import {
+  DIGEST_SIZE,
+  FLASH_MEDIA_SERVER_KEY,
+  FLASH_PLAYER_KEY,
+  FLASH_PLAYER_KEY_PARTIAL,
+  digestAt,
+  imprintDigest,
+  makeResponse,
+  validateResponse,
+  validateServerDigest,
+} from './digest';
+
+/** Options of a {@link HandshakeClient}. */
+export interface HandshakeClientOptions extends HandshakeCommonOptions {
+  /** `simple`: zero version field, no digest. `digest`: FP9 digest in C1 (what rtmpdump/FFmpeg send). */
+  form: HandshakeForm;
+  /** C1 version field in the digest form. Default `[9, 0, 124, 2]` (FFmpeg's). Must be non-zero. */
+  flashVersion?: FourBytes;
+}
+
+/** The Flash Player version FFmpeg puts in its C1. */
+export const DEFAULT_FLASH_VERSION: FourBytes = [9, 0, 124, 2];
+
+type ClientState = 'idle' | 'awaitingS0' | 'awaitingS1' | 'awaitingS2' | 'completed' | 'failed';
+
+/**
+ * The client side of the handshake.
+ *
+ * - C2 is returned as soon as S0+S1 are in (servers send S0+S1+S2 together and do not wait).
+ * - Digest form: a server S1 with a zero version field is a simple-form answer and is accepted
+ *   (nginx-rtmp answers that way); a non-zero version field must carry a valid Media Server digest
+ *   (scheme 0 or 1) or the handshake fails with `BAD_DIGEST`.
+ * - S2 is never rejected in the digest form: its response digest is checked and the result is
+ *   recorded in `peer.s2DigestValid`, because real servers differ (some echo C1, some sign it).
+ *   In the simple form a non-echo S2 fails with `BAD_ECHO` only when `strictEcho` is set.
+ * - Bytes after S2 are returned as `remaining`: they are chunks.
+ */
+export class HandshakeClient {
+  private readonly form: HandshakeForm;
+  private readonly clock: () => number;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly flashVersion: FourBytes;
+  private readonly strictEcho: boolean;
+  private readonly queue = new ByteQueue();
+  private state: ClientState = 'idle';
+  private failure: HandshakeError | undefined;
+  private c1: Uint8Array | undefined;
+  private c1Digest: Uint8Array | undefined;
+  private peerVersion = 0;
+  private peerForm: HandshakeForm = 'simple';
+  private peerEpoch = 0;
+  private peerVersionField: FourBytes = [0, 0, 0, 0];
+
+  /** Creates a client; nothing is sent until {@link HandshakeClient.start}. */
+  constructor(opts: HandshakeClientOptions) {
+    if (opts.form !== 'simple' && opts.form !== 'digest') {
+      throw new RangeError(`unknown handshake form ${String(opts.form)}`);
+    }
+    this.form = opts.form;
+    this.clock = opts.clock ?? defaultClock;
+    this.random = opts.random ?? defaultRandom;
+    this.strictEcho = opts.strictEcho ?? false;
+    this.flashVersion = checkFourBytes(opts.flashVersion ?? DEFAULT_FLASH_VERSION, 'flashVersion');
+    if (this.form === 'digest' && this.flashVersion.every((b) => b === 0)) {
+      throw new RangeError('flashVersion must be non-zero in the digest form');
+    }
+  }
+
+  /** Whether the handshake has completed. */
+  get completed(): boolean {
+    return this.state === 'completed';
+  }
+
+  /** Returns C0+C1 (1537 bytes) to send first. Call once. */
+  start(): Uint8Array {
+    if (this.state !== 'idle') throw new Error('HandshakeClient.start() called twice');
+    const out = new Uint8Array(1 + PACKET_SIZE);
+    out[0] = RTMP_VERSION;
+    const c1 = out.subarray(1);
+    writeU32(c1, 0, timeField(this.clock));
+    if (this.form === 'digest') c1.set(this.flashVersion, 4);
+    c1.set(randomExactly(this.random, PACKET_SIZE - 8), 8);
+    if (this.form === 'digest') {
+      const offset = imprintDigest(c1, 0, FLASH_PLAYER_KEY_PARTIAL);
+      this.c1Digest = c1.slice(offset, offset + DIGEST_SIZE);
+    }
+    this.c1 = c1.slice();
+    this.state = 'awaitingS0';
+    return out;
+  }
+
+  /**
+   * Feeds bytes from the server (any split). Throws HandshakeError on BAD_VERSION, BAD_DIGEST or
+   * (with `strictEcho`) BAD_ECHO; short input is `inProgress`, never an error.
+   */
+  push(bytes: Uint8Array): HandshakeProgress {
+    if (this.state === 'failed') throw this.failure;
+    if (this.state === 'idle') throw new Error('HandshakeClient.push() before start()');
+    if (this.state === 'completed') throw new Error('HandshakeClient.push() after completion');
+    this.queue.push(bytes);
+    const events: HandshakeStep[] = [];
+    let send: Uint8Array = NOTHING;
+    try {
+      if (this.state === 'awaitingS0') {
+        const s0 = this.queue.take(1);
+        if (s0 === undefined) return { kind: 'inProgress', send, events };
+        if (s0[0] !== RTMP_VERSION) {
+          throw new HandshakeError('BAD_VERSION', `server sent S0 version ${s0[0]}, expected 3`, {
+            version: s0[0],
+            expected: RTMP_VERSION,
+          });
+        }
+        this.peerVersion = s0[0];
+        this.state = 'awaitingS1';
+      }
+      if (this.state === 'awaitingS1') {
+        const s1 = this.queue.take(PACKET_SIZE);
+        if (s1 === undefined) return { kind: 'inProgress', send, events };
+        send = this.onS1(s1);
+        events.push({ step: 'peerHello', version: this.peerVersion, form: this.peerForm });
+        this.state = 'awaitingS2';
+      }
+      const s2 = this.queue.take(PACKET_SIZE);
+      if (s2 === undefined) return { kind: 'inProgress', send, events };
+      const peer = this.onS2(s2);
+      events.push({ step: 'peerEcho' });
+      this.state = 'completed';
+      return { kind: 'completed', send, remaining: this.queue.drain(), events, peer };
+    } catch (e) {
+      this.state = 'failed';
+      this.failure = e as HandshakeError;
+      this.queue.drain();
+      throw e;
+    }
+  }
+
+  private onS1(s1: Uint8Array): Uint8Array {
+    this.peerEpoch = readU32(s1, 0);
+    this.peerVersionField = versionField(s1);
+    const serverSigned = this.peerVersionField.some((b) => b !== 0);
+    if (this.form === 'digest' && serverSigned) {
+      const location = validateServerDigest(s1);
+      if (location === null) {
+        throw new HandshakeError('BAD_DIGEST', 'S1 carries no valid Flash Media Server digest', {
+          packet: 'S1',
+          serverVersion: this.peerVersionField.join('.'),
+        });
+      }
+      this.peerForm = 'digest';
+      const body = randomExactly(this.random, PACKET_SIZE - DIGEST_SIZE);
+      return makeResponse(body, digestAt(s1, location), FLASH_PLAYER_KEY);
+    }
+    this.peerForm = 'simple';
+    return s1.slice(); // C2 echoes S1 byte for byte, as librtmp and nginx-rtmp do
+  }
+
+  private onS2(s2: Uint8Array): HandshakePeer {
+    const c1 = this.c1 as Uint8Array;
+    const echoValid = bytesEqual(s2.subarray(8), c1.subarray(8));
+    const peer: HandshakePeer = {
+      version: this.peerVersion,
+      form: this.peerForm,
+      epoch: this.peerEpoch,
+      peerVersion: this.peerVersionField,
+      echoValid,
+    };
+    if (this.peerForm === 'digest') {
+      peer.s2DigestValid = validateResponse(
+        s2,
+        this.c1Digest as Uint8Array,
+        FLASH_MEDIA_SERVER_KEY,
+      );
+    } else if (!echoValid && this.strictEcho) {
+      throw new HandshakeError('BAD_ECHO', 'S2 does not echo C1', { packet: 'S2' });
+    }
+    return peer;
+  }
+}

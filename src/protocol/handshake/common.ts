@@ -1,0 +1,187 @@
+/**
+ * Types and small helpers shared by the sans-IO handshake client and server.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** Size of C1/S1/C2/S2 (RTMP spec 5.2). */
+export const PACKET_SIZE = 1536;
+/** The only C0/S0 version we speak: plain RTMP (6 would be RTMPE, not supported). */
+export const RTMP_VERSION = 3;
+/** An empty `send`: nothing to write. */
+export const NOTHING: Uint8Array = new Uint8Array(0);
+
+/** Simple (spec) handshake, or the Flash Player 9 HMAC-SHA256 digest ("complex") handshake. */
+export type HandshakeForm = 'simple' | 'digest';
+
+/** The four bytes of the C1/S1 version field, most significant first (e.g. `[9, 0, 124, 2]`). */
+export type FourBytes = [number, number, number, number];
+
+/** Options common to both roles; clock and randomness are injected for deterministic tests. */
+export interface HandshakeCommonOptions {
+  /** Milliseconds for the C1/S1 time field (taken modulo 2^32). Default `Date.now`. */
+  clock?: () => number;
+  /** Returns `n` random bytes. Default `crypto.randomBytes`. */
+  random?: (n: number) => Uint8Array;
+  /**
+   * Fail with `BAD_ECHO` when a simple-form peer's C2/S2 does not echo our C1/S1 (bytes 8-1535).
+   * Default `false`: real peers vary and librtmp/FFmpeg/nginx-rtmp only log it, so by default the
+   * result is recorded in `peer.echoValid` instead.
+   */
+  strictEcho?: boolean;
+}
+
+/** A step the runtime turns into a transport event (HANDSHAKE.PEER_HELLO / HANDSHAKE.PEER_ECHO). */
+export type HandshakeStep =
+  { step: 'peerHello'; version: number; form: HandshakeForm } | { step: 'peerEcho' };
+
+/** What we learnt about the peer during the handshake. */
+export interface HandshakePeer {
+  /** The peer's C0/S0 byte (always 3 once accepted). */
+  version: number;
+  /**
+   * The form the handshake ran in: `digest` when both C1 and S1 carried valid FP9 digests,
+   * `simple` otherwise (a simple-form client never looks at the server's digest).
+   */
+  form: HandshakeForm;
+  /** The time field of the peer's C1/S1 (ms, u32). */
+  epoch: number;
+  /** The peer's C1/S1 version field (Flash Player or server version; zeros for simple). */
+  peerVersion: FourBytes;
+  /** Client role, digest form only: whether S2 ends with a valid FP9 response digest. */
+  s2DigestValid?: boolean;
+  /** Server role, digest form only: whether C2 ends with a valid FP9 response digest. */
+  c2DigestValid?: boolean;
+  /** Whether the peer's C2/S2 echoed our C1/S1 (bytes 8-1535; the time fields are ignored). */
+  echoValid: boolean;
+}
+
+/** Result of feeding bytes to a handshake role (rml_rtmp style). */
+export type HandshakeProgress =
+  | { kind: 'inProgress'; send: Uint8Array; events: HandshakeStep[] }
+  | {
+      kind: 'completed';
+      send: Uint8Array;
+      /** Bytes after the handshake: the start of the chunk stream. May be a view of pushed bytes. */
+      remaining: Uint8Array;
+      events: HandshakeStep[];
+      peer: HandshakePeer;
+    };
+
+/** Default clock: wall time in ms. */
+export const defaultClock = (): number => Date.now();
+
+/** Default randomness: node:crypto. */
+export const defaultRandom = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+
+/** Calls `random(n)` and checks it returned `n` bytes (a wrong length is our caller's bug). */
+export function randomExactly(random: (n: number) => Uint8Array, n: number): Uint8Array {
+  const bytes = random(n);
+  if (bytes.length !== n) {
+    throw new RangeError(`random(${n}) returned ${bytes.length} bytes`);
+  }
+  return bytes;
+}
+
+/** Concatenates byte arrays into one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Byte-wise equality of two ranges. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Reads the big-endian u32 at `at`. */
+export function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+/** Writes `value` as a big-endian u32 at `at`. */
+export function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = (value >>> 24) & 0xff;
+  bytes[at + 1] = (value >>> 16) & 0xff;
+  bytes[at + 2] = (value >>> 8) & 0xff;
+  bytes[at + 3] = value & 0xff;
+}
+
+/** The time value for a C1/S1 time field: the clock's ms, as a u32. */
+export function timeField(clock: () => number): number {
+  return Math.floor(clock()) >>> 0;
+}
+
+/**
+ * Keeps the pieces of partial reads and concatenates once, when enough bytes are there
+ * (never a concat per read).
+ */
+export class ByteQueue {
+  private parts: Uint8Array[] = [];
+  private total = 0;
+
+  /** Bytes held. */
+  get length(): number {
+    return this.total;
+  }
+
+  /** Appends a read (kept by reference, not copied). */
+  push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.parts.push(bytes);
+    this.total += bytes.length;
+  }
+
+  /** Removes and returns the first `n` bytes, or `undefined` when fewer are held. */
+  take(n: number): Uint8Array | undefined {
+    if (this.total < n) return undefined;
+    const first = this.parts[0];
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.parts.shift();
+      else this.parts[0] = first.subarray(n);
+      this.total -= n;
+      return out;
+    }
+    const all = this.parts.length === 1 ? this.parts[0] : concatBytes(this.parts);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.parts = rest.length > 0 ? [rest] : [];
+    this.total = rest.length;
+    return out;
+  }
+
+  /** Removes and returns everything held (a view when it is a single piece). */
+  drain(): Uint8Array {
+    const all =
+      this.parts.length === 0
+        ? NOTHING
+        : this.parts.length === 1
+          ? this.parts[0]
+          : concatBytes(this.parts);
+    this.parts = [];
+    this.total = 0;
+    return all;
+  }
+}
+
+/** Reads the four version-field bytes (4-7) of a C1/S1. */
+export function versionField(packet: Uint8Array): FourBytes {
+  return [packet[4], packet[5], packet[6], packet[7]];
+}
+
+/** Checks a caller-supplied four-byte version. */
+export function checkFourBytes(v: FourBytes, what: string): FourBytes {
+  if (v.length !== 4 || v.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) {
+    throw new RangeError(`${what} must be four integers 0-255`);
+  }
+  return v;
+}
