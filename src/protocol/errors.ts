@@ -26,6 +26,7 @@ export type MessageErrorCode =
   | 'TRUNCATED_BODY' // a control message body shorter than its type requires
   | 'BAD_COMMAND' // a command message whose first values are not name + transaction id
   | 'BAD_AGGREGATE' // aggregate sub-tags that overrun the body
+  | 'BAD_VALUE' // a field outside its range (Set Peer Bandwidth limit type; a u32 to encode)
   | 'UNKNOWN_USER_CONTROL';
 
 export type AmfErrorCode =
@@ -43,7 +44,9 @@ export type FlvErrorCode =
   | 'TRUNCATED_TAG'
   | 'BAD_PREVIOUS_TAG_SIZE'
   | 'TAG_TOO_LARGE'
-  | 'BAD_MEDIA_HEADER';
+  | 'BAD_MEDIA_HEADER'
+  | 'BAD_TAG_TYPE' // a tag type other than 8 (audio), 9 (video) or 18 (script data)
+  | 'BAD_TIMESTAMP'; // the writer was given a timestamp that is not an integer in 0 … 2^32-1
 
 abstract class RtmpLayerError<C extends string> extends Error {
   abstract readonly layer: string;
