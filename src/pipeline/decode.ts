@@ -1,0 +1,79 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { ChunkDecoder } from '../protocol/chunk';
+import type { RtmpLimits } from '../protocol/limits';
+import type { RawMessage } from '../protocol/types';
+
+/**
+ * What the inbound pipeline emits: handshake progress (with the bytes to answer), then one item
+ * per reassembled message. Never one per byte or per chunk.
+ */
+export type InboundItem =
+  | { kind: 'handshake'; step: 'peerHello' | 'peerEcho'; version?: number; form?: 'simple' | 'digest' }
+  | { kind: 'reply'; bytes: Uint8Array }
+  | { kind: 'message'; message: RawMessage }
+  | { kind: 'bytes'; total: number };
+
+/** The sans-IO handshake objects (client or server role) share this shape. */
+export interface HandshakeLike {
+  push(bytes: Uint8Array):
+    | { kind: 'inProgress'; send: Uint8Array; events: HandshakeStepLike[] }
+    | { kind: 'completed'; send: Uint8Array; remaining: Uint8Array; events: HandshakeStepLike[] };
+}
+type HandshakeStepLike =
+  | { step: 'peerHello'; version: number; form: 'simple' | 'digest' }
+  | { step: 'peerEcho' };
+
+export interface DecodeOptions {
+  /** The handshake to run first; omit for a stream that starts at the first chunk. */
+  handshake?: HandshakeLike;
+  limits?: Partial<RtmpLimits>;
+  /** Emit a `bytes` item after each read (for acknowledgements and progress). */
+  reportBytes?: boolean;
+}
+
+/**
+ * Socket bytes → handshake steps and whole messages. One handshake and one chunk decoder per
+ * subscription. Set Chunk Size and Abort are applied by the chunk decoder itself, before it reads
+ * the next header of the same read.
+ */
+export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8Array, InboundItem> {
+  return (source) =>
+    new Observable<InboundItem>((subscriber) => {
+      const decoder = new ChunkDecoder(options.limits);
+      let handshake = options.handshake;
+      let total = 0;
+      const onMessage = (message: RawMessage): void => subscriber.next({ kind: 'message', message });
+      const sub = source.subscribe({
+        next(bytes) {
+          total += bytes.byteLength;
+          try {
+            let rest: Uint8Array | undefined = bytes;
+            if (handshake) {
+              const progress = handshake.push(bytes);
+              for (const e of progress.events) {
+                subscriber.next(
+                  e.step === 'peerHello'
+                    ? { kind: 'handshake', step: 'peerHello', version: e.version, form: e.form }
+                    : { kind: 'handshake', step: 'peerEcho' },
+                );
+              }
+              if (progress.send.byteLength > 0) subscriber.next({ kind: 'reply', bytes: progress.send });
+              if (progress.kind === 'completed') {
+                handshake = undefined;
+                rest = progress.remaining;
+              } else {
+                rest = undefined;
+              }
+            }
+            if (rest && rest.byteLength > 0) decoder.pushTo(rest, onMessage);
+            if (options.reportBytes) subscriber.next({ kind: 'bytes', total });
+          } catch (err) {
+            subscriber.error(err);
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => sub.unsubscribe();
+    });
+}

@@ -1,0 +1,22 @@
+import { PassThrough } from 'node:stream';
+import type { CliIo } from '../../src/cli/index';
+
+/** Captures a command's stdout/stderr in memory; `interrupt()` plays the part of Ctrl-C. */
+export function captureIo(): CliIo & { out(): string; err(): string; interrupt(): void } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const outChunks: Buffer[] = [];
+  const errChunks: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => outChunks.push(c));
+  stderr.on('data', (c: Buffer) => errChunks.push(c));
+  let interrupt: () => void = () => undefined;
+  const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+  return {
+    stdout,
+    stderr,
+    interrupted,
+    interrupt: () => interrupt(),
+    out: () => Buffer.concat(outChunks).toString('utf8'),
+    err: () => Buffer.concat(errChunks).toString('utf8'),
+  };
+}
