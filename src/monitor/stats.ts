@@ -1,0 +1,491 @@
+/**
+ * Per-stream statistics for `rtmp-actors monitor`: bitrates, frame rate, GOP length, codecs,
+ * picture size, freshness, media-time drift and A/V skew, computed from the media messages a
+ * stream delivers. No IO: the caller feeds messages and lifecycle notices, and injects the clock.
+ *
+ * `onMedia` runs for every audio/video/data message, so it is O(1) and allocates nothing in the
+ * common case: rates live in a ring of one-second buckets held in typed arrays, tag headers are
+ * parsed into reused result objects, and codec configuration records are parsed only when a
+ * sequence header arrives.
+ */
+import type { MediaMessage } from '../io/media';
+import type { AmfValue } from '../protocol/amf/types';
+import {
+  emptyAudioInfo,
+  emptyVideoInfo,
+  parseAacAudioSpecificConfig,
+  parseAudioHeader,
+  parseAvcDecoderConfig,
+  parseHevcDecoderConfig,
+  parseVideoHeader,
+} from '../protocol/flv';
+
+/** How a stream is doing, as one word. */
+export type StreamHealth = 'healthy' | 'stalled' | 'down' | 'starting' | 'failed';
+
+/** A notable change in a stream's life, for JSON-lines output and logs. */
+export interface StreamEvent {
+  stream: string;
+  event: 'stall' | 'reconnect' | 'state' | 'status';
+  /** Clock time (ms). */
+  at: number;
+  /** `state`: the new state; also set on the other events for context. */
+  state?: string;
+  /** `status`: the onStatus code (NetStream.Play.Start, ...). */
+  code?: string;
+  /** `stall`: how long no media had arrived when the stall was noticed (ms). */
+  lastMediaAgeMs?: number;
+}
+
+/** Everything the monitor shows about one stream at one instant. */
+export interface StreamSnapshot {
+  name: string;
+  /** Already redacted by the caller. */
+  url: string;
+  /** Clock time of the snapshot (ms). */
+  at: number;
+  state: string;
+  health: StreamHealth;
+  /** Bits per second over the sliding window (payload bytes, tag headers included). */
+  videoBitrate: number;
+  audioBitrate: number;
+  /** Coded video frames per second over the window. */
+  fps: number;
+  /** Mean distance between the last keyframes, in media-time seconds. */
+  keyframeInterval: number | undefined;
+  /** Codec name: 'avc', 'hevc', 'av1', ... */
+  videoCodec: string | undefined;
+  /** Enhanced RTMP FourCC ('avc1', 'hvc1', 'av01', ...); undefined for classic tags. */
+  videoFourCc: string | undefined;
+  audioCodec: string | undefined;
+  audioFourCc: string | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  audioSampleRate: number | undefined;
+  audioChannels: number | undefined;
+  /** Wall-clock ms since the last media message (undefined before the first). */
+  lastMediaAgeMs: number | undefined;
+  /**
+   * Media time advanced minus wall time elapsed, from the first media message (since the last
+   * reconnect) to the latest one, in ms. Positive: media runs ahead of the clock (a burst).
+   */
+  driftMs: number | undefined;
+  /** Last audio timestamp minus last video timestamp (ms, wrap-aware). */
+  avSkewMs: number | undefined;
+  stalls: number;
+  reconnects: number;
+  /** Audio and video payload bytes. */
+  bytesReceived: number;
+  /** Audio, video and data messages. */
+  messagesReceived: number;
+  /** The last onStatus code seen. */
+  lastStatus: string | undefined;
+}
+
+export interface StreamStatsOptions {
+  name: string;
+  /** The stream's URL, already redacted. */
+  url: string;
+  /** Milliseconds; `Date.now` in production, a fake in tests. */
+  clock: () => number;
+  /** Sliding window for rates (ms, whole seconds). Default 5000. */
+  windowMs?: number;
+  /** No media for this long while up means 'stalled'. Default 5000. */
+  stallMs?: number;
+  /** States meaning the stream has failed for good. Default ['failed']. */
+  failedStates?: readonly string[];
+  /** States meaning the stream is not connected (yet or any more). */
+  downStates?: readonly string[];
+  /** Told about stalls, reconnects, state changes and status codes. */
+  onEvent?: (event: StreamEvent) => void;
+}
+
+const DEFAULT_DOWN_STATES = [
+  'down',
+  'idle',
+  'interrupted',
+  'reconnecting',
+  'disconnected',
+  'closed',
+  'stopped',
+  'ended',
+];
+
+const BUCKET_MS = 1000;
+const KEYFRAME_HISTORY = 4;
+
+/** `a - b` for 32-bit wrapping millisecond timestamps, as a signed 32-bit difference. */
+export function timestampDelta(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+function isObject(v: AmfValue): v is Record<string, AmfValue> {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    !(v instanceof Date) &&
+    !(v instanceof Uint8Array)
+  );
+}
+
+function positiveNumber(v: AmfValue | undefined): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.round(v) : undefined;
+}
+
+export class StreamStats {
+  readonly name: string;
+  readonly url: string;
+  private readonly clock: () => number;
+  private readonly stallMs: number;
+  private readonly buckets: number;
+  private readonly failedStates: ReadonlySet<string>;
+  private readonly downStates: ReadonlySet<string>;
+  private readonly emit: ((event: StreamEvent) => void) | undefined;
+
+  // Ring of one-second buckets: which second each holds, and its sums.
+  private readonly bucketSecond: Float64Array;
+  private readonly bucketVideoBytes: Float64Array;
+  private readonly bucketAudioBytes: Float64Array;
+  private readonly bucketFrames: Float64Array;
+  /** Wall time of the first media message ever: rates never average over time before it. */
+  private firstMediaWall: number | undefined;
+
+  // Media timeline (reset on reconnect): timestamps unwrapped onto a continuous number line.
+  private timelineStarted = false;
+  private lastRawTs = 0;
+  private lastExtTs = 0;
+  private maxExtTs = 0;
+  private firstExtTs = 0;
+  private timelineStartWall = 0;
+  private maxExtWall = 0;
+  private lastAudioExt: number | undefined;
+  private lastVideoExt: number | undefined;
+  private lastKeyframeExt: number | undefined;
+  private readonly keyframeIntervals = new Float64Array(KEYFRAME_HISTORY);
+  private keyframeIntervalCount = 0;
+  private keyframeIntervalNext = 0;
+
+  private lastMediaWall: number | undefined;
+  /** Media arrived since the last (re)start. */
+  private mediaSinceStart = false;
+  /** The current gap in media has already been counted as a stall. */
+  private stallCounted = false;
+
+  private readonly videoInfo = emptyVideoInfo();
+  private readonly audioInfo = emptyAudioInfo();
+  private videoCodec: string | undefined;
+  private videoFourCc: string | undefined;
+  private audioCodec: string | undefined;
+  private audioFourCc: string | undefined;
+  private configWidth: number | undefined;
+  private configHeight: number | undefined;
+  private metaWidth: number | undefined;
+  private metaHeight: number | undefined;
+  private headerRate: number | undefined;
+  private headerChannels: number | undefined;
+  private configRate: number | undefined;
+  private configChannels: number | undefined;
+
+  private state = 'starting';
+  private lastStatus: string | undefined;
+  private stalls = 0;
+  private reconnects = 0;
+  private bytes = 0;
+  private messages = 0;
+  /** Media messages whose tag header could not be parsed. */
+  badHeaders = 0;
+
+  constructor(options: StreamStatsOptions) {
+    this.name = options.name;
+    this.url = options.url;
+    this.clock = options.clock;
+    this.stallMs = options.stallMs ?? 5000;
+    this.buckets = Math.max(1, Math.round((options.windowMs ?? 5000) / BUCKET_MS));
+    this.failedStates = new Set(options.failedStates ?? ['failed']);
+    this.downStates = new Set(options.downStates ?? DEFAULT_DOWN_STATES);
+    this.emit = options.onEvent;
+    this.bucketSecond = new Float64Array(this.buckets).fill(-1);
+    this.bucketVideoBytes = new Float64Array(this.buckets);
+    this.bucketAudioBytes = new Float64Array(this.buckets);
+    this.bucketFrames = new Float64Array(this.buckets);
+  }
+
+  /** Every audio, video and data message of the stream, in arrival order. */
+  onMedia(m: MediaMessage): void {
+    const now = this.clock();
+    this.messages++;
+    if (m.type === 'Data') {
+      this.onData(m.values);
+      return;
+    }
+    this.lastMediaWall = now;
+    this.mediaSinceStart = true;
+    this.stallCounted = false;
+    this.firstMediaWall ??= now;
+    const bucket = this.bucketFor(now);
+    const size = m.payload.length;
+    this.bytes += size;
+    const ext = this.unwrap(m.timestamp, now);
+    if (m.type === 'Video') {
+      this.bucketVideoBytes[bucket] += size;
+      this.lastVideoExt = ext;
+      this.onVideo(m.payload, ext, bucket);
+    } else {
+      this.bucketAudioBytes[bucket] += size;
+      this.lastAudioExt = ext;
+      this.onAudio(m.payload);
+    }
+  }
+
+  /** The stream's lifecycle state (free-form: 'connecting', 'playing', 'reconnecting', 'failed' ...). */
+  onState(state: string): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit?.({ stream: this.name, event: 'state', at: this.clock(), state });
+  }
+
+  /** A stall noticed elsewhere (StreamDry, the session's watchdog). Counted once per media gap. */
+  onStall(): void {
+    if (this.stallCounted) return;
+    this.countStall(this.clock());
+  }
+
+  /** The stream is being set up again: its media timeline starts over. */
+  onReconnect(): void {
+    this.reconnects++;
+    this.timelineStarted = false;
+    this.lastAudioExt = undefined;
+    this.lastVideoExt = undefined;
+    this.lastKeyframeExt = undefined;
+    this.keyframeIntervalCount = 0;
+    this.keyframeIntervalNext = 0;
+    this.mediaSinceStart = false;
+    this.stallCounted = false;
+    this.emit?.({ stream: this.name, event: 'reconnect', at: this.clock(), state: this.state });
+  }
+
+  /** An onStatus code (NetStream.Play.Start, NetStream.Play.StreamNotFound, ...). */
+  onStatus(code: string): void {
+    this.lastStatus = code;
+    this.emit?.({ stream: this.name, event: 'status', at: this.clock(), code, state: this.state });
+  }
+
+  /**
+   * Notices a stall (no media for longer than `stallMs` while up) and counts it once per gap;
+   * true when a new stall was counted. `snapshot()` calls it too.
+   */
+  checkStall(): boolean {
+    const now = this.clock();
+    if (this.stallCounted || this.healthAt(now) !== 'stalled') return false;
+    this.countStall(now);
+    return true;
+  }
+
+  snapshot(): StreamSnapshot {
+    this.checkStall();
+    const now = this.clock();
+    const currentSecond = Math.floor(now / BUCKET_MS);
+    const oldestSecond = currentSecond - this.buckets + 1;
+    let videoBytes = 0;
+    let audioBytes = 0;
+    let frames = 0;
+    for (let i = 0; i < this.buckets; i++) {
+      const s = this.bucketSecond[i];
+      if (s < oldestSecond || s > currentSecond) continue;
+      videoBytes += this.bucketVideoBytes[i];
+      audioBytes += this.bucketAudioBytes[i];
+      frames += this.bucketFrames[i];
+    }
+    // The window runs from the start of the oldest bucket (or the first media) to now; at least
+    // one bucket long so that the first messages do not read as a huge rate.
+    const from = Math.max(oldestSecond * BUCKET_MS, this.firstMediaWall ?? now);
+    const seconds = Math.max(now - from, BUCKET_MS) / 1000;
+
+    let keyframeInterval: number | undefined;
+    if (this.keyframeIntervalCount > 0) {
+      let sum = 0;
+      for (let i = 0; i < this.keyframeIntervalCount; i++) sum += this.keyframeIntervals[i];
+      keyframeInterval = sum / this.keyframeIntervalCount / 1000;
+    }
+
+    const useConfig = this.configWidth !== undefined && this.configHeight !== undefined;
+    return {
+      name: this.name,
+      url: this.url,
+      at: now,
+      state: this.state,
+      health: this.healthAt(now),
+      videoBitrate: (videoBytes * 8) / seconds,
+      audioBitrate: (audioBytes * 8) / seconds,
+      fps: frames / seconds,
+      keyframeInterval,
+      videoCodec: this.videoCodec,
+      videoFourCc: this.videoFourCc,
+      audioCodec: this.audioCodec,
+      audioFourCc: this.audioFourCc,
+      width: useConfig ? this.configWidth : this.metaWidth,
+      height: useConfig ? this.configHeight : this.metaHeight,
+      audioSampleRate: this.configRate ?? this.headerRate,
+      audioChannels: this.configChannels ?? this.headerChannels,
+      lastMediaAgeMs: this.lastMediaWall === undefined ? undefined : now - this.lastMediaWall,
+      driftMs: this.timelineStarted
+        ? this.maxExtTs - this.firstExtTs - (this.maxExtWall - this.timelineStartWall)
+        : undefined,
+      avSkewMs:
+        this.lastAudioExt !== undefined && this.lastVideoExt !== undefined
+          ? this.lastAudioExt - this.lastVideoExt
+          : undefined,
+      stalls: this.stalls,
+      reconnects: this.reconnects,
+      bytesReceived: this.bytes,
+      messagesReceived: this.messages,
+      lastStatus: this.lastStatus,
+    };
+  }
+
+  private healthAt(now: number): StreamHealth {
+    if (this.failedStates.has(this.state)) return 'failed';
+    if (this.downStates.has(this.state)) return 'down';
+    if (!this.mediaSinceStart || this.lastMediaWall === undefined) return 'starting';
+    return now - this.lastMediaWall > this.stallMs ? 'stalled' : 'healthy';
+  }
+
+  private countStall(now: number): void {
+    this.stalls++;
+    this.stallCounted = true;
+    this.emit?.({
+      stream: this.name,
+      event: 'stall',
+      at: now,
+      state: this.state,
+      lastMediaAgeMs: this.lastMediaWall === undefined ? undefined : now - this.lastMediaWall,
+    });
+  }
+
+  /** The ring index for wall time `now`, cleared if it held an older second. */
+  private bucketFor(now: number): number {
+    const second = Math.floor(now / BUCKET_MS);
+    const i = second % this.buckets;
+    if (this.bucketSecond[i] !== second) {
+      this.bucketSecond[i] = second;
+      this.bucketVideoBytes[i] = 0;
+      this.bucketAudioBytes[i] = 0;
+      this.bucketFrames[i] = 0;
+    }
+    return i;
+  }
+
+  /** Places a 32-bit timestamp on the continuous media timeline (signed deltas, wrap-aware). */
+  private unwrap(ts: number, now: number): number {
+    const raw = ts >>> 0;
+    if (!this.timelineStarted) {
+      this.timelineStarted = true;
+      this.lastRawTs = raw;
+      this.lastExtTs = raw;
+      this.firstExtTs = raw;
+      this.maxExtTs = raw;
+      this.timelineStartWall = now;
+      this.maxExtWall = now;
+      return raw;
+    }
+    const ext = this.lastExtTs + timestampDelta(raw, this.lastRawTs);
+    this.lastRawTs = raw;
+    this.lastExtTs = ext;
+    if (ext > this.maxExtTs) {
+      this.maxExtTs = ext;
+      this.maxExtWall = now;
+    }
+    return ext;
+  }
+
+  private onVideo(payload: Uint8Array, ext: number, bucket: number): void {
+    if (payload.length === 0) return;
+    let info;
+    try {
+      info = parseVideoHeader(payload, this.videoInfo);
+    } catch {
+      this.badHeaders++;
+      return;
+    }
+    if (info.frameType === 'command') return;
+    if (info.codec !== 'none') {
+      this.videoCodec = info.codec;
+      this.videoFourCc = info.fourCc;
+    }
+    if (info.isSequenceHeader) {
+      this.onVideoConfig(payload, info.codec, info.headerLength);
+      return;
+    }
+    if (info.packetType !== 'codedFrames' && info.packetType !== 'codedFramesX') return;
+    this.bucketFrames[bucket]++;
+    if (!info.isKeyframe) return;
+    if (this.lastKeyframeExt !== undefined && ext > this.lastKeyframeExt) {
+      this.keyframeIntervals[this.keyframeIntervalNext] = ext - this.lastKeyframeExt;
+      this.keyframeIntervalNext = (this.keyframeIntervalNext + 1) % KEYFRAME_HISTORY;
+      if (this.keyframeIntervalCount < KEYFRAME_HISTORY) this.keyframeIntervalCount++;
+    }
+    this.lastKeyframeExt = ext;
+  }
+
+  private onVideoConfig(payload: Uint8Array, codec: string, headerLength: number): void {
+    try {
+      const record = payload.subarray(headerLength);
+      const config =
+        codec === 'avc'
+          ? parseAvcDecoderConfig(record)
+          : codec === 'hevc'
+            ? parseHevcDecoderConfig(record)
+            : undefined;
+      if (config) {
+        this.configWidth = config.width;
+        this.configHeight = config.height;
+      }
+    } catch {
+      this.badHeaders++;
+    }
+  }
+
+  private onAudio(payload: Uint8Array): void {
+    let info;
+    try {
+      info = parseAudioHeader(payload, this.audioInfo);
+    } catch {
+      this.badHeaders++;
+      return;
+    }
+    if (info.isSilence) return;
+    if (info.codec !== 'none') {
+      this.audioCodec = info.codec;
+      this.audioFourCc = info.fourCc;
+    }
+    if (info.rate !== undefined) this.headerRate = info.rate;
+    if (info.channels !== undefined) this.headerChannels = info.channels;
+    if (info.isSequenceHeader && info.codec === 'aac') {
+      try {
+        const asc = parseAacAudioSpecificConfig(payload.subarray(info.headerLength));
+        this.configRate = asc.extensionSampleRate ?? asc.sampleRate;
+        this.configChannels = asc.channels > 0 ? asc.channels : undefined;
+      } catch {
+        this.badHeaders++;
+      }
+    }
+  }
+
+  /** onMetaData (direct or through @setDataFrame): the picture size when it is given. */
+  private onData(values: readonly AmfValue[]): void {
+    const name = values[0];
+    if (name !== 'onMetaData' && !(name === '@setDataFrame' && values[1] === 'onMetaData')) return;
+    for (let i = 1; i < values.length; i++) {
+      const v = values[i];
+      if (!isObject(v)) continue;
+      const width = positiveNumber(v['width']);
+      const height = positiveNumber(v['height']);
+      if (width !== undefined && height !== undefined) {
+        this.metaWidth = width;
+        this.metaHeight = height;
+      }
+      return;
+    }
+  }
+}
