@@ -1,0 +1,3 @@
+/** The chunk stream layer: bytes ⇄ whole RTMP messages (RawMessage). */
+export { ChunkDecoder, DEFAULT_CHUNK_SIZE, MAX_CHUNK_HEADER_SIZE } from './decoder';
+export { ChunkEncoder, validateChunkSize } from './encoder';
