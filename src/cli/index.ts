@@ -62,6 +62,19 @@ function topHelp(): string {
   return lines.join('\n') + '\n';
 }
 
+/** The package version, found by walking up from this file (works from src/ and dist/src/). */
+function packageVersion(): string {
+  const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+  const path = require('node:path') as typeof import('node:path');
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
 function defaultIo(): CliIo {
   let resolveInterrupt: () => void = () => undefined;
   const interrupted = new Promise<void>((resolve) => {
@@ -86,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return name ? ExitCode.Ok : ExitCode.Usage;
   }
   if (name === '--version' || name === '-V') {
-    io.stdout.write(`${require('../../../package.json').version}\n`);
+    io.stdout.write(`${packageVersion()}\n`);
     return ExitCode.Ok;
   }
   const load = allCommands()[name];

@@ -1,0 +1,114 @@
+import { Subject, type Observable } from 'rxjs';
+import type { RtmpMessage } from '../protocol/message/types';
+
+/** Audio, video and data messages delivered to a stream, never through the machines. */
+export type MediaMessage = Extract<RtmpMessage, { type: 'Audio' | 'Video' | 'Data' }>;
+
+/**
+ * Where a transport delivers one stream's media. `backlog()` reports bytes queued downstream
+ * (for example a file being written), so the transport can pause the socket.
+ */
+export interface MediaSink {
+  next(message: MediaMessage): void;
+  backlog(): number;
+}
+
+/** A sink backed by an RxJS Subject; consumers that queue work can report their backlog. */
+export class SubjectSink implements MediaSink {
+  private readonly subject = new Subject<MediaMessage>();
+  readonly media$: Observable<MediaMessage> = this.subject.asObservable();
+  private readonly backlogSources = new Set<() => number>();
+  private readonly drainListeners = new Set<() => void>();
+
+  next(message: MediaMessage): void {
+    this.subject.next(message);
+  }
+
+  backlog(): number {
+    let total = 0;
+    for (const f of this.backlogSources) total += f();
+    return total;
+  }
+
+  /** A consumer registers how much it has queued; returns an unregister function. */
+  addBacklogSource(source: () => number): () => void {
+    this.backlogSources.add(source);
+    return () => this.backlogSources.delete(source);
+  }
+
+  /** Consumers call this when their queue has drained, so a paused socket resumes. */
+  drained(): void {
+    for (const l of this.drainListeners) l();
+  }
+
+  onDrain(listener: () => void): () => void {
+    this.drainListeners.add(listener);
+    return () => this.drainListeners.delete(listener);
+  }
+
+  complete(): void {
+    this.subject.complete();
+  }
+}
+
+/** How a publishing stream's media leaves: the transport that carries the stream attaches one. */
+export interface MediaWriter {
+  /** Sends one media message on the stream; false when the socket is backed up. */
+  write(message: MediaMessage): boolean;
+  /** Bytes queued on the socket. */
+  queued(): number;
+  /** Resolves when the socket has drained. */
+  drained(): Promise<void>;
+}
+
+/** Registry of sinks by key (`stream-<name>`), shared by a session's transports and streams. */
+export class MediaRouter {
+  private readonly sinks = new Map<string, SubjectSink>();
+  private readonly writers = new Map<string, MediaWriter>();
+  private readonly writerWaiters = new Map<string, Array<(w: MediaWriter) => void>>();
+
+  /** A transport attaches the writer of a publishing stream once the server accepted it. */
+  attachWriter(key: string, writer: MediaWriter): void {
+    this.writers.set(key, writer);
+    const waiters = this.writerWaiters.get(key);
+    this.writerWaiters.delete(key);
+    for (const w of waiters ?? []) w(writer);
+  }
+
+  detachWriter(key: string, writer?: MediaWriter): void {
+    if (!writer || this.writers.get(key) === writer) this.writers.delete(key);
+  }
+
+  writer(key: string): MediaWriter | undefined {
+    return this.writers.get(key);
+  }
+
+  /** Resolves with the stream's writer as soon as one is attached (again, after a reconnect). */
+  nextWriter(key: string): Promise<MediaWriter> {
+    const w = this.writers.get(key);
+    if (w) return Promise.resolve(w);
+    return new Promise((resolve) => {
+      const list = this.writerWaiters.get(key) ?? [];
+      list.push(resolve);
+      this.writerWaiters.set(key, list);
+    });
+  }
+
+  sink(key: string): SubjectSink {
+    let s = this.sinks.get(key);
+    if (!s) {
+      s = new SubjectSink();
+      this.sinks.set(key, s);
+    }
+    return s;
+  }
+
+  get(key: string): SubjectSink | undefined {
+    return this.sinks.get(key);
+  }
+
+  delete(key: string): void {
+    this.sinks.get(key)?.complete();
+    this.sinks.delete(key);
+  }
+}
