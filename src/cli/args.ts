@@ -75,7 +75,8 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
     if (value === undefined) throw new UsageError(`option --${opt.name} needs a value`);
     if (opt.type === 'number') {
       const n = Number(value);
-      if (!Number.isFinite(n)) throw new UsageError(`option --${opt.name} needs a number, got "${value}"`);
+      if (!Number.isFinite(n))
+        throw new UsageError(`option --${opt.name} needs a number, got "${value}"`);
       options[opt.name] = n;
     } else if (opt.type === 'list') {
       const prev = options[opt.name];

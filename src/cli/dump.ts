@@ -64,7 +64,8 @@ export function describeMessage(raw: RawMessage, message: RtmpMessage): Record<s
     case 'UserControl': {
       const { timestamp: _t, streamId: eventStreamId, csid: _c, type: _ty, ...body } = message;
       Object.assign(line, toJsonValue(body) as object);
-      if ('bufferLength' in message || message.event.startsWith('Stream')) line.eventStreamId = eventStreamId;
+      if ('bufferLength' in message || message.event.startsWith('Stream'))
+        line.eventStreamId = eventStreamId;
       break;
     }
     default: {
@@ -122,8 +123,10 @@ export const dumpCommand: Command = {
     }
     const from = args.options.from === 'client' ? 'client' : 'server';
     const limits: Record<string, number> = {};
-    if (typeof args.options['max-chunk-size'] === 'number') limits.maxChunkSize = args.options['max-chunk-size'];
-    if (typeof args.options['max-message-size'] === 'number') limits.maxMessageSize = args.options['max-message-size'];
+    if (typeof args.options['max-chunk-size'] === 'number')
+      limits.maxChunkSize = args.options['max-chunk-size'];
+    if (typeof args.options['max-message-size'] === 'number')
+      limits.maxMessageSize = args.options['max-message-size'];
     const decoder = new ChunkDecoder(limits);
     const out = io.stdout;
     let offset = 0;
@@ -137,7 +140,11 @@ export const dumpCommand: Command = {
       lines = [];
       if (!ok) return new Promise((resolve) => out.once('drain', () => resolve()));
     };
-    const errorLine = (problem: string, at: number, extra: Record<string, unknown> = {}): number => {
+    const errorLine = (
+      problem: string,
+      at: number,
+      extra: Record<string, unknown> = {},
+    ): number => {
       lines.push(JSON.stringify({ error: problem, offset: at, messages: count, ...extra }) + '\n');
       void flush();
       return ExitCode.ProtocolError;
@@ -174,7 +181,13 @@ export const dumpCommand: Command = {
               if (!isProtocolError(e)) throw e;
               lines.push(
                 JSON.stringify({
-                  ...describeMessage(raw, { type: 'Unknown', typeId: raw.typeId, payload: raw.payload, timestamp: raw.timestamp, streamId: raw.streamId }),
+                  ...describeMessage(raw, {
+                    type: 'Unknown',
+                    typeId: raw.typeId,
+                    payload: raw.payload,
+                    timestamp: raw.timestamp,
+                    streamId: raw.streamId,
+                  }),
                   decodeError: `${e.name} ${e.code}: ${e.message}`,
                 }) + '\n',
               );
@@ -184,8 +197,13 @@ export const dumpCommand: Command = {
           });
         } catch (e) {
           if (!isProtocolError(e)) throw e;
-          const at = typeof e.details.offset === 'number' ? readStart + e.details.offset : decoder.bytesReceived + HANDSHAKE_BYTES;
-          return errorLine(`${e.name} ${e.code}: ${e.message}`, at, { details: toJsonValue(e.details) });
+          const at =
+            typeof e.details.offset === 'number'
+              ? readStart + e.details.offset
+              : decoder.bytesReceived + HANDSHAKE_BYTES;
+          return errorLine(`${e.name} ${e.code}: ${e.message}`, at, {
+            details: toJsonValue(e.details),
+          });
         }
         offset += bytes.byteLength;
         await flush();
@@ -198,10 +216,13 @@ export const dumpCommand: Command = {
       }
       throw e;
     }
-    if (headLength < HANDSHAKE_BYTES) return errorLine('the stream ends inside the handshake', headLength);
+    if (headLength < HANDSHAKE_BYTES)
+      return errorLine('the stream ends inside the handshake', headLength);
     if (decoder.bufferedBytes > 0 || decoder.hasPartialHeader) {
       await flush();
-      return errorLine('the stream ends inside a message', offset, { buffered: decoder.bufferedBytes });
+      return errorLine('the stream ends inside a message', offset, {
+        buffered: decoder.bufferedBytes,
+      });
     }
     await flush();
     return ExitCode.Ok;

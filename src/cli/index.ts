@@ -69,7 +69,8 @@ function packageVersion(): string {
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
     const file = path.join(dir, 'package.json');
-    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+    if (existsSync(file))
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
     dir = path.dirname(dir);
   }
   return 'unknown';

@@ -53,13 +53,19 @@ describe('rtmp-actors dump', () => {
     expect(lines.find((l) => l.name === '_result' && l.transactionId === 2)?.args).toEqual([1]);
     expect(steps.filter((s) => s === 'Video')).toHaveLength(302);
     expect(steps.filter((s) => s === 'Audio')).toHaveLength(471);
-    expect(steps.slice(-3)).toEqual(['onPlayStatus', 'onStatus NetStream.Play.Stop', 'UserControl StreamEOF']);
+    expect(steps.slice(-3)).toEqual([
+      'onPlayStatus',
+      'onStatus NetStream.Play.Stop',
+      'UserControl StreamEOF',
+    ]);
   });
 
   it('reports the timestamps, lengths and codecs of the media the file holds', async () => {
     const { lines } = await dump(path.join(sessions, 'rtmpdump-nginx-play.s2c.bin'));
     const media = lines.filter((l) => l.type === 'Video' || l.type === 'Audio');
-    const flv = parseFlv(readFileSync(path.join(__dirname, '..', 'fixtures', 'media', 'small.flv')));
+    const flv = parseFlv(
+      readFileSync(path.join(__dirname, '..', 'fixtures', 'media', 'small.flv')),
+    );
     const tags = flv.tags.filter((t) => t.type === 8 || t.type === 9);
     expect(media).toHaveLength(tags.length);
     media.forEach((m, i) => {
@@ -67,16 +73,36 @@ describe('rtmp-actors dump', () => {
       expect(m.length).toBe(tags[i].data.byteLength);
       expect(m.typeId).toBe(tags[i].type);
     });
-    expect(media[0]).toMatchObject({ type: 'Video', codec: 'avc', frameType: 'key', packetType: 'sequenceStart' });
-    expect(media.find((m) => m.type === 'Audio')).toMatchObject({ codec: 'aac', sequenceHeader: true });
+    expect(media[0]).toMatchObject({
+      type: 'Video',
+      codec: 'avc',
+      frameType: 'key',
+      packetType: 'sequenceStart',
+    });
+    expect(media.find((m) => m.type === 'Audio')).toMatchObject({
+      codec: 'aac',
+      sequenceHeader: true,
+    });
   });
 
   it("decodes ffmpeg's publish and recognises its digest handshake", async () => {
-    const { code, lines } = await dump(path.join(sessions, 'ffmpeg-publish-nginx.c2s.bin'), '--from', 'client');
+    const { code, lines } = await dump(
+      path.join(sessions, 'ffmpeg-publish-nginx.c2s.bin'),
+      '--from',
+      'client',
+    );
     expect(code).toBe(0);
     expect(lines[0]).toMatchObject({ form: 'digest', digestOffset: 494 });
     const commands = lines.filter((l) => l.type === 'CommandAmf0').map((l) => l.name);
-    expect(commands).toEqual(['connect', 'releaseStream', 'FCPublish', 'createStream', 'publish', 'FCUnpublish', 'deleteStream']);
+    expect(commands).toEqual([
+      'connect',
+      'releaseStream',
+      'FCPublish',
+      'createStream',
+      'publish',
+      'FCUnpublish',
+      'deleteStream',
+    ]);
     expect(lines.find((l) => l.name === '@setDataFrame')?.values).toEqual(
       expect.arrayContaining(['@setDataFrame', 'onMetaData']),
     );
@@ -96,7 +122,10 @@ describe('rtmp-actors dump', () => {
   it('ends a truncated stream with an error line naming the offset, and exits 6', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'dump-'));
     const file = path.join(dir, 'cut.bin');
-    writeFileSync(file, readFileSync(path.join(sessions, 'rtmpdump-nginx-play.s2c.bin')).subarray(0, 5000));
+    writeFileSync(
+      file,
+      readFileSync(path.join(sessions, 'rtmpdump-nginx-play.s2c.bin')).subarray(0, 5000),
+    );
     const { code, lines } = await dump(file);
     expect(code).toBe(6);
     expect(lines.at(-1)).toMatchObject({ error: 'the stream ends inside a message', offset: 5000 });

@@ -27,7 +27,9 @@ describe('playing a VOD file from nginx-rtmp', () => {
     const outcome = await stream.done;
     await session.close();
     expect(outcome.outcome).not.toBe('failed');
-    const source = parseFlv(readFileSync(path.join(media, 'small.flv'))).tags.filter((t) => t.type !== 18);
+    const source = parseFlv(readFileSync(path.join(media, 'small.flv'))).tags.filter(
+      (t) => t.type !== 18,
+    );
     const saved = parseFlv(readFileSync(out)).tags.filter((t) => t.type !== 18);
     expect(result.audioTags + result.videoTags).toBe(source.length);
     expect(saved).toHaveLength(source.length);

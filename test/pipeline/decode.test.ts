@@ -13,7 +13,10 @@ const HANDSHAKE = 3073;
 
 function segmentsOf(name: string, dir: string, data: Buffer): Buffer[] {
   const segs = JSON.parse(
-    readFileSync(path.join(__dirname, '..', 'fixtures', 'sessions', `${name}.segments.json`), 'utf8'),
+    readFileSync(
+      path.join(__dirname, '..', 'fixtures', 'sessions', `${name}.segments.json`),
+      'utf8',
+    ),
   ).segments as Array<{ dir: string; off: number; len: number }>;
   return segs.filter((s) => s.dir === dir).map((s) => data.subarray(s.off, s.off + s.len));
 }
@@ -69,19 +72,40 @@ describe('decodeRtmp', () => {
   });
 
   it('runs the handshake first and hands the bytes after it to the chunk decoder', async () => {
-    const client = new HandshakeClient({ form: 'simple', clock: () => 0, random: (n) => new Uint8Array(n).fill(7) });
-    const server = new HandshakeServer({ clock: () => 0, random: (n) => new Uint8Array(n).fill(9) });
+    const client = new HandshakeClient({
+      form: 'simple',
+      clock: () => 0,
+      random: (n) => new Uint8Array(n).fill(7),
+    });
+    const server = new HandshakeServer({
+      clock: () => 0,
+      random: (n) => new Uint8Array(n).fill(9),
+    });
     const c0c1 = client.start();
     const s = server.push(c0c1);
     const messages: RtmpMessage[] = [
       { type: 'WindowAckSize', windowSize: 2_500_000, timestamp: 0, streamId: 0 },
-      { type: 'Command', amf: 0, name: '_result', transactionId: 1, commandObject: null, args: [{ level: 'status', code: 'NetConnection.Connect.Success' }], timestamp: 0, streamId: 0 },
+      {
+        type: 'Command',
+        amf: 0,
+        name: '_result',
+        transactionId: 1,
+        commandObject: null,
+        args: [{ level: 'status', code: 'NetConnection.Connect.Success' }],
+        timestamp: 0,
+        streamId: 0,
+      },
     ];
     const chunks = await lastValueFrom(
-      from(messages.map((message) => ({ kind: 'message' as const, message }))).pipe(encodeRtmp(128), toArray()),
+      from(messages.map((message) => ({ kind: 'message' as const, message }))).pipe(
+        encodeRtmp(128),
+        toArray(),
+      ),
     );
     const serverBytes = Buffer.concat([Buffer.from(s.send), ...chunks.map((c) => Buffer.from(c))]);
-    const items = await lastValueFrom(from([serverBytes]).pipe(decodeRtmp({ handshake: client }), toArray()));
+    const items = await lastValueFrom(
+      from([serverBytes]).pipe(decodeRtmp({ handshake: client }), toArray()),
+    );
     const kinds = items.map((i) => (i.kind === 'handshake' ? i.step : i.kind));
     expect(kinds).toContain('peerHello');
     expect(kinds).toContain('peerEcho');
