@@ -1,0 +1,723 @@
+/**
+ * `npm run bench`: rtmp-actors against real peers, measured in the same run (issue 4).
+ *
+ *  (a) VOD download of a 60 s 1080p30 20 Mbit/s H.264 + AAC FLV (generated once by ffmpeg, cached)
+ *      from nginx-rtmp: ours vs rtmpdump vs ffmpeg. Each tool runs as a child process and writes
+ *      the FLV to stdout (`rtmpdump -o -`, `ffmpeg -c copy -f flv -`, `player.js flv`), which this
+ *      process counts tag by tag; CPU seconds and max RSS come from /usr/bin/time. Median of 3.
+ *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
+ *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
+ *      and our in-process figure (createSession to the first video message).
+ *  (c) 10 / 100 / 500 live plays (one connection each) in one process against nginx-rtmp fed by 5
+ *      ffmpeg publishers: CPU, RSS, and per-stream video frames over a 20 s window.
+ *
+ * Build with `npm run build`; run with `npm run bench`. Prints a table and writes
+ * bench/results/bench.json.
+ */
+import {
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { get } from 'node:http';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseFlv } from '../src/protocol/flv';
+import {
+  generateMedia,
+  requireTool,
+  startFfmpegPublisher,
+  startNginxRtmp,
+  stopAll,
+  type NginxRtmp,
+  type PublisherHandle,
+} from '../test/helpers';
+import { FlvCounter, type FlvCounts } from './lib/flvCount';
+import { killAllMeasured, procCpu, spawnMeasured, type Measured } from './lib/proc';
+
+const ROOT = resolve(__dirname, '..', '..');
+const PLAYER = join(__dirname, 'player.js');
+const SMALL_FLV = join(ROOT, 'test', 'fixtures', 'media', 'small.flv');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const VOD_RUNS = 3;
+const FIRST_FRAME_RUNS = 10;
+const LIVE_COUNTS = [10, 100, 500];
+const LIVE_SECONDS = 20;
+const PUBLISHERS = 5;
+const BIG = { width: 1920, height: 1080, fps: 30, videoBitrate: '20M', seconds: 60 };
+
+const T0 = Date.now();
+function progress(text: string): void {
+  const s = Math.round((Date.now() - T0) / 1000);
+  console.log(
+    `[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${text}`,
+  );
+}
+
+/** The 1-minute load average at each phase: figures from a busy machine are not comparable. */
+const loads: Record<string, number> = {};
+function noteLoad(phase: string): void {
+  const l = loadavg()[0];
+  loads[phase] = Number(l.toFixed(2));
+  if (l > cpus().length * 0.75) {
+    progress(
+      `WARNING: load average ${l.toFixed(2)} on ${cpus().length} CPUs: other work competes; wall-clock figures will be noisy`,
+    );
+  }
+}
+
+const median = (xs: number[]): number => quantile(xs, 0.5);
+function quantile(xs: number[], q: number): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const pos = (v.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+const fix = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds of nginx (master + worker) so far. */
+function nginxCpu(nginx: NginxRtmp): number {
+  return nginx.pids().reduce((n, pid) => n + (procCpu(pid)?.cpuS ?? 0), 0);
+}
+
+/** Counts the tags of an FLV file (reading it also puts it in the page cache). */
+async function countFile(path: string): Promise<FlvCounts> {
+  const counter = new FlvCounter(process.hrtime.bigint());
+  await new Promise<void>((res, rej) => {
+    createReadStream(path, { highWaterMark: 1 << 20 })
+      .on('data', (d) => counter.push(d as Buffer))
+      .on('end', () => res())
+      .on('error', rej);
+  });
+  return counter.counts;
+}
+
+// ---------------------------------------------------------------- (a) VOD download
+
+interface DownloadRun {
+  tool: string;
+  run: number;
+  counts: FlvCounts;
+  measured: Omit<Measured, 'stderr'>;
+  /** media bytes / (first media tag -> last byte), MB/s */
+  mbps: number;
+  /** media bytes / (spawn -> last byte), MB/s */
+  mbpsSpawn: number;
+  nginxCpuS: number;
+  idleKilled: boolean;
+  note?: string;
+}
+
+function downloadCommand(tool: string, url: string): [string, string[]] {
+  switch (tool) {
+    case 'ours':
+      return [
+        process.execPath,
+        [PLAYER, 'flv', url, '--idle-ms', '3000', '--timeout-ms', '120000'],
+      ];
+    case 'rtmpdump':
+      return [requireTool('rtmpdump'), ['-q', '-b', '36000000', '-r', url, '-o', '-']];
+    default:
+      return [
+        requireTool('ffmpeg'),
+        [
+          '-hide_banner',
+          '-nostdin',
+          '-loglevel',
+          'error',
+          '-rtmp_buffer',
+          '36000000',
+          '-i',
+          url,
+          '-c',
+          'copy',
+          '-f',
+          'flv',
+          '-',
+        ],
+      ];
+  }
+}
+
+async function download(
+  tool: string,
+  url: string,
+  run: number,
+  nginx: NginxRtmp,
+): Promise<DownloadRun> {
+  const [cmd, args] = downloadCommand(tool, url);
+  const start = process.hrtime.bigint();
+  const counter = new FlvCounter(start);
+  let firstTagMs: number | undefined;
+  const cpu0 = nginxCpu(nginx);
+  const child = spawnMeasured(cmd, args, {
+    timeoutMs: 150_000,
+    onStdout: (d) => {
+      counter.push(d);
+      if (
+        firstTagMs === undefined &&
+        counter.counts.audio + counter.counts.video + counter.counts.script > 0
+      ) {
+        firstTagMs = counter.counts.lastByteMs;
+      }
+    },
+  });
+  // rtmpdump and ffmpeg wait for the end of the stream; nginx-rtmp may drop it under a burst.
+  let idleKilled = false;
+  const idle = setInterval(() => {
+    const last = counter.counts.lastByteMs;
+    const now = Number(process.hrtime.bigint() - start) / 1e6;
+    if (tool !== 'ours' && last !== undefined && now - last > 3000 && !idleKilled) {
+      idleKilled = true;
+      child.killTool();
+    }
+  }, 100);
+  const m = await child.result;
+  clearInterval(idle);
+  const c = counter.counts;
+  const { stderr, ...measured } = m;
+  const transferS = ((c.lastByteMs ?? NaN) - (firstTagMs ?? NaN)) / 1000;
+  const note =
+    m.code !== 0 || m.timedOut
+      ? stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 200)
+      : undefined;
+  return {
+    tool,
+    run,
+    counts: c,
+    measured,
+    mbps: c.mediaBytes / 1e6 / transferS,
+    mbpsSpawn: c.mediaBytes / 1e6 / ((c.lastByteMs ?? NaN) / 1000),
+    nginxCpuS: nginxCpu(nginx) - cpu0,
+    idleKilled,
+    note,
+  };
+}
+
+// ---------------------------------------------------------------- (b) first frame
+
+interface FirstFrameRun {
+  tool: string;
+  /** spawn -> first coded video frame tag on stdout, ms */
+  spawnToFrameMs: number;
+  /** ours only: createSession -> first video message, in the process */
+  inProcessMs?: number;
+}
+
+async function firstFrame(tool: string, url: string): Promise<FirstFrameRun> {
+  const [cmd, args] = downloadCommand(tool, url);
+  const start = process.hrtime.bigint();
+  const counter = new FlvCounter(start);
+  let killed = false;
+  const child = spawnMeasured(cmd, args, {
+    plain: true,
+    timeoutMs: 20_000,
+    onStdout: (d) => {
+      counter.push(d);
+      if (!killed && counter.counts.firstVideoFrameMs !== undefined) {
+        killed = true;
+        child.kill();
+      }
+    },
+  });
+  const m = await child.result;
+  const inProc = /FIRST_VIDEO ([\d.]+)/.exec(m.stderr);
+  return {
+    tool,
+    spawnToFrameMs: counter.counts.firstVideoFrameMs ?? NaN,
+    inProcessMs: inProc ? Number(inProc[1]) : undefined,
+  };
+}
+
+/** Spawn to exit of a tool that does nothing (ours: loads the library; rtmpdump: -h). */
+async function startOverhead(tool: string): Promise<number> {
+  const [cmd, args] =
+    tool === 'ours' ? [process.execPath, [PLAYER, 'noop']] : [requireTool('rtmpdump'), ['-h']];
+  const m = await spawnMeasured(cmd, args, { plain: true, timeoutMs: 10_000 }).result;
+  return m.wallS * 1000;
+}
+
+// ---------------------------------------------------------------- (c) live
+
+interface LiveChildResult {
+  count: number;
+  started: number;
+  startupMs: number;
+  startupCpuS: number;
+  windowMs: number;
+  windowCpuUserS: number;
+  windowCpuSysS: number;
+  rssMaxMB: number;
+  rssEndMB: number;
+  heapUsedMB: number;
+  maxRssKB: number;
+  bytesIn: number;
+  closedCleanly: boolean;
+  streams: Array<{
+    name: string;
+    video: number;
+    audio: number;
+    bytes: number;
+    outcome?: string;
+    ts: number[];
+  }>;
+}
+
+interface LiveSummary {
+  count: number;
+  started: number;
+  startupS: number;
+  windowS: number;
+  windowCpuS: number;
+  cpuPctOfCore: number;
+  processCpuS: number;
+  rssMaxMB: number;
+  processMaxRssMB: number;
+  nginxCpuS: number;
+  framesExpected: number;
+  framesMin: number;
+  framesMedian: number;
+  framesMax: number;
+  zeroStreams: number;
+  /** Frames some stream of the same name got inside this stream's span that this stream lacks. */
+  streamsMissingFrames: number;
+  framesMissingTotal: number;
+  /** Streams with a video timestamp step over 100 ms, and how many such steps in all. */
+  streamsWithGaps: number;
+  gaps: number;
+  failedStreams: number;
+  closedCleanly: boolean;
+  mbpsIn: number;
+  error?: string;
+}
+
+function summarizeLive(
+  r: LiveChildResult,
+  measured: Measured,
+  nginxCpuS: number,
+  fps: number,
+): LiveSummary {
+  const frames = r.streams.map((s) => s.video);
+  const union = new Map<string, Set<number>>();
+  for (const s of r.streams) {
+    const u = union.get(s.name) ?? new Set<number>();
+    for (const t of s.ts) u.add(t);
+    union.set(s.name, u);
+  }
+  // Video timestamp steps over 100 ms (3 frame intervals): loss that every stream of a name shares.
+  let gaps = 0;
+  let streamsWithGaps = 0;
+  for (const s of r.streams) {
+    let g = 0;
+    for (let i = 1; i < s.ts.length; i++) if (s.ts[i] - s.ts[i - 1] > 100) g++;
+    gaps += g;
+    if (g > 0) streamsWithGaps++;
+  }
+  let streamsMissing = 0;
+  let missingTotal = 0;
+  for (const s of r.streams) {
+    if (s.ts.length === 0) continue;
+    const own = new Set(s.ts);
+    const lo = Math.min(...s.ts);
+    const hi = Math.max(...s.ts);
+    let missing = 0;
+    for (const t of union.get(s.name) ?? []) if (t >= lo && t <= hi && !own.has(t)) missing++;
+    if (missing > 0) streamsMissing++;
+    missingTotal += missing;
+  }
+  const windowS = r.windowMs / 1000;
+  const windowCpuS = r.windowCpuUserS + r.windowCpuSysS;
+  return {
+    count: r.count,
+    started: r.started,
+    startupS: r.startupMs / 1000,
+    windowS,
+    windowCpuS,
+    cpuPctOfCore: (100 * windowCpuS) / windowS,
+    processCpuS: measured.cpuS,
+    rssMaxMB: r.rssMaxMB,
+    processMaxRssMB: measured.maxRssMB,
+    nginxCpuS,
+    framesExpected: Math.round(fps * windowS),
+    framesMin: Math.min(...frames),
+    framesMedian: median(frames),
+    framesMax: Math.max(...frames),
+    zeroStreams: frames.filter((f) => f === 0).length,
+    streamsMissingFrames: streamsMissing,
+    framesMissingTotal: missingTotal,
+    streamsWithGaps,
+    gaps,
+    failedStreams: r.streams.filter((s) => s.outcome?.startsWith('failed')).length,
+    closedCleanly: r.closedCleanly,
+    mbpsIn: r.streams.reduce((n, s) => n + s.bytes, 0) / 1e6 / windowS,
+  };
+}
+
+function statXml(port: number): Promise<string> {
+  return new Promise((res) => {
+    const req = get({ host: '127.0.0.1', port, path: '/stat', timeout: 2000 }, (r) => {
+      let body = '';
+      r.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      r.on('end', () => res(body));
+    });
+    req.on('error', () => res(''));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+async function live(
+  count: number,
+  nginx: NginxRtmp,
+  names: string[],
+  fps: number,
+): Promise<LiveSummary> {
+  const url = `rtmp://127.0.0.1:${nginx.port}/live/${names[0]}`;
+  let out = '';
+  let errBuf = '';
+  const cpu0 = nginxCpu(nginx);
+  const child = spawnMeasured(
+    process.execPath,
+    [
+      PLAYER,
+      'live',
+      url,
+      '--names',
+      names.join(','),
+      '--count',
+      String(count),
+      '--seconds',
+      String(LIVE_SECONDS),
+      '--start-timeout-ms',
+      '60000',
+    ],
+    { timeoutMs: (LIVE_SECONDS + 120) * 1000, onStdout: (d) => (out += d.toString('utf8')) },
+  );
+  child.child.stderr?.on('data', (d: Buffer) => {
+    errBuf += d.toString('utf8');
+    let i: number;
+    while ((i = errBuf.indexOf('\n')) >= 0) {
+      const line = errBuf.slice(0, i);
+      errBuf = errBuf.slice(i + 1);
+      if (line.startsWith('LIVE '))
+        progress(`  ${count} streams: ${line.slice(5)}; measuring ${LIVE_SECONDS} s`);
+    }
+  });
+  const m = await child.result;
+  const nginxCpuS = nginxCpu(nginx) - cpu0;
+  let r: LiveChildResult;
+  try {
+    r = JSON.parse(out.trim().split('\n').pop() ?? '') as LiveChildResult;
+  } catch {
+    const error = `child exited ${m.code}${m.timedOut ? ' (timed out)' : ''}: ${m.stderr.trim().slice(-300)}`;
+    return { count, error } as LiveSummary;
+  }
+  return summarizeLive(r, m, nginxCpuS, fps);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  for (const t of ['nginx', 'rtmpdump', 'ffmpeg']) requireTool(t);
+  if (!existsSync(PLAYER)) throw new Error(`${PLAYER} is missing: run npm run build`);
+  const media = mkdtempSync(join(tmpdir(), 'rtmp-actors-bench-'));
+  const publishers: PublisherHandle[] = [];
+  const cleanup = async (): Promise<void> => {
+    killAllMeasured();
+    await Promise.all(publishers.map((p) => p.stop().catch(() => undefined)));
+    await stopAll();
+    rmSync(media, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    progress('SIGINT: stopping every child');
+    void cleanup().finally(() => process.exit(130));
+  });
+  try {
+    await run(media, publishers);
+  } finally {
+    await cleanup();
+  }
+}
+
+async function run(media: string, publishers: PublisherHandle[]): Promise<void> {
+  progress(
+    `generating (or reusing) the ${BIG.seconds} s ${BIG.width}x${BIG.height}@${BIG.fps} ${BIG.videoBitrate}bit/s FLV`,
+  );
+  const big = await generateMedia(media, BIG);
+  copyFileSync(SMALL_FLV, join(media, 'small.flv'));
+  const bigSize = statSync(big).size;
+  const bigCounts = await countFile(big);
+  const bigName = big.slice(media.length + 1);
+  progress(
+    `${bigName}: ${(bigSize / 1e6).toFixed(1)} MB, ${bigCounts.videoFrames} video frames, ${bigCounts.audio} audio frames, ` +
+      `${(bigCounts.mediaBytes / 1e6).toFixed(1)} MB of media`,
+  );
+  if (bigSize < 100e6) progress(`WARNING: expected ~150 MB, got ${(bigSize / 1e6).toFixed(1)} MB`);
+  const small = parseFlv(new Uint8Array(readFileSync(SMALL_FLV))).tags.filter((t) => t.type === 9);
+  const smallFps =
+    ((small.length - 1) * 1000) / (small[small.length - 1].timestamp - small[0].timestamp);
+
+  const nginx = await startNginxRtmp({ mediaDir: media });
+  progress(`nginx-rtmp on 127.0.0.1:${nginx.port} (pid ${nginx.pid})`);
+
+  // (a)
+  noteLoad('a');
+  const vodUrl = `rtmp://127.0.0.1:${nginx.port}/vod/${bigName}`;
+  const tools = ['ours', 'rtmpdump', 'ffmpeg'];
+  const downloads: DownloadRun[] = [];
+  for (const tool of tools) {
+    progress(`(a) VOD download warm-up (not counted): ${tool}`);
+    await download(tool, vodUrl, 0, nginx);
+  }
+  for (let run = 1; run <= VOD_RUNS; run++) {
+    for (const tool of tools) {
+      progress(`(a) VOD download run ${run}/${VOD_RUNS}: ${tool}`);
+      const d = await download(tool, vodUrl, run, nginx);
+      downloads.push(d);
+      progress(
+        `    ${fix(d.mbps, 1)} MB/s, ${fix(d.measured.cpuS)} CPU s, ${fix(d.measured.maxRssMB, 0)} MB RSS, ` +
+          `${d.counts.videoFrames}/${bigCounts.videoFrames} video, ${d.counts.audio}/${bigCounts.audio} audio, exit ${d.measured.code}` +
+          `${d.idleKilled ? ' (idle 3 s, killed)' : ''}${d.note ? ` [${d.note}]` : ''}`,
+      );
+      await sleep(300);
+    }
+  }
+  const vod = tools.map((tool) => {
+    const rs = downloads.filter((d) => d.tool === tool);
+    return {
+      tool,
+      mbps: median(rs.map((d) => d.mbps)),
+      mbpsMin: Math.min(...rs.map((d) => d.mbps)),
+      mbpsMax: Math.max(...rs.map((d) => d.mbps)),
+      mbpsSpawn: median(rs.map((d) => d.mbpsSpawn)),
+      wallS: median(rs.map((d) => d.measured.wallS)),
+      cpuS: median(rs.map((d) => d.measured.cpuS)),
+      maxRssMB: median(rs.map((d) => d.measured.maxRssMB)),
+      nginxCpuS: median(rs.map((d) => d.nginxCpuS)),
+      videoFrames: median(rs.map((d) => d.counts.videoFrames)),
+      videoFramesMin: Math.min(...rs.map((d) => d.counts.videoFrames)),
+      audioFrames: median(rs.map((d) => d.counts.audio)),
+      mediaMB: median(rs.map((d) => d.counts.mediaBytes / 1e6)),
+      exitCodes: rs.map((d) => d.measured.code),
+    };
+  });
+
+  // (b)
+  noteLoad('b');
+  const smallUrl = `rtmp://127.0.0.1:${nginx.port}/vod/small.flv`;
+  const ff: FirstFrameRun[] = [];
+  const overhead: Record<string, number[]> = { ours: [], rtmpdump: [] };
+  progress(`(b) first video frame, ${FIRST_FRAME_RUNS} runs each (VOD small.flv)`);
+  for (let i = 0; i < FIRST_FRAME_RUNS; i++) {
+    for (const tool of ['ours', 'rtmpdump']) {
+      ff.push(await firstFrame(tool, smallUrl));
+      overhead[tool].push(await startOverhead(tool));
+      await sleep(50);
+    }
+  }
+  const first = ['ours', 'rtmpdump'].map((tool) => {
+    const xs = ff.filter((f) => f.tool === tool).map((f) => f.spawnToFrameMs);
+    const start = median(overhead[tool]);
+    const inProc = ff
+      .filter((f) => f.tool === tool && f.inProcessMs !== undefined)
+      .map((f) => f.inProcessMs as number);
+    return {
+      tool,
+      median: median(xs),
+      p90: quantile(xs, 0.9),
+      startOverheadMs: start,
+      medianMinusStart: median(xs) - start,
+      p90MinusStart: quantile(xs, 0.9) - start,
+      inProcessMedian: inProc.length ? median(inProc) : undefined,
+      inProcessP90: inProc.length ? quantile(inProc, 0.9) : undefined,
+      runs: xs,
+    };
+  });
+  for (const f of first) {
+    progress(
+      `    ${f.tool}: spawn->frame median ${fix(f.median, 1)} ms, p90 ${fix(f.p90, 1)} ms; start overhead ${fix(f.startOverheadMs, 1)} ms` +
+        (f.inProcessMedian !== undefined
+          ? `; in-process median ${fix(f.inProcessMedian, 1)} ms`
+          : ''),
+    );
+  }
+
+  // (c)
+  noteLoad('c');
+  const names = Array.from({ length: PUBLISHERS }, (_, i) => `pub${i}`);
+  progress(`(c) starting ${PUBLISHERS} ffmpeg publishers (small.flv looped, -c copy, real time)`);
+  for (const n of names) {
+    publishers.push(
+      startFfmpegPublisher(`rtmp://127.0.0.1:${nginx.port}/live/${n}`, {
+        file: join(media, 'small.flv'),
+      }),
+    );
+  }
+  const deadline = Date.now() + 15_000;
+  let publishing = 0;
+  while (Date.now() < deadline) {
+    const xml = await statXml(nginx.statPort);
+    publishing = names.filter((n) => xml.includes(`<name>${n}</name>`)).length;
+    if (publishing >= PUBLISHERS) break;
+    await sleep(200);
+  }
+  progress(`    ${publishing}/${PUBLISHERS} publishing`);
+  await sleep(1000);
+  const lives: LiveSummary[] = [];
+  for (const count of LIVE_COUNTS) {
+    progress(`(c) ${count} live streams in one process`);
+    const s = await live(count, nginx, names, smallFps);
+    lives.push(s);
+    if (s.error) progress(`    ERROR ${s.error}`);
+    else
+      progress(
+        `    ${s.started}/${count} started in ${fix(s.startupS, 1)} s; ${fix(s.windowCpuS)} CPU s (${fix(s.cpuPctOfCore, 0)}% of a core), ` +
+          `${fix(s.rssMaxMB, 0)} MB RSS; frames min/median/max ${s.framesMin}/${s.framesMedian}/${s.framesMax} of ~${s.framesExpected}; ` +
+          `${s.zeroStreams} with none; ${s.streamsMissingFrames} missing some`,
+      );
+    await sleep(1000);
+  }
+  const pubAlive = publishers.filter((p) => p.pid > 0).length;
+
+  // Report.
+  noteLoad('end');
+  const ours = vod[0];
+  const rd = vod[1];
+  const fm = vod[2];
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(
+    `(a) VOD download, nginx-rtmp, ${bigName}: ${(bigSize / 1e6).toFixed(1)} MB, ${bigCounts.videoFrames} video + ${bigCounts.audio} audio frames; median of ${VOD_RUNS}`,
+  );
+  lines.push(
+    'tool     | MB/s (stream) | min-max     | MB/s (from spawn) | wall s | CPU s | max RSS MB | nginx CPU s | video frames | audio frames',
+  );
+  lines.push(
+    '-------- | ------------: | ----------: | ----------------: | -----: | ----: | ---------: | ----------: | -----------: | -----------:',
+  );
+  for (const v of vod) {
+    lines.push(
+      `${v.tool.padEnd(8)} | ${fix(v.mbps, 1).padStart(13)} | ${`${fix(v.mbpsMin, 0)}-${fix(v.mbpsMax, 0)}`.padStart(11)} | ${fix(v.mbpsSpawn, 1).padStart(17)} | ${fix(v.wallS).padStart(6)} | ${fix(v.cpuS).padStart(5)} | ` +
+        `${fix(v.maxRssMB, 0).padStart(10)} | ${fix(v.nginxCpuS).padStart(11)} | ${`${v.videoFrames}/${bigCounts.videoFrames}`.padStart(12)} | ${`${v.audioFrames}/${bigCounts.audio}`.padStart(12)}`,
+    );
+  }
+  const ratio = (a: number, b: number): string => fix(a / b, 2);
+  lines.push(
+    `ratios ours/rtmpdump: MB/s ${ratio(ours.mbps, rd.mbps)}, CPU ${ratio(ours.cpuS, rd.cpuS)}, RSS ${ratio(ours.maxRssMB, rd.maxRssMB)}; ` +
+      `ours/ffmpeg: MB/s ${ratio(ours.mbps, fm.mbps)}, CPU ${ratio(ours.cpuS, fm.cpuS)}, RSS ${ratio(ours.maxRssMB, fm.maxRssMB)}`,
+  );
+  lines.push('');
+  lines.push(`(b) first coded video frame, VOD small.flv, ${FIRST_FRAME_RUNS} runs each, ms`);
+  lines.push(
+    'tool     | spawn->frame median | p90 | process start | median - start | p90 - start | in-process median | p90',
+  );
+  lines.push(
+    '-------- | ------------------: | --: | ------------: | -------------: | ----------: | ----------------: | --:',
+  );
+  for (const f of first) {
+    lines.push(
+      `${f.tool.padEnd(8)} | ${fix(f.median, 1).padStart(19)} | ${fix(f.p90, 1)} | ${fix(f.startOverheadMs, 1).padStart(13)} | ` +
+        `${fix(f.medianMinusStart, 1).padStart(14)} | ${fix(f.p90MinusStart, 1).padStart(11)} | ${fix(f.inProcessMedian ?? NaN, 1).padStart(17)} | ${fix(f.inProcessP90 ?? NaN, 1)}`,
+    );
+  }
+  lines.push('');
+  lines.push(
+    `(c) live plays in one process, nginx-rtmp, ${PUBLISHERS} publishers (small.flv ${fix(smallFps, 1)} fps), ${LIVE_SECONDS} s window`,
+  );
+  lines.push(
+    'streams | started | startup s | CPU s (window) | % core | process CPU s | RSS MB | nginx CPU s | MB/s in | frames min/median/max (expected) | none | missing | gaps>100ms',
+  );
+  lines.push(
+    '------: | ------: | --------: | -------------: | -----: | ------------: | -----: | ----------: | ------: | ------------------------------: | ---: | ------: | ---------:',
+  );
+  for (const s of lives) {
+    if (s.error) {
+      lines.push(`${String(s.count).padStart(7)} | error: ${s.error.slice(0, 120)}`);
+      continue;
+    }
+    lines.push(
+      `${String(s.count).padStart(7)} | ${String(s.started).padStart(7)} | ${fix(s.startupS, 1).padStart(9)} | ${fix(s.windowCpuS).padStart(14)} | ` +
+        `${fix(s.cpuPctOfCore, 0).padStart(6)} | ${fix(s.processCpuS).padStart(13)} | ${fix(Math.max(s.rssMaxMB, s.processMaxRssMB), 0).padStart(6)} | ` +
+        `${fix(s.nginxCpuS).padStart(11)} | ${fix(s.mbpsIn, 1).padStart(7)} | ` +
+        `${`${s.framesMin}/${s.framesMedian}/${s.framesMax} (${s.framesExpected})`.padStart(31)} | ${String(s.zeroStreams).padStart(4)} | ` +
+        `${`${s.streamsMissingFrames} (${s.framesMissingTotal})`.padStart(7)} | ${`${s.streamsWithGaps} (${s.gaps})`.padStart(10)}`,
+    );
+  }
+  const top = lives[lives.length - 1];
+  lines.push('');
+  lines.push('goals:');
+  lines.push(
+    `  (a) MB/s >= rtmpdump's: ${ours.mbps >= rd.mbps ? 'met' : 'NOT met'} (${ratio(ours.mbps, rd.mbps)}x)`,
+  );
+  lines.push(
+    `  (b) first frame no slower than rtmpdump (in-process ours vs spawn rtmpdump - start): ` +
+      `${(first[0].inProcessMedian ?? Infinity) <= first[1].medianMinusStart ? 'met' : 'NOT met'}`,
+  );
+  lines.push(
+    `  (c) ${top?.count} streams, nothing lost, RSS < 300 MB: ` +
+      (top &&
+      !top.error &&
+      top.started === top.count &&
+      top.zeroStreams === 0 &&
+      top.streamsMissingFrames === 0 &&
+      top.gaps === 0 &&
+      Math.max(top.rssMaxMB, top.processMaxRssMB) < 300
+        ? 'met'
+        : 'NOT met'),
+  );
+  lines.push(
+    `1-min load average at phases a/b/c/end: ${['a', 'b', 'c', 'end'].map((p) => loads[p]).join(' / ')} (${cpus().length} CPUs)`,
+  );
+  for (const l of lines) console.log(l);
+
+  mkdirSync(RESULTS, { recursive: true });
+  const out = join(RESULTS, 'bench.json');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        cpus: cpus().length,
+        memMB: Math.round(totalmem() / 2 ** 20),
+        measuredWith: existsSync('/usr/bin/time')
+          ? '/usr/bin/time (wait4)'
+          : '/proc/<pid>/stat polling',
+        units:
+          'MB = 1e6 bytes of audio+video tag bodies; CPU s = user + system of the tool process',
+        vod: { file: bigName, bytes: bigSize, source: bigCounts, runs: downloads, median: vod },
+        firstFrame: { url: 'vod/small.flv', runs: ff, startOverhead: overhead, summary: first },
+        live: {
+          publishers: PUBLISHERS,
+          publishersAlive: pubAlive,
+          fps: smallFps,
+          seconds: LIVE_SECONDS,
+          results: lives,
+        },
+        loadAverage: loads,
+        totalS: (Date.now() - T0) / 1000,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  progress(`wrote ${out}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
