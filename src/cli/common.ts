@@ -1,0 +1,551 @@
+/**
+ * Shared by the session commands (`play`, `publish`): their common options, how a failure
+ * becomes an exit code and a one-line message, the progress line, JSON-line output, and the
+ * `--inspect` recorder. Nothing printed here contains a URL secret: every text goes through the
+ * session's redactor first.
+ */
+import { readFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import type { InspectionEvent } from 'xstate';
+import type { SessionOptions, StreamOutcome } from '../client';
+import type { StatusReply } from '../../machines/contract';
+import { StatusCode } from '../protocol/message/commands';
+import { redactText, secretsOf } from '../redact';
+import type { OptionSpec, ParsedArgs } from './args';
+import { ExitCode } from './exitCodes';
+import type { CliIo } from './index';
+
+/* ------------------------------------------------------------------------------------------------
+ * Options
+ * ---------------------------------------------------------------------------------------------- */
+
+/** Options every session command accepts. */
+export const SESSION_OPTIONS: OptionSpec[] = [
+  {
+    name: 'timeout',
+    type: 'number',
+    valueName: 's',
+    description: 'TCP connect, handshake and `connect` timeouts, each (seconds)',
+    default: 10,
+  },
+  {
+    name: 'retries',
+    type: 'number',
+    valueName: 'n',
+    description: 'connection attempts before giving up, the first one included',
+    default: 5,
+  },
+  {
+    name: 'json',
+    type: 'boolean',
+    description: 'print state changes and status events as JSON lines on stderr',
+  },
+  {
+    name: 'progress',
+    type: 'boolean',
+    description: 'print progress on stderr even when it is not a terminal',
+  },
+  {
+    name: 'inspect',
+    type: 'string',
+    valueName: 'file',
+    description: "record the statecharts' inspection events as JSON lines (secrets masked)",
+  },
+  {
+    name: 'insecure',
+    type: 'boolean',
+    description: 'rtmps: accept any TLS certificate',
+  },
+  { name: 'ca', type: 'string', valueName: 'file', description: 'rtmps: trust this CA (PEM)' },
+];
+
+/** A command-line mistake found after parsing (bad value, missing file). */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.Usage,
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+/** The parts of SessionOptions the common options set. */
+export function sessionOptionsFrom(args: ParsedArgs): Omit<SessionOptions, 'url'> {
+  const o = args.options;
+  const out: Omit<SessionOptions, 'url'> = {};
+  if (typeof o.timeout === 'number') {
+    if (!(o.timeout > 0)) throw new CommandError('--timeout needs a positive number of seconds');
+    const ms = Math.round(o.timeout * 1000);
+    out.timeouts = { transport: ms, handshake: ms, connect: ms };
+  }
+  if (typeof o.retries === 'number') {
+    if (!Number.isInteger(o.retries) || o.retries < 1) {
+      throw new CommandError('--retries needs a whole number of attempts, at least 1');
+    }
+    out.retry = { maxAttempts: o.retries };
+  }
+  if (o.insecure === true) out.insecure = true;
+  if (typeof o.ca === 'string') {
+    try {
+      out.tls = { ca: readFileSync(o.ca) };
+    } catch (e) {
+      throw new CommandError(`cannot read --ca ${o.ca}: ${(e as Error).message}`, ExitCode.Failure);
+    }
+  }
+  return out;
+}
+
+/** A positive number of seconds from an option, as milliseconds (undefined when absent). */
+export function secondsOption(args: ParsedArgs, name: string): number | undefined {
+  const v = args.options[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v > 0))
+    throw new CommandError(`--${name} needs a positive number of seconds`);
+  return Math.round(v * 1000);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Redaction
+ * ---------------------------------------------------------------------------------------------- */
+
+/** Masks the URL's secrets (stream key, query values, password) in any text. */
+export function redactorFor(url: string): (text: string) => string {
+  const secrets = secretsOf(url);
+  return (text) => (secrets.length ? redactText(text, secrets) : text);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Why a session failed: watching the statecharts through `inspect`
+ * ---------------------------------------------------------------------------------------------- */
+
+interface ActorLike {
+  id?: string;
+  getSnapshot(): { value?: unknown } | undefined;
+}
+
+/** One failed connection attempt as the CLI saw it. */
+export interface AttemptRecord {
+  reason: string;
+  code?: string;
+  message?: string;
+  /** The NetConnection's state when the socket closed or failed (e.g. `session.connecting`). */
+  phase?: string;
+}
+
+/** Flattens a state value ({session: 'connecting'}) to `session.connecting`. */
+export function stateName(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${k}.${stateName(v)}`)
+      .join(',');
+  }
+  return String(value);
+}
+
+/**
+ * Follows the NetConnections' failures through xstate's inspection events. The public events
+ * only say a stream failed with `CONNECTION_FAILED`; the exit code needs to know whether the
+ * server refused us, broke the protocol, or was never reached.
+ */
+export class ConnectionWatch {
+  /** Failed attempts since the last successful connect. */
+  attempts: AttemptRecord[] = [];
+  /** The reason of the final CONNECTION.FAILED, and the server's information object. */
+  failure: { reason: string; status?: StatusReply } | undefined;
+  /** A connection came up at least once. */
+  connected = false;
+  private lastDrop: { code?: string; message?: string; phase?: string } | undefined;
+
+  readonly inspect = (ev: InspectionEvent): void => {
+    if (ev.type !== '@xstate.event') return;
+    const event = ev.event as { type: string } & Record<string, unknown>;
+    switch (event.type) {
+      case 'TRANSPORT.CLOSED':
+      case 'TRANSPORT.ERROR': {
+        const actor = ev.actorRef as unknown as ActorLike;
+        // The handshake actor gets a forwarded TRANSPORT.CLOSED too: keep the connection's view.
+        if (!actor.id?.startsWith('connection')) return;
+        const phase = stateName(actor.getSnapshot()?.value);
+        this.lastDrop = {
+          code:
+            typeof event.code === 'string'
+              ? event.code
+              : event.type === 'TRANSPORT.CLOSED'
+                ? 'CLOSED'
+                : undefined,
+          message: typeof event.message === 'string' ? event.message : undefined,
+          phase,
+        };
+        return;
+      }
+      case 'CONNECTION.UP':
+        this.connected = true;
+        this.attempts = [];
+        this.lastDrop = undefined;
+        return;
+      case 'CONNECTION.DOWN': {
+        const a = event.attempt as { reason: string; code?: string; message?: string };
+        this.attempts.push({ ...a, phase: this.lastDrop?.phase });
+        this.lastDrop = undefined;
+        return;
+      }
+      case 'CONNECTION.FAILED': {
+        const reason = String(event.reason);
+        const status = event.status as StatusReply | undefined;
+        this.failure = status ? { reason, status } : { reason };
+        if (reason !== 'RETRIES_EXHAUSTED') {
+          this.attempts.push({
+            reason,
+            code: status?.code ?? this.lastDrop?.code,
+            message: status?.description ?? this.lastDrop?.message,
+            phase: this.lastDrop?.phase,
+          });
+        }
+        this.lastDrop = undefined;
+        return;
+      }
+      default:
+        return;
+    }
+  };
+}
+
+/** Several inspectors as one. */
+export function combineInspectors(
+  ...inspectors: Array<((ev: InspectionEvent) => void) | undefined>
+): (ev: InspectionEvent) => void {
+  const list = inspectors.filter((f): f is (ev: InspectionEvent) => void => f !== undefined);
+  return (ev) => {
+    for (const f of list) f(ev);
+  };
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Exit codes
+ * ---------------------------------------------------------------------------------------------- */
+
+export interface Verdict {
+  code: number;
+  /** One line for a person (already redacted by the caller's redactor when printed). */
+  message: string;
+}
+
+function describeStatus(status: StatusReply | undefined): string {
+  if (!status) return '';
+  return status.description ? `${status.code}: ${status.description}` : status.code;
+}
+
+const REFUSAL_REASONS = new Set(['REJECTED', 'INVALID_APP', 'AUTH_FAILED', 'CONNECT_ERROR']);
+const HANDSHAKE_PROTOCOL_REASONS = new Set(['BAD_VERSION', 'BAD_DIGEST', 'BAD_ECHO']);
+
+/** Why the connection failed for good, from what the watch saw. */
+export function connectionVerdict(watch: ConnectionWatch): Verdict {
+  const last = watch.attempts[watch.attempts.length - 1];
+  const reason = watch.failure?.reason;
+  if (reason && REFUSAL_REASONS.has(reason)) {
+    return {
+      code: ExitCode.Rejected,
+      message: `the server refused the connection (${describeStatus(watch.failure?.status) || reason})`,
+    };
+  }
+  const protocol = watch.attempts.find(
+    (a) =>
+      HANDSHAKE_PROTOCOL_REASONS.has(a.reason) ||
+      (a.reason === 'TRANSPORT_ERROR' && (a.code === 'PROTOCOL' || a.code === 'LIMIT')),
+  );
+  if (protocol) {
+    return {
+      code: ExitCode.ProtocolError,
+      message: `the peer broke the protocol (${protocol.reason}${protocol.message ? `: ${protocol.message}` : ''})`,
+    };
+  }
+  // nginx-rtmp answers `connect` for an application it does not have by closing the socket,
+  // without `_error`: a peer that closes every attempt right after our `connect` refused us.
+  if (
+    watch.attempts.length > 0 &&
+    watch.attempts.every((a) => a.reason === 'TRANSPORT_CLOSED' && a.phase === 'session.connecting')
+  ) {
+    return {
+      code: ExitCode.Rejected,
+      message:
+        'the server closed the connection in answer to `connect` (no such application, or a refusal without a reply)',
+    };
+  }
+  const n = watch.attempts.length;
+  const detail = last
+    ? `${last.reason}${last.message ? `: ${last.message}` : last.code ? ` ${last.code}` : ''}`
+    : (reason ?? 'unknown');
+  return {
+    code: ExitCode.ConnectionFailed,
+    message: `could not connect${n > 1 ? ` after ${n} attempts` : ''} (${detail})`,
+  };
+}
+
+/** The exit code and message for a stream that ended on its own (not stopped by us). */
+export function outcomeVerdict(
+  outcome: StreamOutcome,
+  watch: ConnectionWatch,
+  mode: 'play' | 'publish',
+): Verdict {
+  if (outcome.outcome !== 'failed') {
+    return { code: ExitCode.Ok, message: outcome.reason ? `ended (${outcome.reason})` : 'done' };
+  }
+  const status = outcome.status;
+  switch (outcome.reason) {
+    case 'CONNECTION_FAILED':
+      return connectionVerdict(watch);
+    case 'REFUSED':
+      if (status?.code === StatusCode.PlayStreamNotFound) {
+        return {
+          code: ExitCode.StreamNotFound,
+          message: `no such stream (${describeStatus(status)})`,
+        };
+      }
+      return {
+        code: ExitCode.Rejected,
+        message: `the server refused to ${mode} the stream (${describeStatus(status) || 'no reason given'})`,
+      };
+    case 'CREATE_FAILED':
+      return {
+        code: ExitCode.Rejected,
+        message: `the server refused createStream${status ? ` (${describeStatus(status)})` : ''}`,
+      };
+    case 'STREAM_ID_IN_USE':
+      return {
+        code: ExitCode.ProtocolError,
+        message: 'the server gave this stream a message stream id already in use',
+      };
+    case 'CREATE_TIMEOUT':
+    case 'START_TIMEOUT':
+      return {
+        code: ExitCode.Failure,
+        message: `the server did not answer ${outcome.reason === 'CREATE_TIMEOUT' ? 'createStream' : mode} in time`,
+      };
+    default:
+      return {
+        code: ExitCode.Failure,
+        message: `the stream failed (${outcome.reason ?? 'unknown reason'})`,
+      };
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Output: JSON lines, progress, human messages
+ * ---------------------------------------------------------------------------------------------- */
+
+/** Writes one redacted JSON object a line on stderr (with the time). */
+export function jsonLineWriter(
+  io: CliIo,
+  redact: (text: string) => string,
+): (value: Record<string, unknown>) => void {
+  return (value) => {
+    io.stderr.write(redact(JSON.stringify({ time: new Date().toISOString(), ...value })) + '\n');
+  };
+}
+
+/** Bytes as B, kB, MB (decimal, like ffmpeg). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  if (n < 1_000_000) return `${(n / 1000).toFixed(1)} kB`;
+  if (n < 1_000_000_000) return `${(n / 1_000_000).toFixed(2)} MB`;
+  return `${(n / 1_000_000_000).toFixed(2)} GB`;
+}
+
+/** Bits per second as kbit/s or Mbit/s. */
+export function formatRate(bytesPerSecond: number): string {
+  const bits = bytesPerSecond * 8;
+  if (bits < 1_000_000) return `${(bits / 1000).toFixed(0)} kbit/s`;
+  return `${(bits / 1_000_000).toFixed(2)} Mbit/s`;
+}
+
+/** Milliseconds of media as h:mm:ss.d. */
+export function formatMediaTime(ms: number): string {
+  const total = Math.max(0, ms) / 1000;
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  return `${h}:${String(m).padStart(2, '0')}:${s.toFixed(1).padStart(4, '0')}`;
+}
+
+/** What the progress line shows. */
+export interface ProgressSample {
+  bytes: number;
+  mediaMs: number;
+  frames: number;
+  state: string;
+}
+
+/** How progress shows: redrawn in place, a line every second, JSON lines, or not at all. */
+export type ProgressMode = 'tty' | 'lines' | 'json' | 'off';
+
+/**
+ * A terminal gets the line redrawn in place (unless --json); elsewhere progress shows only with
+ * --progress: as text lines, or as `{"type":"progress"}` JSON lines with --json.
+ */
+export function progressMode(io: CliIo, json: boolean, asked: boolean): ProgressMode {
+  if (json) return asked ? 'json' : 'off';
+  if (io.stderr.isTTY === true) return 'tty';
+  return asked ? 'lines' : 'off';
+}
+
+/**
+ * The progress line: redrawn in place every `intervalMs` on a terminal, or printed (as text or
+ * JSON) every `lineIntervalMs` elsewhere.
+ */
+export class ProgressLine {
+  private timer: NodeJS.Timeout | undefined;
+  private drawn = false;
+  private last: { at: number; bytes: number } | undefined;
+  private rate = 0;
+  private lastLineAt = 0;
+
+  constructor(
+    private readonly io: CliIo,
+    private readonly sample: () => ProgressSample,
+    private readonly options: {
+      mode: ProgressMode;
+      json?: (value: Record<string, unknown>) => void;
+      intervalMs?: number;
+      lineIntervalMs?: number;
+    },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    if (this.options.mode === 'off' || this.timer) return;
+    this.last = { at: this.now(), bytes: this.sample().bytes };
+    this.lastLineAt = this.now();
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 500);
+    this.timer.unref?.();
+  }
+
+  /** The text of the line right now (also used for tests). */
+  render(s: ProgressSample = this.sample()): string {
+    return [
+      s.state.padEnd(10),
+      formatBytes(s.bytes).padStart(9),
+      formatRate(this.rate).padStart(13),
+      `media ${formatMediaTime(s.mediaMs)}`,
+      `${s.frames} frames`,
+    ].join('  ');
+  }
+
+  private tick(): void {
+    const s = this.sample();
+    const at = this.now();
+    if (this.last && at > this.last.at) {
+      const instant = ((s.bytes - this.last.bytes) * 1000) / (at - this.last.at);
+      this.rate = this.rate === 0 ? instant : this.rate * 0.5 + instant * 0.5;
+    }
+    this.last = { at, bytes: s.bytes };
+    if (this.options.mode === 'tty') {
+      this.io.stderr.write(`\r${this.render(s)}\x1b[K`);
+      this.drawn = true;
+      return;
+    }
+    if (at - this.lastLineAt < (this.options.lineIntervalMs ?? 1000)) return;
+    this.lastLineAt = at;
+    if (this.options.mode === 'json' && this.options.json) {
+      this.options.json({ type: 'progress', ...s, bytesPerSecond: Math.round(this.rate) });
+    } else {
+      this.io.stderr.write(`${this.render(s)}\n`);
+    }
+  }
+
+  /** Stops redrawing; a terminal line is ended so the next message starts on its own line. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.drawn) this.io.stderr.write(`\r${this.render()}\x1b[K\n`);
+    this.drawn = false;
+  }
+}
+
+/** Resolves with `value` after `ms` (the timer does not keep the process alive). */
+export function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(value), ms);
+    t.unref?.();
+  });
+}
+
+/** `promise`, or `fallback` after `ms`. */
+export function withTimeout<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  return Promise.race([promise, delay(ms, fallback)]);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * --inspect: xstate's inspection events as JSON lines
+ * ---------------------------------------------------------------------------------------------- */
+
+function isActorRef(v: object): v is { id?: string; sessionId: string } {
+  return typeof (v as { send?: unknown }).send === 'function' && 'sessionId' in v;
+}
+
+/** A JSON-safe copy: actor refs by id, bytes by length, cycles and depth cut. */
+export function inspectable(value: unknown, depth = 0, seen = new Set<object>()): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (value === undefined) return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function') return undefined;
+  if (typeof value !== 'object') return String(value);
+  if (value instanceof Uint8Array) return { bytes: value.byteLength };
+  if (value instanceof Date) return value.toISOString();
+  if (isActorRef(value)) return { actor: value.id ?? value.sessionId };
+  if (seen.has(value) || depth > 8) return '…';
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.slice(0, 50).map((v) => inspectable(v, depth + 1, seen));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const c = inspectable(v, depth + 1, seen);
+      if (c !== undefined) out[k] = c;
+    }
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/** Records inspection events (events, snapshots' state values, actors) to a JSON-lines file. */
+export class InspectRecorder {
+  private readonly out: WriteStream;
+  private readonly t0 = Date.now();
+
+  constructor(
+    file: string,
+    private readonly redact: (text: string) => string,
+  ) {
+    this.out = createWriteStream(file);
+  }
+
+  readonly inspect = (ev: InspectionEvent): void => {
+    const actor = ev.actorRef as unknown as { id?: string; sessionId?: string };
+    const line: Record<string, unknown> = {
+      ms: Date.now() - this.t0,
+      type: ev.type,
+      actor: actor.id ?? actor.sessionId,
+    };
+    if (ev.type === '@xstate.event') {
+      const source = ev.sourceRef as unknown as { id?: string; sessionId?: string } | undefined;
+      if (source) line.source = source.id ?? source.sessionId;
+      line.event = inspectable(ev.event);
+    } else if (ev.type === '@xstate.snapshot') {
+      const snap = ev.snapshot as { value?: unknown; status?: string };
+      line.event = (ev.event as { type?: string }).type;
+      if (snap.value !== undefined) line.value = inspectable(snap.value);
+      line.status = snap.status;
+    } else if (ev.type === '@xstate.action') {
+      line.action = ev.action.type;
+    } else if (ev.type === '@xstate.microstep' || ev.type === '@xstate.transition') {
+      return; // the snapshot that follows says where it went
+    }
+    this.out.write(this.redact(JSON.stringify(line)) + '\n');
+  };
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.out.end(() => resolve()));
+  }
+}

@@ -1,0 +1,230 @@
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { main } from '../../src/cli/index';
+import { parseFlv } from '../../src/protocol/flv';
+import { captureIo } from '../helpers/cliio';
+import {
+  ffprobeJson,
+  freePort,
+  startFfmpegPublisher,
+  startNginxRtmp,
+  stopAll,
+  waitFor,
+  type NginxRtmp,
+} from '../helpers';
+
+const media = path.join(__dirname, '..', 'fixtures', 'media');
+const small = path.join(media, 'small.flv');
+
+function mediaTags(file: string | Buffer): ReturnType<typeof parseFlv>['tags'] {
+  const bytes = typeof file === 'string' ? readFileSync(file) : file;
+  return parseFlv(bytes).tags.filter((t) => t.type === 8 || t.type === 9);
+}
+
+async function play(
+  ...argv: string[]
+): Promise<{ code: number; io: ReturnType<typeof captureIo> }> {
+  const io = captureIo();
+  const code = await main(['play', ...argv], io);
+  return { code, io };
+}
+
+describe('rtmp-actors play', () => {
+  let nginx: NginxRtmp;
+  let dir: string;
+  let vod: string;
+  beforeAll(async () => {
+    nginx = await startNginxRtmp({ mediaDir: media });
+    dir = mkdtempSync(path.join(tmpdir(), 'cli-play-'));
+    vod = `rtmp://127.0.0.1:${nginx.port}/vod`;
+  });
+  afterAll(async () => {
+    await stopAll();
+  });
+
+  it('saves a VOD file from nginx-rtmp as an FLV that ffprobe reads, with every media tag of the source', async () => {
+    const out = path.join(dir, 'vod.flv');
+    const { code, io } = await play(`${vod}/small.flv`, '-o', out);
+    expect(code).toBe(0);
+    const saved = mediaTags(out);
+    const source = mediaTags(small);
+    expect(saved).toHaveLength(source.length);
+    expect(saved.map((t) => t.timestamp)).toEqual(source.map((t) => t.timestamp));
+    const probe = await ffprobeJson(out);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(io.err()).toMatch(/302 video \+ 471 audio messages/);
+    expect(io.out()).toBe('');
+  });
+
+  it('writes the FLV to stdout with -o -', async () => {
+    const io = captureIo();
+    const chunks: Buffer[] = [];
+    io.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const code = await main(['play', `${vod}/small.flv`, '-o', '-'], io);
+    expect(code).toBe(0);
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.subarray(0, 3).toString('latin1')).toBe('FLV');
+    expect(mediaTags(bytes)).toHaveLength(mediaTags(small).length);
+  });
+
+  it('without -o only counts the media, writes nothing to stdout and reports the totals', async () => {
+    const { code, io } = await play(`${vod}/small.flv`);
+    expect(code).toBe(0);
+    expect(io.out()).toBe('');
+    expect(io.err()).toMatch(/ended \(.*302 video \+ 471 audio messages/);
+  });
+
+  it('stops after --duration seconds of media and exits 0', async () => {
+    const out = path.join(dir, 'three-seconds.flv');
+    const { code } = await play(`${vod}/small.flv`, '-o', out, '--duration', '3');
+    expect(code).toBe(0);
+    const tags = mediaTags(out);
+    const last = Math.max(...tags.map((t) => t.timestamp));
+    expect(last).toBeLessThan(3000);
+    expect(last).toBeGreaterThan(2800);
+  });
+
+  it('redraws a progress line in place on a terminal', async () => {
+    const io = captureIo();
+    (io.stderr as { isTTY?: boolean }).isTTY = true;
+    // A short buffer makes nginx-rtmp pace the file in (about) real time.
+    const code = await main(['play', `${vod}/small.flv`, '--buffer', '100', '--duration', '3'], io);
+    expect(code).toBe(0);
+    const redraws = io.err().split('\r').slice(1);
+    expect(redraws.length).toBeGreaterThanOrEqual(2);
+    expect(redraws[0]).toMatch(
+      /^flowing +\d.* (k|M)?B .*bit\/s +media 0:00:0\d\.\d +\d+ frames\x1b\[K/,
+    );
+    expect(io.err()).toMatch(/duration reached/);
+  });
+
+  it('ends after --idle seconds without media and exits 0', async () => {
+    const started = Date.now();
+    const { code, io } = await play(
+      `rtmp://127.0.0.1:${nginx.port}/live/nobody-publishes`,
+      '--live',
+      '--idle',
+      '1',
+    );
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(io.err()).toMatch(/no media for 1 s/);
+  });
+
+  it('exits 5 for a VOD file the server does not have, and leaves no output file', async () => {
+    const out = path.join(dir, 'missing.flv');
+    const { code, io } = await play(`${vod}/no-such-file.flv`, '-o', out);
+    expect(code).toBe(5);
+    expect(io.err()).toMatch(/NetStream\.Play\.StreamNotFound/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('exits 3 when nothing listens on the port (--retries 1 --timeout 1)', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const { code, io } = await play(
+      `rtmp://127.0.0.1:${port}/live/x`,
+      '--retries',
+      '1',
+      '--timeout',
+      '1',
+    );
+    expect(code).toBe(3);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(io.err()).toMatch(/could not connect .*refused/);
+  });
+
+  it('exits 130 at once when interrupted while it still retries the connection', async () => {
+    const port = await freePort();
+    const io = captureIo();
+    const running = main(['play', `rtmp://127.0.0.1:${port}/live/x`, '--retries', '20'], io);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const interruptedAt = Date.now();
+    io.interrupt();
+    expect(await running).toBe(130);
+    expect(Date.now() - interruptedAt).toBeLessThan(1000);
+  });
+
+  // nginx-rtmp has no `_error` for an unknown application: it logs "application not found" and
+  // closes the socket right after `connect`. The CLI counts a peer that closes every attempt in
+  // answer to `connect` as a refusal.
+  it('exits 4 for an application nginx-rtmp does not have (it closes the connection in answer to connect)', async () => {
+    const { code, io } = await play(`rtmp://127.0.0.1:${nginx.port}/nosuchapp/x`, '--retries', '2');
+    expect(code).toBe(4);
+    expect(io.err()).toMatch(/closed the connection in answer to `connect`/);
+    expect(nginx.errorLog()).toMatch(/application not found: 'nosuchapp'/);
+  });
+
+  it('prints --json lines that parse, name the state changes, and never show the URL token', async () => {
+    const secret = 'SECRETTOKEN42';
+    const inspectFile = path.join(dir, 'inspect.jsonl');
+    const { code, io } = await play(
+      `${vod}/small.flv?token=${secret}`,
+      '--json',
+      '--inspect',
+      inspectFile,
+    );
+    expect(code).toBe(0);
+    const lines = io
+      .err()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({
+      type: 'play.start',
+      url: expect.stringContaining('token=***'),
+    });
+    const states = lines.filter((l) => l.type === 'stream.state').map((l) => l.state);
+    expect(states).toEqual(expect.arrayContaining(['requesting', 'flowing', 'stopped']));
+    expect(lines.some((l) => l.type === 'stream.status')).toBe(true);
+    expect(lines[lines.length - 1]).toMatchObject({ type: 'play.end', exitCode: 0 });
+    expect(io.err()).not.toContain(secret);
+    const inspected = readFileSync(inspectFile, 'utf8');
+    expect(inspected.split('\n').filter(Boolean).length).toBeGreaterThan(10);
+    expect(inspected).toContain('NetStream.Play.Start');
+    expect(inspected).not.toContain(secret);
+  });
+
+  it('on interrupt, stops a live play, finishes an FLV that ffprobe reads and exits 130', async () => {
+    const url = `rtmp://127.0.0.1:${nginx.port}/live/interrupt-me`;
+    const publisher = startFfmpegPublisher(url, { file: small, loop: true });
+    try {
+      // Wait until nginx has the stream, so the play gets media at once.
+      await waitFor(() => /publish: name='interrupt-me'/.test(nginx.errorLog()), 10_000);
+      const out = path.join(dir, 'live.flv');
+      const io = captureIo();
+      const running = main(['play', url, '--live', '-o', out], io);
+      const gotMedia = await waitFor(() => existsSync(out) && statSync(out).size > 100_000, 15_000);
+      expect(gotMedia).toBe(true);
+      io.interrupt();
+      expect(await running).toBe(130);
+      const probe = await ffprobeJson(out, { countPackets: true });
+      expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+      const tags = mediaTags(out);
+      expect(tags.length).toBeGreaterThan(10);
+      expect(statSync(out).size).toBe(
+        9 +
+          4 +
+          parseFlv(readFileSync(out)).tags.reduce((n, t) => n + 11 + t.data.byteLength + 4, 0),
+      );
+      expect(io.err()).toMatch(/interrupted/);
+      // Our deleteStream reached nginx before the socket closed (nginx logs one on disconnect too).
+      const log = nginx.errorLog().split('\n');
+      const conn = /\*(\d+) play: name='interrupt-me'/.exec(log.join('\n'))?.[1];
+      const ours = log
+        .filter((l) => l.includes(`*${conn} `))
+        .map((l) => /(deleteStream|disconnect)/.exec(l)?.[1]);
+      expect(ours.filter(Boolean).slice(0, 2)).toEqual(['deleteStream', 'disconnect']);
+    } finally {
+      await publisher.stop();
+    }
+  });
+
+  it('refuses a URL that is not rtmp:// with exit 2', async () => {
+    const { code, io } = await play('http://127.0.0.1/live/x');
+    expect(code).toBe(2);
+    expect(io.err()).toMatch(/unsupported scheme/);
+  });
+});
