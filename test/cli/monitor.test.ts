@@ -1,0 +1,187 @@
+import * as path from 'node:path';
+import { createSession, type Session } from '../../src/client';
+import { main } from '../../src/cli/index';
+import { RtmpServer, type ServerEvent } from '../../src/server';
+import { captureIo } from '../helpers/cliio';
+import {
+  freePort,
+  startFfmpegPublisher,
+  startNginxRtmp,
+  stopAll,
+  waitFor,
+  type NginxRtmp,
+} from '../helpers';
+
+const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
+
+interface Line {
+  kind: string;
+  stream?: string;
+  event?: string;
+  health?: string;
+  videoBitrate?: number;
+  fps?: number;
+  exitCode?: number;
+}
+
+function jsonLines(text: string): Line[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Line);
+}
+
+describe('rtmp-actors monitor on the embedded server', () => {
+  let server: RtmpServer;
+  let base: string;
+  let publisher: Session;
+  const plays: Array<Extract<ServerEvent, { type: 'play' }>> = [];
+
+  beforeAll(async () => {
+    server = new RtmpServer({ port: 0 });
+    server.events$.subscribe((e) => e.type === 'play' && plays.push(e));
+    const { port } = await server.listen();
+    base = `rtmp://127.0.0.1:${port}/live`;
+    publisher = createSession({ url: base, streamsPerConnection: 'many' });
+    publisher.publish('one', SMALL_FLV, { loop: true });
+    publisher.publish('two', SMALL_FLV, { loop: true });
+    expect(
+      await waitFor(() => server.stats().streams.filter((s) => s.publishing).length === 2, 10_000),
+    ).toBe(true);
+  });
+
+  afterAll(async () => {
+    await publisher.close();
+    await server.close();
+  });
+
+  it('prints JSON lines for two live streams with bitrate above zero, serves /metrics meanwhile, and exits 0', async () => {
+    const metricsPort = await freePort();
+    const io = captureIo();
+    const run = main(
+      [
+        'monitor',
+        `${base}/one`,
+        `${base}/two`,
+        '--json',
+        '--duration',
+        '4',
+        '--metrics',
+        `127.0.0.1:${metricsPort}`,
+      ],
+      io,
+    );
+    let scraped = '';
+    const ok = await waitFor(
+      async () => {
+        try {
+          const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+          scraped = await res.text();
+          return /rtmp_stream_video_bitrate_bits\{stream="one",[^}]*\} [1-9]/.test(scraped);
+        } catch {
+          return false;
+        }
+      },
+      4000,
+      200,
+    );
+    const code = await run;
+    expect(ok).toBe(true);
+    expect(scraped).toMatch(
+      /rtmp_stream_video_bitrate_bits\{stream="two",url="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*"\} [1-9]/,
+    );
+    expect(code).toBe(0);
+    const lines = jsonLines(io.out());
+    for (const name of ['one', 'two']) {
+      const mine = lines.filter((l) => l.kind === 'stream' && l.stream === name);
+      expect(mine.length).toBeGreaterThanOrEqual(3);
+      expect(mine[mine.length - 1]).toMatchObject({ health: 'healthy' });
+      expect(mine[mine.length - 1].videoBitrate).toBeGreaterThan(100_000);
+    }
+    expect(lines.some((l) => l.kind === 'event' && l.stream === 'one')).toBe(true);
+    expect(lines[lines.length - 1]).toMatchObject({
+      kind: 'summary',
+      exitCode: 0,
+      streams: 2,
+      healthy: 2,
+    });
+    // Both streams were played over one connection.
+    expect(plays.map((p) => p.name).sort()).toEqual(['one', 'two']);
+    expect(plays[0].connection).toBe(plays[1].connection);
+    expect(io.err()).toMatch(/metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  }, 20_000);
+
+  it('prints a plain table without colours or cursor moves when stdout is not a terminal', async () => {
+    const io = captureIo();
+    const code = await main(['monitor', `${base}/one`, '--duration', '2'], io);
+    expect(code).toBe(0);
+    const out = io.out();
+    expect(out).toMatch(/STREAM\s+HEALTH\/STATE\s+VIDEO/);
+    expect(out).toMatch(/\none\s+healthy\/flowing\s+\d/);
+    expect(out).not.toContain('\x1b[');
+    expect(io.err()).toMatch(/1\/1 streams healthy \(exit code 0\)/);
+  }, 20_000);
+
+  it('exits 5 when the stream does not exist', async () => {
+    const io = captureIo();
+    expect(await main(['monitor', `${base}/ghost`, '--json', '--duration', '2'], io)).toBe(5);
+    const lines = jsonLines(io.out());
+    expect(
+      lines.some((l) => l.kind === 'stream' && l.stream === 'ghost' && l.health === 'failed'),
+    ).toBe(true);
+  }, 20_000);
+});
+
+describe('rtmp-actors monitor against nginx-rtmp', () => {
+  let nginx: NginxRtmp;
+  beforeAll(async () => {
+    nginx = await startNginxRtmp();
+  });
+  afterAll(async () => {
+    await stopAll();
+  });
+
+  it('sees an ffmpeg stream healthy, then reports a stall when the publisher stops', async () => {
+    const url = `rtmp://127.0.0.1:${nginx.port}/live/cam`;
+    const ffmpeg = startFfmpegPublisher(url, { file: SMALL_FLV });
+    const io = captureIo();
+    const run = main(['monitor', url, '--json', '--duration', '7', '--stall', '1'], io);
+    const healthy = await waitFor(
+      () => jsonLines(io.out()).some((l) => l.kind === 'stream' && l.health === 'healthy'),
+      5000,
+      100,
+    );
+    await ffmpeg.stop();
+    const code = await run;
+    expect(healthy).toBe(true);
+    const lines = jsonLines(io.out());
+    const stall = lines.find((l) => l.kind === 'event' && l.event === 'stall');
+    expect(stall).toMatchObject({ stream: 'cam', event: 'stall' });
+    expect(code).toBe(7);
+  }, 30_000);
+});
+
+describe('rtmp-actors monitor without a server', () => {
+  it('exits 3 when nothing listens on the server port', async () => {
+    const port = await freePort();
+    const io = captureIo();
+    const code = await main(
+      ['monitor', `rtmp://127.0.0.1:${port}/live/x`, '--json', '--duration', '2'],
+      io,
+    );
+    expect(code).toBe(3);
+    const last = jsonLines(io.out()).filter((l) => l.kind === 'stream');
+    expect(last[last.length - 1]).toMatchObject({
+      stream: 'x',
+      health: expect.stringMatching(/down|failed/),
+    });
+  }, 20_000);
+
+  it('exits 2 without a URL or with a URL that is not RTMP', async () => {
+    const none = captureIo();
+    expect(await main(['monitor'], none)).toBe(2);
+    const bad = captureIo();
+    expect(await main(['monitor', 'http://example.com/x'], bad)).toBe(2);
+    expect(bad.err()).toMatch(/rtmp/);
+  });
+});

@@ -1,0 +1,108 @@
+import { createServer } from 'node:net';
+import * as path from 'node:path';
+import { createSession, type Session } from '../../src/client';
+import { main } from '../../src/cli/index';
+import { captureIo } from '../helpers/cliio';
+import { waitFor } from '../helpers';
+
+const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
+
+function startServe(args: string[]): {
+  io: ReturnType<typeof captureIo>;
+  code: Promise<number>;
+  port: () => number | undefined;
+} {
+  const io = captureIo();
+  const code = main(['serve', '--port', '0', ...args], io);
+  const port = (): number | undefined => {
+    const m =
+      /listening on rtmp:\/\/127\.0\.0\.1:(\d+)\/|"type":"listening","host":"127\.0\.0\.1","port":(\d+)/.exec(
+        io.out(),
+      );
+    return m ? Number(m[1] ?? m[2]) : undefined;
+  };
+  return { io, code, port };
+}
+
+describe('rtmp-actors serve', () => {
+  const sessions: Session[] = [];
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.close()));
+  });
+
+  it('logs connections, a publisher and a player with the stream key masked, and stops cleanly on SIGINT', async () => {
+    const serve = startServe([]);
+    expect(await waitFor(() => serve.port() !== undefined, 5000)).toBe(true);
+    const url = `rtmp://127.0.0.1:${serve.port()}/live`;
+    const pub = createSession({ url, streamsPerConnection: 'many' });
+    const play = createSession({ url, streamsPerConnection: 'many' });
+    sessions.push(pub, play);
+    pub.publish('supersecretkey', SMALL_FLV, { loop: true });
+    expect(await waitFor(() => /publish live\/su\*\*\*/.test(serve.io.out()), 10_000)).toBe(true);
+    let media = 0;
+    play.play('supersecretkey').media$.subscribe(() => media++);
+    expect(await waitFor(() => media > 20, 10_000)).toBe(true);
+    expect(serve.io.out()).toMatch(/play live\/su\*\*\* \(stream 1\)/);
+    expect(serve.io.out()).toMatch(/connect app=live tcUrl=rtmp:\/\/127\.0\.0\.1:\d+\/live/);
+    serve.io.interrupt();
+    expect(await serve.code).toBe(0);
+    const out = serve.io.out();
+    expect(out).toMatch(/closed \(server shutting down\)/);
+    expect(out).toMatch(/stopped\n$/);
+    expect(out).not.toContain('supersecretkey');
+  }, 30_000);
+
+  it('answers StreamNotFound without --wait, and lets the player wait with it', async () => {
+    const plain = startServe(['--json']);
+    const waiting = startServe(['--wait']);
+    expect(
+      await waitFor(() => plain.port() !== undefined && waiting.port() !== undefined, 5000),
+    ).toBe(true);
+    const a = createSession({
+      url: `rtmp://127.0.0.1:${plain.port()}/live`,
+      retry: { maxAttempts: 1 },
+    });
+    const b = createSession({
+      url: `rtmp://127.0.0.1:${waiting.port()}/live`,
+      retry: { maxAttempts: 1 },
+    });
+    sessions.push(a, b);
+    const refused = await a.play('absent').done;
+    expect(refused.status?.code).toBe('NetStream.Play.StreamNotFound');
+    const lines = plain.io
+      .out()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string });
+    expect(lines.map((l) => l.type)).toEqual(
+      expect.arrayContaining(['listening', 'connection', 'connect', 'notFound']),
+    );
+    b.play('later');
+    expect(
+      await waitFor(
+        () => /play live\/la\*\*\* \(stream 1\), waiting for its publisher/.test(waiting.io.out()),
+        10_000,
+      ),
+    ).toBe(true);
+    plain.io.interrupt();
+    waiting.io.interrupt();
+    expect(await plain.code).toBe(0);
+    expect(await waiting.code).toBe(0);
+  }, 30_000);
+
+  it('exits 1 with a message when the port is taken, and 2 for a bad chunk size', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const io = captureIo();
+      expect(await main(['serve', '--port', String(port)], io)).toBe(1);
+      expect(io.err()).toMatch(/cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+    const io = captureIo();
+    expect(await main(['serve', '--chunk-size', '10'], io)).toBe(2);
+    expect(io.err()).toMatch(/--chunk-size/);
+  });
+});
