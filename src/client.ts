@@ -1,18 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { Observable, Subject, filter, map } from 'rxjs';
+import { Observable, Subject, from, map, takeUntil } from 'rxjs';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { netConnectionMachine, type RetryPolicy, type NetConnectionTimeouts } from '../machines/netConnectionMachine';
+import {
+  netConnectionMachine,
+  type RetryPolicy,
+  type NetConnectionTimeouts,
+} from '../machines/netConnectionMachine';
 import type { NetStreamTimeouts, PlayOptions, PublishOptions } from '../machines/netStreamMachine';
 import {
   sessionSupervisorMachine,
   type SessionSupervisorEmitted,
+  type ConnectionSummary,
   type StreamsPerConnection,
   type StreamSummary,
 } from '../machines/sessionSupervisorMachine';
 import type { HandshakeForm, StatusReply, TransportTarget } from '../machines/contract';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
-import { MediaRouter, type MediaMessage } from './io/media';
+import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
@@ -85,9 +90,54 @@ function enhancedConnect(): Partial<ConnectParams> {
   } as Partial<ConnectParams>;
 }
 
+/** Stream states in which the server no longer has our publish (a new one is on its way). */
+const RESTARTING_STATES: ReadonlySet<string> = new Set(['interrupted', 'creating', 'requesting']);
+
+function isKeyframe(payload: Uint8Array): boolean {
+  // Classic and Enhanced RTMP both keep the frame type in bits 4-6 of the first byte.
+  return payload.byteLength > 0 && ((payload[0] >> 4) & 0x07) === 1;
+}
+
+/** Which decoder configuration a message is: metadata, AVC/HEVC/... or AAC sequence header. */
+function headerKind(m: MediaMessage): 'metadata' | 'video' | 'audio' | undefined {
+  if (m.type === 'Data') {
+    const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
+    return name === 'onMetaData' ? 'metadata' : undefined;
+  }
+  const b = m.payload;
+  if (b.byteLength < 2) return undefined;
+  if (m.type === 'Video') {
+    if (b[0] & 0x80) return (b[0] & 0x0f) === 0 ? 'video' : undefined; // Enhanced: SequenceStart
+    return b[1] === 0 ? 'video' : undefined; // AVCPacketType 0
+  }
+  const format = b[0] >> 4;
+  if (format === 9) return (b[0] & 0x0f) === 0 ? 'audio' : undefined; // Enhanced audio: SequenceStart
+  return format === 10 && b[1] === 0 ? 'audio' : undefined; // AACPacketType 0
+}
+
+/** Options of `session.play`: the NetStream's play options plus what the client does itself. */
+export interface ClientPlayOptions extends PlayOptions {
+  /**
+   * End the play when no media arrived for this long (ms) since Play.Start or the last media
+   * message: servers drop end-of-stream messages (nginx-rtmp under a VOD burst), so a recorded
+   * play must not wait for `Play.Stop` forever. Default: 5000 for a recorded play (start >= 0, or
+   * the server sent StreamIsRecorded), never for live. 0 turns it off. A paused play never idles.
+   */
+  endOnIdleMs?: number;
+}
+
+/** How often the session looks for silent plays. */
+const IDLE_CHECK_MS = 250;
+/** Default idle end of a recorded play. */
+export const DEFAULT_VOD_IDLE_MS = 5000;
+/** Once a recorded play reached its metadata duration, this much silence ends it. */
+const DURATION_GRACE_MS = 1000;
+/** How close (ms) to the metadata duration counts as the end of the file. */
+const DURATION_TOLERANCE_MS = 500;
+
 /** A stream of the session: its actor, its media and its status. */
 export class StreamHandle {
-  /** Audio, video and metadata, straight from the transport (never through the machines). */
+  /** Audio, video and metadata, straight from the transport (never through the machines); completes when the stream is done. */
   readonly media$: Observable<MediaMessage>;
   /** The stream's status events and state changes. */
   readonly status$: Observable<StreamEvent>;
@@ -96,32 +146,96 @@ export class StreamHandle {
   private resolveDone!: (o: StreamOutcome) => void;
   private lastState = 'idle';
   private ended?: string;
+  private accepted = false;
+  private settled = false;
+  /** The connection the stream was last placed on (the supervisor forgets it on failure). */
+  private connectionId: string | undefined;
+  /** Interrupted by a lost connection, not flowing again yet. */
+  private resumePending = false;
+  /** @internal Clock time of Play.Start or of the last media message. */
+  lastActivityAt = 0;
+  /** @internal Media time of the last audio/video message. */
+  lastMediaTimestamp: number | undefined;
+  /** @internal The file's duration (ms), from onMetaData. */
+  durationMs: number | undefined;
 
   constructor(
     readonly name: string,
     readonly mode: 'play' | 'publish',
     private readonly session: Session,
-    events$: Observable<SessionEvent>,
+    events$: Observable<StreamEvent>,
+    /** @internal The play options as given (for the idle end). */
+    readonly playOptions: ClientPlayOptions = {},
   ) {
-    this.media$ = session.router.sink(name).media$;
-    this.status$ = events$.pipe(filter((e): e is StreamEvent => 'name' in e && e.name === name));
+    this.status$ = events$;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.status$.subscribe((e) => {
-      if (e.type === 'stream.state') this.lastState = e.state;
-      if (e.type === 'stream.ended') this.ended = e.reason;
-      if (e.type === 'session.stream' && (e.state === 'stopped' || e.state === 'failed')) {
-        const summary = this.session.summary().streams[name];
-        this.resolveDone({
-          name,
-          outcome: e.state === 'failed' ? 'failed' : this.ended ? 'ended' : 'stopped',
-          reason: summary?.reason ?? this.ended,
-          status: summary?.status,
-        });
+    const finished$ = from(this.done);
+    this.media$ = session.router.sink(name).media$.pipe(takeUntil(finished$));
+    const sub = this.status$.subscribe((e) => {
+      if (e.type === 'stream.state') {
+        this.lastState = e.state;
+        if (e.state === 'interrupted') this.resumePending = true;
+        if (e.state === 'flowing' && this.resumePending) {
+          // Media flows again after a reconnect: say so, as after a stall (the machine only
+          // emits `stream.resumed` when a stall ends).
+          this.resumePending = false;
+          this.session.announce({
+            type: 'stream.resumed',
+            name,
+            lastTimestamp: this.actor?.getSnapshot().context.lastTimestamp,
+          });
+        }
       }
-      if (e.type === 'session.error' && e.name === name) {
-        this.resolveDone({ name, outcome: 'failed', reason: e.reason });
+      if (e.type === 'stream.resumed') this.resumePending = false;
+      if (e.type === 'stream.ended') this.ended = e.reason;
+      if (e.type === 'session.stream') {
+        this.accepted = true;
+        const summary = this.session.summary().streams[name];
+        this.connectionId = summary?.connectionId ?? this.connectionId;
+        if (e.state === 'active') this.lastActivityAt = Date.now();
+        if (e.state === 'stopped' || e.state === 'failed') {
+          const failure =
+            e.state === 'failed' && summary?.reason === 'CONNECTION_FAILED' && !summary.status
+              ? this.session.connectionFailure(this.connectionId)
+              : undefined;
+          this.settle({
+            name,
+            outcome: e.state === 'failed' ? 'failed' : this.ended ? 'ended' : 'stopped',
+            reason: summary?.reason ?? this.ended,
+            status: summary?.status ?? failure?.status,
+          });
+        }
+      }
+      // A refusal (duplicate name, limits) answers the request that caused it, never a stream
+      // of the same name that the supervisor already accepted.
+      if (e.type === 'session.error' && !this.accepted) {
+        this.settle({ name, outcome: 'failed', reason: e.reason });
       }
     });
+    void this.done.then(() => sub.unsubscribe());
+    if (mode === 'play') {
+      const mediaSub = this.media$.subscribe((m) => {
+        if (m.type === 'Data') {
+          const duration = metadataDuration(m);
+          if (duration !== undefined) this.durationMs = duration;
+          return;
+        }
+        this.lastActivityAt = Date.now();
+        this.lastMediaTimestamp = m.timestamp;
+      });
+      void this.done.then(() => mediaSub.unsubscribe());
+    }
+  }
+
+  private settle(outcome: StreamOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolveDone(outcome);
+  }
+
+  /** True once `done` resolved. */
+  get finished(): boolean {
+    return this.settled;
   }
 
   /** The stream machine's current state (as its last state event named it). */
@@ -135,17 +249,53 @@ export class StreamHandle {
   }
 
   /**
-   * Writes the stream's media to an FLV file (or writable) until the stream ends; timestamps never
-   * go backwards across reconnects. Resolves with what was written.
+   * @internal For a play: why it should end now although the server said nothing (idle too long,
+   * or the whole file arrived and then silence), or undefined.
    */
-  async saveFlv(target: string | Writable, options: { until?: Promise<unknown> } = {}): Promise<FlvSaveResult> {
+  idleEnding(now: number): string | undefined {
+    if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
+      return undefined;
+    if (this.lastState === 'paused' || this.lastState === 'stopping') return undefined;
+    const recorded =
+      (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true;
+    const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);
+    if (!(limit > 0)) return undefined;
+    const idle = now - this.lastActivityAt;
+    if (
+      recorded &&
+      this.durationMs !== undefined &&
+      this.lastMediaTimestamp !== undefined &&
+      this.lastMediaTimestamp >= this.durationMs - DURATION_TOLERANCE_MS &&
+      idle >= Math.min(limit, DURATION_GRACE_MS)
+    ) {
+      return 'DURATION_REACHED';
+    }
+    return idle >= limit ? 'IDLE_TIMEOUT' : undefined;
+  }
+
+  /** @internal The session ends the play itself (see `idleEnding`). */
+  endBecause(reason: string): void {
+    if (this.settled || this.ended) return;
+    this.ended = reason;
+    this.session.actor.send({ type: 'SESSION.STOP_STREAM', name: this.name });
+  }
+
+  /**
+   * Writes the stream's media to an FLV file (or writable) until the stream ends (or `until`
+   * settles); timestamps never go backwards across reconnects. Resolves with what was written.
+   */
+  async saveFlv(
+    target: string | Writable,
+    options: { until?: Promise<unknown> } = {},
+  ): Promise<FlvSaveResult> {
     const sink = new FlvFileSink(target);
     const sub = this.session.router.sink(this.name);
     const unregister = sub.addBacklogSource(() => sink.backlog());
     const offDrain = sink.onDrain(() => sub.drained());
     const mediaSub = this.media$.subscribe((m) => sink.write(m));
     const gapSub = this.status$.subscribe((e) => {
-      if (e.type === 'stream.resumed') sink.markGap();
+      // After a reconnect the server's timestamps start again: the next tag follows the last one.
+      if (e.type === 'stream.state' && e.state === 'interrupted') sink.markGap();
     });
     try {
       await Promise.race([this.done, options.until ?? new Promise(() => undefined)]);
@@ -160,9 +310,27 @@ export class StreamHandle {
 
   /** Stops the stream (deleteStream, and FCUnpublish for a publish) and waits for the end. */
   async stop(): Promise<StreamOutcome> {
-    this.session.actor.send({ type: 'SESSION.STOP_STREAM', name: this.name });
+    if (!this.settled) this.session.actor.send({ type: 'SESSION.STOP_STREAM', name: this.name });
     return this.done;
   }
+}
+
+/** The `duration` (ms) of an onMetaData message, if it has one. */
+function metadataDuration(m: MediaMessage): number | undefined {
+  if (m.type !== 'Data') return undefined;
+  const values = m.name === '@setDataFrame' ? m.values.slice(1) : m.values;
+  if (values[0] !== 'onMetaData') return undefined;
+  const meta = values[1];
+  if (
+    !meta ||
+    typeof meta !== 'object' ||
+    Array.isArray(meta) ||
+    meta instanceof Date ||
+    meta instanceof Uint8Array
+  )
+    return undefined;
+  const d = (meta as Record<string, unknown>).duration;
+  return typeof d === 'number' && d > 0 ? d * 1000 : undefined;
 }
 
 /** A publishing stream: the handle plus what was sent. */
@@ -182,7 +350,12 @@ export class Session {
   /** Every event of the session and its streams, secrets (URL stream key, tokens) masked: safe to log. */
   readonly events$: Observable<SessionEvent>;
   private readonly streams = new Map<string, StreamHandle>();
-  private readonly watched = new Set<unknown>();
+  /** Events by stream name, so that each handle sees only its own (no N x N fan-out). */
+  private readonly named = new Map<string, Subject<StreamEvent>>();
+  private readonly watched = new WeakSet<object>();
+  /** Every connection actor the supervisor spawned, by id (it forgets failed ones). */
+  private readonly connectionRefs = new Map<string, ConnectionSummary['ref']>();
+  private idleTimer?: NodeJS.Timeout;
   private readonly subs: Array<{ unsubscribe(): void }> = [];
   private readonly secrets: string[];
   private closed?: Promise<void>;
@@ -261,7 +434,8 @@ export class Session {
     this.actor.on('*', (e) => this.publishEvent(e as SessionEvent));
     this.subs.push(
       this.actor.subscribe({
-        next: (snapshot) => this.watchChildren(snapshot.context.streams),
+        next: (snapshot) =>
+          this.watchChildren(snapshot.context.streams, snapshot.context.connections),
         error: (err) => this.events.error(err),
       }),
     );
@@ -269,12 +443,46 @@ export class Session {
   }
 
   private publishEvent(e: SessionEvent): void {
+    if ('name' in e && typeof e.name === 'string') this.named.get(e.name)?.next(e as StreamEvent);
     this.events.next(e);
+  }
+
+  private streamEvents(name: string): Subject<StreamEvent> {
+    let subject = this.named.get(name);
+    if (!subject) {
+      subject = new Subject<StreamEvent>();
+      this.named.set(name, subject);
+    }
+    return subject;
+  }
+
+  /** Registers a new handle under its name (unless an unfinished one holds it) and forgets it when done. */
+  private track(handle: StreamHandle): void {
+    const existing = this.streams.get(handle.name);
+    if (!existing || existing.finished) this.streams.set(handle.name, handle);
+    void handle.done.then(() => {
+      if (this.streams.get(handle.name) !== handle) return;
+      this.streams.delete(handle.name);
+      this.named.delete(handle.name);
+    });
+  }
+
+  /** Ends plays the server went silent on (see ClientPlayOptions.endOnIdleMs). */
+  private checkIdle(): void {
+    const now = Date.now();
+    for (const handle of this.streams.values()) {
+      const reason = handle.idleEnding(now);
+      if (!reason) continue;
+      handle.endBecause(reason);
+      this.announce({ type: 'stream.ended', name: handle.name, reason });
+    }
   }
 
   /** Masks the URL's secrets (stream key, tokens, passwords) in an event meant for logs. */
   redact<T>(value: T): T {
-    return this.secrets.length ? (JSON.parse(redactText(JSON.stringify(value), this.secrets)) as T) : value;
+    return this.secrets.length
+      ? (JSON.parse(redactText(JSON.stringify(value), this.secrets)) as T)
+      : value;
   }
 
   /** @internal Unredacted events, for the stream handles (names must match). */
@@ -282,7 +490,32 @@ export class Session {
     return this.events.asObservable();
   }
 
-  private watchChildren(streams: Record<string, StreamSummary>): void {
+  /** @internal Publishes an event the client itself raises (idle end, resumed after reconnect). */
+  announce(e: StreamEvent): void {
+    this.publishEvent(e);
+  }
+
+  /** @internal Why a connection failed (the server's refusal, when there was one). */
+  connectionFailure(
+    connectionId: string | undefined,
+  ): { reason: string; status?: StatusReply } | undefined {
+    if (connectionId === undefined) return undefined;
+    const failure = this.connectionRefs.get(connectionId)?.getSnapshot().context.failure;
+    return failure
+      ? { reason: failure.reason, ...(failure.status ? { status: failure.status } : {}) }
+      : undefined;
+  }
+
+  private watchChildren(
+    streams: Record<string, StreamSummary>,
+    connections: Record<string, ConnectionSummary>,
+  ): void {
+    for (const c of Object.values(connections)) {
+      if (c.ref) this.connectionRefs.set(c.id, c.ref);
+    }
+    for (const id of this.connectionRefs.keys()) {
+      if (!(id in connections)) this.connectionRefs.delete(id);
+    }
     for (const s of Object.values(streams)) {
       if (s.ref && !this.watched.has(s.ref)) {
         this.watched.add(s.ref);
@@ -297,16 +530,33 @@ export class Session {
   }
 
   /** Per-connection and per-stream state, from the supervisor's context. */
-  summary(): { streams: Record<string, StreamSummary>; state: unknown } {
+  summary(): {
+    streams: Record<string, StreamSummary>;
+    connections: Record<string, ConnectionSummary>;
+    state: unknown;
+  } {
     const snap = this.actor.getSnapshot();
-    return { streams: snap.context.streams, state: snap.value };
+    return {
+      streams: snap.context.streams,
+      connections: snap.context.connections,
+      state: snap.value,
+    };
   }
 
-  /** Plays a stream (default: the URL's playpath). */
-  play(name: string = this.url.playpath, options: PlayOptions = {}): StreamHandle {
-    const handle = new StreamHandle(name, 'play', this, this.rawEvents$);
-    this.streams.set(name, handle);
-    this.actor.send({ type: 'SESSION.PLAY', name, options: { play: options } });
+  /**
+   * Plays a stream (default: the URL's playpath). One handle per name at a time: to play the
+   * same server stream twice, vary the name in a way the server ignores (nginx-rtmp drops
+   * everything after `?`).
+   */
+  play(name: string = this.url.playpath, options: ClientPlayOptions = {}): StreamHandle {
+    const { endOnIdleMs: _endOnIdleMs, ...play } = options;
+    const handle = new StreamHandle(name, 'play', this, this.streamEvents(name), options);
+    this.track(handle);
+    if (!this.idleTimer && !this.closed) {
+      this.idleTimer = setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
+      this.idleTimer.unref();
+    }
+    this.actor.send({ type: 'SESSION.PLAY', name, options: { play } });
     return handle;
   }
 
@@ -320,8 +570,8 @@ export class Session {
     source: string | Observable<MediaMessage>,
     options: PublishOptions & FlvSourceOptions = {},
   ): PublishHandle {
-    const handle = new PublishHandle(name, 'publish', this, this.rawEvents$);
-    this.streams.set(name, handle);
+    const handle = new PublishHandle(name, 'publish', this, this.streamEvents(name));
+    this.track(handle);
     const media$ =
       typeof source === 'string'
         ? flvFileSource(source, options, () => {
@@ -332,50 +582,105 @@ export class Session {
     this.actor.send({
       type: 'SESSION.PUBLISH',
       name,
-      options: { publish: { type: options.type, releaseStream: options.releaseStream ?? true, fcPublish: options.fcPublish ?? true } },
+      options: {
+        publish: {
+          type: options.type,
+          releaseStream: options.releaseStream ?? true,
+          fcPublish: options.fcPublish ?? true,
+        },
+      },
     });
     void this.pump(handle, media$);
     return handle;
   }
 
+  /**
+   * Feeds a publishing stream. Media goes out only while the server has the stream published:
+   * from `NetStream.Publish.Start` (the stream turns active) until the stream is interrupted or
+   * stops. The source is subscribed at the first Publish.Start, so a paced file starts on time
+   * and `@setDataFrame` and the sequence headers go first. After a reconnect, the last
+   * metadata and sequence headers are sent again before anything else, and video waits for the
+   * next keyframe (live semantics: what came in while the stream was down is dropped). When the
+   * source ends the stream stops; when the stream drains (STREAM.STOP), the socket's queue is
+   * flushed before STREAM.DRAINED.
+   */
   private async pump(handle: PublishHandle, media$: Observable<MediaMessage>): Promise<void> {
-    // Wait until the server accepted the publish (the transport attaches the stream's writer).
-    let writer = await Promise.race([this.router.nextWriter(handle.name), handle.done.then(() => undefined)]);
-    if (!writer) return;
-    let stopped = false;
-    const sub = handle.status$.subscribe((e) => {
-      if (e.type === 'stream.resumed') writer = undefined;
+    const key = handle.name;
+    let startSub: { unsubscribe(): void } | undefined;
+    const started = await new Promise<boolean>((resolve) => {
+      startSub = handle.status$.subscribe((e) => {
+        if (e.type === 'session.stream' && e.state === 'active') resolve(true);
+      });
+      void handle.done.then(() => resolve(false));
+    });
+    startSub?.unsubscribe();
+    if (!started) return;
+    let writer: MediaWriter | undefined = this.router.writer(key);
+    let needHeaders = false;
+    let waitKeyframe = false;
+    let sourceSub: { unsubscribe(): void } | undefined;
+    const headers: { metadata?: MediaMessage; video?: MediaMessage; audio?: MediaMessage } = {};
+    const send = (w: MediaWriter, m: MediaMessage): void => {
+      w.write(m);
+      handle.sent.messages++;
+      handle.sent.bytes += m.type === 'Data' ? 0 : m.payload.byteLength;
+      handle.sent.lastTimestamp = m.timestamp;
+    };
+    const draining = async (): Promise<void> => {
+      sourceSub?.unsubscribe();
+      await writer?.drained();
+      handle.actor?.send({ type: 'STREAM.DRAINED' });
+    };
+    const statusSub = handle.status$.subscribe((e) => {
+      if (e.type === 'session.stream' && e.state === 'active') {
+        writer = this.router.writer(key);
+        needHeaders = true;
+        waitKeyframe = true;
+      } else if (e.type === 'stream.state' && RESTARTING_STATES.has(e.state)) {
+        writer = undefined;
+      } else if (e.type === 'stream.state' && e.state === 'draining') {
+        void draining();
+      }
     });
     await new Promise<void>((resolve) => {
-      const s = media$.subscribe({
+      sourceSub = media$.subscribe({
         next: (m) => {
-          const w = writer ?? this.router.writer(handle.name);
+          const header = headerKind(m);
+          if (header) headers[header] = m;
+          const w = writer;
           if (!w) return; // interrupted: drop until the stream is back (live semantics)
-          writer = w;
-          w.write(m);
-          handle.sent.messages++;
-          handle.sent.bytes += m.type === 'Data' ? 0 : m.payload.byteLength;
-          handle.sent.lastTimestamp = m.timestamp;
+          if (needHeaders) {
+            needHeaders = false;
+            for (const h of [headers.metadata, headers.video, headers.audio])
+              if (h && h !== m) send(w, { ...h, timestamp: m.timestamp });
+          }
+          if (waitKeyframe && m.type === 'Video' && !header) {
+            if (!isKeyframe(m.payload)) return;
+            waitKeyframe = false;
+          }
+          send(w, m);
         },
         error: () => resolve(),
         complete: () => resolve(),
       });
-      void handle.done.then(() => {
-        stopped = true;
-        s.unsubscribe();
-        resolve();
-      });
+      void handle.done.then(() => resolve());
     });
-    sub.unsubscribe();
-    if (!stopped) {
+    const stoppedMeanwhile = await Promise.race([
+      handle.done.then(() => true),
+      Promise.resolve(false),
+    ]);
+    if (!stoppedMeanwhile) {
       await writer?.drained();
-      this.actor.send({ type: 'SESSION.STOP_STREAM', name: handle.name });
-      handle.actor?.send({ type: 'STREAM.DRAINED' });
+      this.actor.send({ type: 'SESSION.STOP_STREAM', name: key });
+      await handle.done;
     }
+    sourceSub?.unsubscribe();
+    statusSub.unsubscribe();
   }
 
   /** Stops every stream (deleteStream), closes every connection, and waits for the supervisor. */
   close(): Promise<void> {
+    clearInterval(this.idleTimer);
     if (!this.closed) {
       this.closed = new Promise<void>((resolve) => {
         const done = (): void => {

@@ -27,7 +27,14 @@ export class FlvFileSink {
   private readonly writer: FlvWriter;
   private headerWritten = false;
   private readonly ownsStream: boolean;
-  private result: FlvSaveResult = { tags: 0, bytes: 0, audioTags: 0, videoTags: 0, lastTimestamp: 0, gaps: 0 };
+  private result: FlvSaveResult = {
+    tags: 0,
+    bytes: 0,
+    audioTags: 0,
+    videoTags: 0,
+    lastTimestamp: 0,
+    gaps: 0,
+  };
   private closing?: Promise<FlvSaveResult>;
   private drainListeners = new Set<() => void>();
   private rebaseNext = false;
@@ -35,7 +42,11 @@ export class FlvFileSink {
   constructor(target: string | Writable, options: { audio?: boolean; video?: boolean } = {}) {
     this.ownsStream = typeof target === 'string';
     this.out = typeof target === 'string' ? createWriteStream(target) : target;
-    this.writer = new FlvWriter({ audio: options.audio ?? true, video: options.video ?? true, monotonic: false });
+    this.writer = new FlvWriter({
+      audio: options.audio ?? true,
+      video: options.video ?? true,
+      monotonic: false,
+    });
     this.out.on('drain', () => {
       for (const l of this.drainListeners) l();
     });

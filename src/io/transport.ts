@@ -46,7 +46,13 @@ export interface TransportDeps {
   onBytes?: (bytesIn: number, bytesOut: number) => void;
 }
 
-const DATA_FOR_MACHINES = new Set(['onStatus', 'onPlayStatus', 'onBWDone', 'onFCPublish', 'onFCUnpublish']);
+const DATA_FOR_MACHINES = new Set([
+  'onStatus',
+  'onPlayStatus',
+  'onBWDone',
+  'onFCPublish',
+  'onFCUnpublish',
+]);
 
 function isControl(message: RtmpMessage): boolean {
   return message.type !== 'Audio' && message.type !== 'Video' && message.type !== 'Data';
@@ -59,11 +65,18 @@ function isKeyframe(payload: Uint8Array): boolean {
 
 function protocolErrorCode(err: unknown): TransportErrorCode {
   if (err instanceof ChunkError) {
-    return err.code === 'UNKNOWN_CHUNK_STREAM' || err.code === 'BAD_CSID' || err.code === 'LENGTH_MISMATCH'
+    return err.code === 'UNKNOWN_CHUNK_STREAM' ||
+      err.code === 'BAD_CSID' ||
+      err.code === 'LENGTH_MISMATCH'
       ? 'PROTOCOL'
       : 'LIMIT';
   }
-  if (err instanceof AmfError) return err.code === 'TOO_DEEP' || err.code === 'STRING_TOO_LONG' || err.code === 'TOO_MANY_ENTRIES' ? 'LIMIT' : 'PROTOCOL';
+  if (err instanceof AmfError)
+    return err.code === 'TOO_DEEP' ||
+      err.code === 'STRING_TOO_LONG' ||
+      err.code === 'TOO_MANY_ENTRIES'
+      ? 'LIMIT'
+      : 'PROTOCOL';
   return 'PROTOCOL';
 }
 
@@ -79,7 +92,7 @@ export function createTransportLogic(deps: TransportDeps) {
     const limits = resolveLimits(input.limits);
     const tickMs = input.mediaTickMs ?? 250;
     const highWater = input.highWaterMark ?? 8 * 1024 * 1024;
-    const lowWater = input.lowWaterMark ?? 1024 * 1024;
+    const lowWater = Math.min(input.lowWaterMark ?? 1024 * 1024, highWater / 2);
     let socket: Socket | undefined;
     let closedByUs = false;
     let finished = false;
@@ -89,12 +102,21 @@ export function createTransportLogic(deps: TransportDeps) {
     let pausedForBacklog = false;
     const routes = new Map<number, string>();
     const writers = new Map<string, MediaWriter>();
-    const lastTick = new Map<number, { at: number; key: boolean }>();
+    const ticks = new Map<
+      number,
+      {
+        at: number;
+        pending: { timestamp: number; keyframe: boolean } | undefined;
+        timer: NodeJS.Timeout | undefined;
+      }
+    >();
     const subs = new Subscription();
     const outbound = new Subject<OutboundItem>();
     const controlQueue: Uint8Array[] = [];
     const mediaQueue: Uint8Array[] = [];
+    let mediaQueuedBytes = 0;
     let pendingHandshakeStart: { role: HandshakeRole; form: HandshakeForm } | undefined;
+    let role: HandshakeRole = 'client';
 
     const send = (event: TransportEvent): void => {
       if (!finished) sendBack(event);
@@ -108,8 +130,12 @@ export function createTransportLogic(deps: TransportDeps) {
 
     const write = (bytes: Uint8Array, control: boolean): void => {
       if (!socket || socket.destroyed) return;
-      if (socket.writableNeedDrain) {
-        (control ? controlQueue : mediaQueue).push(bytes);
+      if (socket.writableNeedDrain || (!control && mediaQueue.length > 0)) {
+        if (control) controlQueue.push(bytes);
+        else {
+          mediaQueue.push(bytes);
+          mediaQueuedBytes += bytes.byteLength;
+        }
         return;
       }
       socket.write(bytes);
@@ -118,7 +144,12 @@ export function createTransportLogic(deps: TransportDeps) {
 
     const flushQueues = (): void => {
       while (socket && !socket.writableNeedDrain && (controlQueue.length || mediaQueue.length)) {
-        const next = controlQueue.length ? controlQueue.shift()! : mediaQueue.shift()!;
+        let next: Uint8Array;
+        if (controlQueue.length) next = controlQueue.shift()!;
+        else {
+          next = mediaQueue.shift()!;
+          mediaQueuedBytes -= next.byteLength;
+        }
         socket.write(next);
         deps.onBytes?.(0, next.byteLength);
       }
@@ -156,19 +187,56 @@ export function createTransportLogic(deps: TransportDeps) {
       }
     };
 
+    /**
+     * MEDIA.TICK, at most every `tickMs` per stream: the first media message of a quiet stream
+     * ticks at once; later ones within the window are summed up by one trailing tick at its end,
+     * so the machines' last tick is never older than the last media message (stall timers count
+     * from real silence, not from up to `tickMs` before it).
+     */
+    const tick = (streamId: number, timestamp: number, keyframe: boolean): void => {
+      const now = clock();
+      const state = ticks.get(streamId);
+      if (!state) {
+        ticks.set(streamId, { at: now, pending: undefined, timer: undefined });
+        send({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
+        return;
+      }
+      if (state.timer === undefined && now - state.at >= tickMs) {
+        state.at = now;
+        send({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
+        return;
+      }
+      state.pending = { timestamp, keyframe: keyframe || (state.pending?.keyframe ?? false) };
+      if (state.timer === undefined) {
+        state.timer = setTimeout(() => flushTick(streamId), Math.max(0, tickMs - (now - state.at)));
+      }
+    };
+
+    const flushTick = (streamId: number): void => {
+      const state = ticks.get(streamId);
+      if (!state) return;
+      state.timer = undefined;
+      const pending = state.pending;
+      state.pending = undefined;
+      if (!pending) return;
+      state.at = clock();
+      send({
+        type: 'MEDIA.TICK',
+        streamId,
+        keyframe: pending.keyframe,
+        timestamp: pending.timestamp,
+      });
+    };
+
     const deliverMedia = (message: MediaMessage): boolean => {
       const sink = sinkFor(message.streamId);
       if (!sink) return false;
       sink.next(message);
-      const key = message.type === 'Video' && isKeyframe(message.payload);
-      const now = clock();
-      const last = lastTick.get(message.streamId);
-      if (!last || now - last.at >= tickMs) {
-        lastTick.set(message.streamId, { at: now, key: false });
-        send({ type: 'MEDIA.TICK', streamId: message.streamId, keyframe: key || (last?.key ?? false), timestamp: message.timestamp });
-      } else if (key) {
-        last.key = true;
-      }
+      tick(
+        message.streamId,
+        message.timestamp,
+        message.type === 'Video' && isKeyframe(message.payload),
+      );
       checkBacklog(sink);
       return true;
     };
@@ -186,13 +254,42 @@ export function createTransportLogic(deps: TransportDeps) {
         if (deliverMedia(message)) return;
       }
       send({ type: 'RTMP.MESSAGE', message });
+      const ended = role === 'client' ? deletedByPeer(message) : undefined;
+      if (ended !== undefined) {
+        send({
+          type: 'RTMP.MESSAGE',
+          message: {
+            type: 'UserControl',
+            event: 'StreamEOF',
+            streamId: ended,
+            timestamp: 0,
+          } as RtmpMessage,
+        });
+      }
+    };
+
+    /**
+     * FFmpeg's `-listen` server ends a play the way a publisher ends a publish: FCUnpublish and
+     * `deleteStream(0)`, then it closes the socket. To a client, a server's deleteStream for a
+     * stream we play means its end: the stream id it names (0 = the only stream we have).
+     */
+    const deletedByPeer = (message: RtmpMessage): number | undefined => {
+      if (message.type !== 'Command' || message.name !== 'deleteStream') return undefined;
+      const named = typeof message.args[0] === 'number' ? message.args[0] : 0;
+      if (routes.has(named)) return named;
+      if (routes.size === 1) return routes.keys().next().value;
+      return undefined;
     };
 
     const onInbound = (item: InboundItem): void => {
       switch (item.kind) {
         case 'handshake':
           if (item.step === 'peerHello') {
-            send({ type: 'HANDSHAKE.PEER_HELLO', version: item.version ?? 3, form: item.form ?? 'simple' });
+            send({
+              type: 'HANDSHAKE.PEER_HELLO',
+              version: item.version ?? 3,
+              form: item.form ?? 'simple',
+            });
           } else {
             send({ type: 'HANDSHAKE.PEER_ECHO' });
           }
@@ -240,7 +337,10 @@ export function createTransportLogic(deps: TransportDeps) {
     };
 
     const onPipelineError = (err: unknown): void => {
-      if (err instanceof HandshakeError && (err.code === 'BAD_VERSION' || err.code === 'BAD_DIGEST' || err.code === 'BAD_ECHO')) {
+      if (
+        err instanceof HandshakeError &&
+        (err.code === 'BAD_VERSION' || err.code === 'BAD_DIGEST' || err.code === 'BAD_ECHO')
+      ) {
         send({ type: 'HANDSHAKE.FAILED', code: err.code, message: err.message });
         finished = true;
         socket?.destroy();
@@ -296,6 +396,7 @@ export function createTransportLogic(deps: TransportDeps) {
           );
           return;
         case 'TRANSPORT.HANDSHAKE_START':
+          role = command.role;
           if (socket) startPipeline(command.role, command.form);
           else pendingHandshakeStart = { role: command.role, form: command.form };
           return;
@@ -303,7 +404,8 @@ export function createTransportLogic(deps: TransportDeps) {
           sendItem({ kind: 'message', message: command.message }, isControl(command.message));
           return;
         case 'TRANSPORT.SET_CHUNK_SIZE':
-          sendItem({ kind: 'setChunkSize', chunkSize: command.chunkSize }, true);
+          // Never ahead of media already encoded with the old size.
+          sendItem({ kind: 'setChunkSize', chunkSize: command.chunkSize }, mediaQueue.length === 0);
           return;
         case 'TRANSPORT.SET_ACK_WINDOW':
           ackWindow = command.windowSize;
@@ -314,14 +416,33 @@ export function createTransportLogic(deps: TransportDeps) {
           const streamId = command.streamId;
           const writer: MediaWriter = {
             write: (message) => {
-              sendItem({ kind: 'message', message: { ...message, streamId, csid: undefined } as RtmpMessage }, false);
+              sendItem(
+                {
+                  kind: 'message',
+                  message: { ...message, streamId, csid: undefined } as RtmpMessage,
+                },
+                false,
+              );
               return !!socket && !socket.writableNeedDrain && mediaQueue.length === 0;
             },
-            queued: () => (socket ? socket.writableLength : 0) + mediaQueue.reduce((n, b) => n + b.byteLength, 0),
+            queued: () => (socket ? socket.writableLength : 0) + mediaQueuedBytes,
             drained: () =>
               new Promise<void>((resolve) => {
-                if (!socket || socket.destroyed || (!socket.writableNeedDrain && mediaQueue.length === 0)) resolve();
-                else socket.once('drain', () => resolve());
+                // Our own queues refill the socket on 'drain': wait until both are empty.
+                const check = (): void => {
+                  const s = socket;
+                  if (!s || s.destroyed || finished) return resolve();
+                  if (!s.writableNeedDrain && mediaQueue.length === 0 && controlQueue.length === 0)
+                    return resolve();
+                  const again = (): void => {
+                    s.off('drain', again);
+                    s.off('close', again);
+                    setImmediate(check);
+                  };
+                  s.on('drain', again);
+                  s.on('close', again);
+                };
+                check();
               }),
           };
           writers.set(command.sinkKey, writer);
@@ -329,7 +450,11 @@ export function createTransportLogic(deps: TransportDeps) {
           return;
         }
         case 'TRANSPORT.UNROUTE_MEDIA':
-          if (routes.get(command.streamId) === command.sinkKey) routes.delete(command.streamId);
+          if (routes.get(command.streamId) === command.sinkKey) {
+            routes.delete(command.streamId);
+            clearTimeout(ticks.get(command.streamId)?.timer);
+            ticks.delete(command.streamId);
+          }
           deps.router.detachWriter(command.sinkKey, writers.get(command.sinkKey));
           writers.delete(command.sinkKey);
           return;
@@ -348,6 +473,8 @@ export function createTransportLogic(deps: TransportDeps) {
     });
 
     return () => {
+      for (const state of ticks.values()) clearTimeout(state.timer);
+      ticks.clear();
       for (const [key, w] of writers) deps.router.detachWriter(key, w);
       finished = true;
       closedByUs = true;

@@ -8,20 +8,26 @@ import type { RawMessage } from '../protocol/types';
  * per reassembled message. Never one per byte or per chunk.
  */
 export type InboundItem =
-  | { kind: 'handshake'; step: 'peerHello' | 'peerEcho'; version?: number; form?: 'simple' | 'digest' }
+  | {
+      kind: 'handshake';
+      step: 'peerHello' | 'peerEcho';
+      version?: number;
+      form?: 'simple' | 'digest';
+    }
   | { kind: 'reply'; bytes: Uint8Array }
   | { kind: 'message'; message: RawMessage }
   | { kind: 'bytes'; total: number };
 
 /** The sans-IO handshake objects (client or server role) share this shape. */
 export interface HandshakeLike {
-  push(bytes: Uint8Array):
+  push(
+    bytes: Uint8Array,
+  ):
     | { kind: 'inProgress'; send: Uint8Array; events: HandshakeStepLike[] }
     | { kind: 'completed'; send: Uint8Array; remaining: Uint8Array; events: HandshakeStepLike[] };
 }
 type HandshakeStepLike =
-  | { step: 'peerHello'; version: number; form: 'simple' | 'digest' }
-  | { step: 'peerEcho' };
+  { step: 'peerHello'; version: number; form: 'simple' | 'digest' } | { step: 'peerEcho' };
 
 export interface DecodeOptions {
   /** The handshake to run first; omit for a stream that starts at the first chunk. */
@@ -42,7 +48,8 @@ export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8A
       const decoder = new ChunkDecoder(options.limits);
       let handshake = options.handshake;
       let total = 0;
-      const onMessage = (message: RawMessage): void => subscriber.next({ kind: 'message', message });
+      const onMessage = (message: RawMessage): void =>
+        subscriber.next({ kind: 'message', message });
       const sub = source.subscribe({
         next(bytes) {
           total += bytes.byteLength;
@@ -50,6 +57,10 @@ export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8A
             let rest: Uint8Array | undefined = bytes;
             if (handshake) {
               const progress = handshake.push(bytes);
+              // Our answer (C2, or S0+S1+S2) leaves before anyone hears of the step: a peer-echo
+              // listener may send `connect` at once, and it must follow C2 on the wire.
+              if (progress.send.byteLength > 0)
+                subscriber.next({ kind: 'reply', bytes: progress.send });
               for (const e of progress.events) {
                 subscriber.next(
                   e.step === 'peerHello'
@@ -57,7 +68,6 @@ export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8A
                     : { kind: 'handshake', step: 'peerEcho' },
                 );
               }
-              if (progress.send.byteLength > 0) subscriber.next({ kind: 'reply', bytes: progress.send });
               if (progress.kind === 'completed') {
                 handshake = undefined;
                 rest = progress.remaining;

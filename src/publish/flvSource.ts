@@ -28,7 +28,14 @@ export function tagToMessage(tag: FlvTag, timestamp: number): MediaMessage | und
     const name = typeof values[0] === 'string' ? values[0] : '';
     if (name === 'onMetaData') {
       // Publishers send metadata as @setDataFrame so the server keeps it for later players.
-      return { type: 'Data', amf: 0, name: '@setDataFrame', values: ['@setDataFrame', ...values], timestamp, streamId: 0 };
+      return {
+        type: 'Data',
+        amf: 0,
+        name: '@setDataFrame',
+        values: ['@setDataFrame', ...values],
+        timestamp,
+        streamId: 0,
+      };
     }
     return { type: 'Data', amf: 0, name, values, timestamp, streamId: 0 };
   }
