@@ -8,6 +8,7 @@
  * the transport hands them to the MediaSink for their message stream id, and only tells the
  * machines, at most every `mediaTickMs`, that media is flowing (MEDIA.TICK).
  */
+import type { AnyActorRef } from 'xstate';
 import type { RtmpMessage } from '../src/protocol/message/types';
 
 export type HandshakeRole = 'client' | 'server';
@@ -40,14 +41,7 @@ export type TransportCommand =
   | { type: 'TRANSPORT.CLOSE' };
 
 export type TransportErrorCode =
-  | 'REFUSED'
-  | 'RESET'
-  | 'TIMEOUT'
-  | 'DNS'
-  | 'TLS'
-  | 'CLOSED'
-  | 'PROTOCOL'
-  | 'LIMIT';
+  'REFUSED' | 'RESET' | 'TIMEOUT' | 'DNS' | 'TLS' | 'CLOSED' | 'PROTOCOL' | 'LIMIT';
 
 /** Events the transport actor sends its parent (the NetConnection). */
 export type TransportEvent =
@@ -62,7 +56,7 @@ export type TransportEvent =
   /** Bytes received passed a multiple of the ack window. */
   | { type: 'TRANSPORT.ACK_DUE'; sequenceNumber: number }
   /** Media flowing on message stream `streamId` (throttled); `keyframe` when a keyframe was seen since the last tick. */
-  | { type: 'MEDIA.TICK'; streamId: number; keyframe: boolean }
+  | { type: 'MEDIA.TICK'; streamId: number; keyframe: boolean; timestamp?: number }
   /** A transient socket failure (retry) or a protocol violation by the peer (no retry for LIMIT/PROTOCOL). */
   | { type: 'TRANSPORT.ERROR'; code: TransportErrorCode; message: string }
   /** The socket is closed (by us or the peer). */
@@ -76,3 +70,110 @@ export const TRANSIENT_TRANSPORT_ERRORS: readonly TransportErrorCode[] = [
   'DNS',
   'CLOSED',
 ];
+
+/* ------------------------------------------------------------------------------------------------
+ * Between the machines (no IO): NetStream <-> NetConnection <-> session supervisor.
+ * ---------------------------------------------------------------------------------------------- */
+
+/** What a peer said when it refused or answered: the information object of onStatus/_result/_error. */
+export interface StatusReply {
+  level: string;
+  code: string;
+  description?: string;
+}
+
+/** A stream actor's requests to its NetConnection. */
+export type ConnectionRequest =
+  /** Allocate a transaction id, send `createStream`, answer STREAM.CREATED / STREAM.CREATE_FAILED. */
+  | { type: 'NC.CREATE_STREAM'; requester: AnyActorRef; sinkKey: string }
+  /** Forget the stream registered under `streamId` (after deleteStream): no more routing. */
+  | { type: 'NC.RELEASE_STREAM'; streamId: number; requester: AnyActorRef }
+  /** Send one message over the connection (play, publish, pause, deleteStream, user control...). */
+  | { type: 'NC.SEND'; message: RtmpMessage };
+
+/** Why a createStream request did not produce a stream. */
+export type CreateStreamFailure =
+  /** The server answered `_error`. */
+  | 'ERROR'
+  /** The server answered with a message-stream id another stream already uses on this connection. */
+  | 'STREAM_ID_IN_USE'
+  /** The connection is not (or no longer) connected. */
+  | 'NOT_CONNECTED';
+
+/** The NetConnection's answers and routed traffic to a stream actor. */
+export type ConnectionReply =
+  | { type: 'STREAM.CREATED'; streamId: number }
+  | {
+      type: 'STREAM.CREATE_FAILED';
+      reason: CreateStreamFailure;
+      streamId?: number;
+      status?: StatusReply;
+    };
+
+/** Why a NetConnection attempt ended. */
+export type ConnectionFailureReason =
+  | 'TRANSPORT_ERROR'
+  | 'TRANSPORT_CLOSED'
+  | 'TRANSPORT_TIMEOUT'
+  | 'HANDSHAKE_TIMEOUT'
+  | 'HANDSHAKE_SOCKET_CLOSED'
+  | 'BAD_VERSION'
+  | 'BAD_DIGEST'
+  | 'BAD_ECHO'
+  | 'CONNECT_TIMEOUT'
+  | 'REJECTED'
+  | 'INVALID_APP'
+  | 'AUTH_FAILED'
+  | 'CONNECT_ERROR'
+  | 'RETRIES_EXHAUSTED';
+
+/** One failed attempt, as the NetConnection remembers it. */
+export interface ConnectionAttempt {
+  /** Clock time (ms) when the attempt failed. */
+  time: number;
+  reason: ConnectionFailureReason;
+  /** Transport error code, handshake code or the server's status code. */
+  code?: string;
+  message?: string;
+}
+
+/** The NetConnection's notifications to its parent (the session supervisor). */
+export type ConnectionNotification =
+  | { type: 'CONNECTION.UP'; connectionId: string }
+  | { type: 'CONNECTION.DOWN'; connectionId: string; attempt: ConnectionAttempt }
+  | {
+      type: 'CONNECTION.FAILED';
+      connectionId: string;
+      reason: ConnectionFailureReason;
+      status?: StatusReply;
+    }
+  | { type: 'CONNECTION.CLOSED'; connectionId: string };
+
+/** The supervisor's (or any owner's) notices to a stream actor about its connection. */
+export type ConnectionNotice =
+  /** The connection went down: wait for NC.RESTORED. */
+  | { type: 'NC.INTERRUPTED' }
+  /** The connection is back (or the stream moved to `connection`): create the stream again. */
+  | { type: 'NC.RESTORED'; connection?: AnyActorRef }
+  /** The connection failed for good. */
+  | { type: 'NC.FAILED'; reason: ConnectionFailureReason };
+
+/** Why a stream ended in `failed`. */
+export type StreamFailureReason =
+  | 'CREATE_FAILED'
+  | 'STREAM_ID_IN_USE'
+  | 'CREATE_TIMEOUT'
+  | 'START_TIMEOUT'
+  | 'REFUSED'
+  | 'CONNECTION_FAILED';
+
+/** A stream actor's notifications to its parent (the session supervisor). */
+export type StreamNotification =
+  | { type: 'STREAM.ACTIVE'; name: string; streamId: number }
+  | {
+      type: 'STREAM.FAILED';
+      name: string;
+      reason: StreamFailureReason;
+      status?: StatusReply;
+    }
+  | { type: 'STREAM.STOPPED'; name: string };

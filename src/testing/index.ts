@@ -1,0 +1,60 @@
+/**
+ * `rtmp-actors/testing`: drive the statecharts in your own tests.
+ *
+ * - createScriptedPeer(): an in-memory RTMP peer built from the project's codecs, provided as a
+ *   NetConnection's `transport` actor; you script the far end (accept, handshake, answerConnect,
+ *   answerCreateStream, sendStatus, sendKeyframe, hangUp, fail...).
+ * - walkPaths / generatePaths / pathFromEvents: paths through a machine (xstate/graph shortest and
+ *   simple paths, completed so every transition the model can take is on one).
+ * - replayPath: replays a path against a live actor and asserts it follows the model.
+ * - coverage / formatCoverage: states reached and transitions taken, from replays or paths.
+ * - handshakeModel, netConnectionModel, netStreamModel, sessionSupervisorModel: the ready-made
+ *   test models (events per state, harness over a scripted peer) of this project's machines.
+ */
+export {
+  createScriptedPeer,
+  PeerSocket,
+  ScriptedPeer,
+  ScriptError,
+  seededBytes,
+  type HandshakeFault,
+  type ScriptedPeerOptions,
+} from './scriptedPeer';
+export {
+  allStates,
+  allTransitions,
+  coverage,
+  delayOf,
+  describeValue,
+  formatCoverage,
+  generatePaths,
+  pathFromEvents,
+  PathReplayError,
+  probeInitial,
+  probeTransition,
+  replayPath,
+  serializeEvent,
+  serializeSnapshot,
+  transitionKey,
+  walkPaths,
+  type CoverageReport,
+  type ModelPath,
+  type PathOptions,
+  type PathStep,
+  type ReplayHarness,
+  type ReplayOptions,
+  type ReplayRecord,
+  type WalkOptions,
+} from './paths';
+export { handshakeModel, type HandshakeModelOptions } from './models/handshake';
+export {
+  CONNECT_REFUSALS,
+  createProbe,
+  netConnectionModel,
+  type NetConnectionModelOptions,
+} from './models/netConnection';
+export { netStreamModel, type NetStreamModelOptions } from './models/netStream';
+export {
+  sessionSupervisorModel,
+  type SessionSupervisorModelOptions,
+} from './models/sessionSupervisor';

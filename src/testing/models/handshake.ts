@@ -1,0 +1,136 @@
+/**
+ * The test model of handshakeMachine: the events worth sending in each state, and a harness that
+ * realizes them with a real HandshakeClient/HandshakeServer pair in memory.
+ */
+import {
+  createActor,
+  fromCallback,
+  SimulatedClock,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type InspectionEvent,
+} from 'xstate';
+import type { HandshakeForm, HandshakeRole, TransportCommand } from '../../../machines/contract';
+import { handshakeMachine, type HandshakeInput } from '../../../machines/handshakeMachine';
+import { delayOf, type ReplayHarness } from '../paths';
+import { createScriptedPeer, ScriptError, type PeerSocket } from '../scriptedPeer';
+
+export interface HandshakeModelOptions {
+  role: HandshakeRole;
+  form: HandshakeForm;
+  timeoutMs?: number;
+}
+
+function matches(snapshot: AnyMachineSnapshot, path: string): boolean {
+  return snapshot.matches(path as never);
+}
+
+/** The handshake machine's test model for one role and form. */
+export function handshakeModel(options: HandshakeModelOptions) {
+  const machine = handshakeMachine;
+  const input: HandshakeInput = {
+    role: options.role,
+    form: options.form,
+    timeoutMs: options.timeoutMs ?? 1_000,
+  };
+  // What the peer reports in its hello: the form both sides ended up in.
+  const helloForm: HandshakeForm = options.form;
+
+  const events = (snapshot: AnyMachineSnapshot): AnyEventObject[] => {
+    if (snapshot.status !== 'active') return [];
+    const closed = { type: 'TRANSPORT.CLOSED', byPeer: true };
+    const badVersion = { type: 'HANDSHAKE.FAILED', code: 'BAD_VERSION', message: 'bad version' };
+    const badDigest = { type: 'HANDSHAKE.FAILED', code: 'BAD_DIGEST', message: 'bad digest' };
+    const badEcho = { type: 'HANDSHAKE.FAILED', code: 'BAD_ECHO', message: 'bad echo' };
+    const hello = { type: 'HANDSHAKE.PEER_HELLO', version: 3, form: helloForm };
+    const echo = { type: 'HANDSHAKE.PEER_ECHO' };
+    if (matches(snapshot, 'running.client.awaitingPeerHello')) {
+      return options.form === 'digest'
+        ? [hello, badVersion, badDigest, closed]
+        : [hello, badVersion, closed];
+    }
+    if (matches(snapshot, 'running.client.awaitingPeerEcho')) {
+      return options.form === 'simple' ? [echo, badEcho, closed] : [echo, closed];
+    }
+    if (matches(snapshot, 'running.server.awaitingClientHello')) return [hello, badVersion, closed];
+    if (matches(snapshot, 'running.server.awaitingClientEcho')) {
+      return options.form === 'simple' ? [echo, badEcho, closed] : [echo, closed];
+    }
+    return [];
+  };
+
+  /** A live handshake actor whose transport is a scripted socket. */
+  const harness = (
+    inspect: (ev: InspectionEvent) => void,
+  ): ReplayHarness & { socket: PeerSocket } => {
+    const clock = new SimulatedClock();
+    const peer = createScriptedPeer({ clientForm: options.form });
+    let deliver: (event: AnyEventObject) => void = () => undefined;
+    const socket = peer.detachedSocket((event) => deliver(event));
+    const transport = createActor(
+      fromCallback<TransportCommand>(({ receive }) => {
+        receive((command) => socket.onCommand(command));
+      }),
+    ).start();
+    const actor = createActor(machine, {
+      input: { ...input, transport },
+      clock,
+      inspect,
+    });
+    deliver = (event) => actor.send(event as never);
+    actor.start();
+    const expectCode = (produced: AnyEventObject, wanted: AnyEventObject): void => {
+      if (
+        produced.type !== wanted.type ||
+        ('code' in wanted && produced.code !== wanted.code) ||
+        ('form' in wanted && produced.form !== wanted.form) ||
+        ('version' in wanted && produced.version !== wanted.version)
+      ) {
+        throw new ScriptError(
+          `the codecs produced ${JSON.stringify(produced)}, the model wanted ${JSON.stringify(wanted)}`,
+        );
+      }
+    };
+    return {
+      actor,
+      socket,
+      realize(event, { before }) {
+        switch (event.type) {
+          case 'HANDSHAKE.PEER_HELLO':
+            expectCode(socket.hello(), event);
+            return;
+          case 'HANDSHAKE.PEER_ECHO':
+            expectCode(socket.echo(), event);
+            return;
+          case 'HANDSHAKE.FAILED':
+            expectCode(
+              event.code === 'BAD_ECHO' ? socket.echo('BAD_ECHO') : socket.hello(event.code),
+              event,
+            );
+            return;
+          case 'TRANSPORT.CLOSED':
+            socket.hangUp();
+            return;
+          default: {
+            const delay = delayOf(machine, event.type, before);
+            if (!delay) throw new ScriptError(`no way to realize ${event.type}`);
+            clock.increment(delay.ms);
+          }
+        }
+      },
+      check() {
+        const start = socket.lastCommand('TRANSPORT.HANDSHAKE_START');
+        if (!start || start.role !== options.role || start.form !== options.form) {
+          throw new Error(
+            `the transport got ${JSON.stringify(start)} instead of HANDSHAKE_START ${options.role}/${options.form}`,
+          );
+        }
+      },
+      dispose() {
+        transport.stop();
+      },
+    };
+  };
+
+  return { machine, input, events, harness };
+}

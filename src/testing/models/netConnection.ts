@@ -1,0 +1,435 @@
+/**
+ * The test model of netConnectionMachine: the events worth sending in each state (success,
+ * refusals, each transport error, duties, stream traffic), and a harness that realizes them
+ * through a scripted peer speaking real RTMP bytes, with a simulated clock.
+ */
+import {
+  createActor,
+  fromCallback,
+  SimulatedClock,
+  type AnyActorRef,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type AnyStateMachine,
+  type InspectionEvent,
+} from 'xstate';
+import type { TransportErrorCode } from '../../../machines/contract';
+import {
+  netConnectionMachine,
+  type NetConnectionContext,
+  type NetConnectionInput,
+} from '../../../machines/netConnectionMachine';
+import {
+  buildError,
+  buildOnStatus,
+  buildPlay,
+  buildResult,
+  StatusCode,
+} from '../../protocol/message';
+import { delayOf, type ReplayHarness } from '../paths';
+import { createScriptedPeer, ScriptError, type ScriptedPeer } from '../scriptedPeer';
+
+/** A stand-in stream actor that records what the connection tells it. */
+export function createProbe(id = 'stream-probe'): { ref: AnyActorRef; log: AnyEventObject[] } {
+  const log: AnyEventObject[] = [];
+  const ref = createActor(
+    fromCallback<AnyEventObject>(({ receive }) => {
+      receive((event) => log.push(event));
+    }),
+    { id },
+  ).start();
+  return { ref, log };
+}
+
+const ALL_ERRORS: TransportErrorCode[] = [
+  'REFUSED',
+  'RESET',
+  'TIMEOUT',
+  'DNS',
+  'CLOSED',
+  'TLS',
+  'PROTOCOL',
+  'LIMIT',
+];
+
+export const CONNECT_REFUSALS = {
+  rejected: {
+    level: 'error',
+    code: StatusCode.ConnectRejected,
+    description: 'Connection rejected.',
+  },
+  invalidApp: {
+    level: 'error',
+    code: 'NetConnection.Connect.InvalidApp',
+    description: 'No such application.',
+  },
+  auth: {
+    level: 'error',
+    code: StatusCode.ConnectRejected,
+    description: '[ AccessManager.Reject ] : [ code=403 need auth; authmod=adobe ]',
+  },
+};
+
+export interface NetConnectionModelOptions {
+  autostart?: boolean;
+  maxAttempts?: number;
+  /** Fewer event variants (for getSimplePaths and quick runs). */
+  lean?: boolean;
+  /** The machine to replay (e.g. a mutant); paths still come from netConnectionMachine. */
+  machine?: AnyStateMachine;
+}
+
+/** The NetConnection's test model. */
+export function netConnectionModel(options: NetConnectionModelOptions = {}) {
+  const machine = netConnectionMachine;
+  const modelProbe = createProbe();
+  const baseInput = (clock?: SimulatedClock): NetConnectionInput => ({
+    connectionId: 'connection-0',
+    connect: { app: 'live', tcUrl: 'rtmp://127.0.0.1:1935/live', flashVer: 'LNX 9,0,124,2' },
+    form: 'digest',
+    autostart: options.autostart ?? false,
+    timeouts: { transport: 1_000, handshake: 1_000, connect: 1_000, close: 500 },
+    retry: { maxAttempts: options.maxAttempts ?? 2, baseMs: 100, maxMs: 1_000 },
+    random: () => 0.5,
+    now: clock ? () => clock.now() : () => 0,
+  });
+  const input = baseInput();
+
+  const errorEvents = (codes: TransportErrorCode[]): AnyEventObject[] =>
+    codes.map((code) => ({ type: 'TRANSPORT.ERROR', code, message: `scripted ${code}` }));
+
+  const events = (snapshot: AnyMachineSnapshot, lean = options.lean ?? false): AnyEventObject[] => {
+    if (snapshot.status !== 'active') return [];
+    const ctx = snapshot.context as NetConnectionContext;
+    const createStream = { type: 'NC.CREATE_STREAM', requester: modelProbe.ref, sinkKey: 'probe' };
+    const errors = errorEvents(lean ? ['RESET', 'PROTOCOL'] : ALL_ERRORS);
+    const hangUp = { type: 'TRANSPORT.CLOSED', byPeer: true };
+    const close = { type: 'NC.CLOSE' };
+    if (snapshot.matches('idle')) return [{ type: 'NC.CONNECT' }, close, createStream];
+    if (snapshot.matches('retrying')) return [close, ...(lean ? [] : [createStream])];
+    if (snapshot.matches({ session: 'opening' })) {
+      return [{ type: 'TRANSPORT.CONNECTED' }, ...errors, hangUp, close];
+    }
+    if (snapshot.matches({ session: 'handshaking' })) {
+      const done = (output: unknown) => ({ type: 'xstate.done.actor.handshake', output });
+      const outputs = [
+        done({ ok: true, peer: { version: 3, form: 'digest' } }),
+        done({ ok: false, reason: 'TIMEOUT', message: 'timeout' }),
+        done({ ok: false, reason: 'SOCKET_CLOSED', message: 'closed' }),
+        done({ ok: false, reason: 'BAD_DIGEST', message: 'bad digest' }),
+      ];
+      if (!lean) outputs.push(done({ ok: false, reason: 'BAD_VERSION', message: 'bad version' }));
+      return [...outputs, ...errors, close];
+    }
+    const duties: AnyEventObject[] = [
+      {
+        type: 'RTMP.MESSAGE',
+        message: { type: 'WindowAckSize', windowSize: 5_000_000, timestamp: 0, streamId: 0 },
+      },
+      {
+        type: 'RTMP.MESSAGE',
+        message: {
+          type: 'SetPeerBandwidth',
+          windowSize: 5_000_000,
+          limitType: 2,
+          timestamp: 0,
+          streamId: 0,
+        },
+      },
+      {
+        type: 'RTMP.MESSAGE',
+        message: {
+          type: 'UserControl',
+          event: 'PingRequest',
+          time: 4242,
+          timestamp: 0,
+          streamId: 0,
+        },
+      },
+      {
+        type: 'RTMP.MESSAGE',
+        message: { type: 'SetChunkSize', chunkSize: 4096, timestamp: 0, streamId: 0 },
+      },
+      { type: 'TRANSPORT.ACK_DUE', sequenceNumber: 5_000_000 },
+    ];
+    if (snapshot.matches({ session: 'connecting' })) {
+      const tid = ctx.connectTransactionId;
+      const replies: AnyEventObject[] = [
+        {
+          type: 'RTMP.MESSAGE',
+          message: buildResult(
+            tid,
+            { fmsVer: 'FMS/3,0,1,123' },
+            {
+              level: 'status',
+              code: StatusCode.ConnectSuccess,
+              description: 'Connection succeeded.',
+            },
+          ),
+        },
+        { type: 'RTMP.MESSAGE', message: buildError(tid, null, CONNECT_REFUSALS.rejected) },
+      ];
+      if (!lean) {
+        replies.push(
+          { type: 'RTMP.MESSAGE', message: buildError(tid, null, CONNECT_REFUSALS.invalidApp) },
+          { type: 'RTMP.MESSAGE', message: buildError(tid, null, CONNECT_REFUSALS.auth) },
+          { type: 'RTMP.MESSAGE', message: buildOnStatus(CONNECT_REFUSALS.rejected) },
+        );
+      }
+      return [...replies, ...(lean ? [] : duties), ...errors, hangUp, close];
+    }
+    if (snapshot.matches({ session: 'connected' })) {
+      const out: AnyEventObject[] = [];
+      const pending = Object.keys(ctx.pendingCreates).map(Number);
+      const streams = Object.keys(ctx.streams).map(Number);
+      // At most two streams at once and three createStream per socket keep the graph finite.
+      if (pending.length + streams.length < 2 && ctx.nextTransactionId <= 4) out.push(createStream);
+      for (const tid of pending) {
+        out.push({
+          type: 'RTMP.MESSAGE',
+          message: buildResult(tid, null, streams.length ? streams[0] : 1),
+        });
+        if (!lean && streams.length === 0) {
+          out.push({
+            type: 'RTMP.MESSAGE',
+            message: buildError(tid, null, { level: 'error', code: 'NetConnection.Call.Failed' }),
+          });
+        }
+      }
+      for (const streamId of streams) {
+        out.push(
+          {
+            type: 'RTMP.MESSAGE',
+            message: buildOnStatus({ level: 'status', code: StatusCode.PlayStart }, { streamId }),
+          },
+          // node-media-server: stream-level messages on message stream 0.
+          {
+            type: 'RTMP.MESSAGE',
+            message: buildOnStatus({ level: 'status', code: StatusCode.PlayReset }),
+          },
+          { type: 'MEDIA.TICK', streamId, keyframe: true, timestamp: 40 },
+          { type: 'NC.RELEASE_STREAM', streamId, requester: modelProbe.ref },
+        );
+      }
+      out.push({ type: 'NC.SEND', message: buildPlay('probe', {}, { streamId: 1 }) });
+      return [...out, ...(lean ? [] : duties), ...errors, hangUp, close];
+    }
+    if (snapshot.matches({ session: 'closing' })) {
+      return [{ type: 'TRANSPORT.CLOSED', byPeer: false }, ...errorEvents(['RESET'])];
+    }
+    return [];
+  };
+
+  /** value, attempt, failure reason, streams: what the replay must agree on. */
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as NetConnectionContext;
+    return {
+      attempt: ctx.attempt,
+      failure: ctx.failure?.reason ?? null,
+      pending: Object.keys(ctx.pendingCreates),
+      nextTransactionId: ctx.nextTransactionId,
+      streams: Object.keys(ctx.streams),
+    };
+  };
+  const serializeState = (snapshot: AnyMachineSnapshot): string =>
+    JSON.stringify({ value: snapshot.value, ...project(snapshot) });
+
+  /** A live NetConnection on a scripted peer, with a simulated clock. */
+  const harness = (inspect: (ev: InspectionEvent) => void) => {
+    const clock = new SimulatedClock();
+    const peer: ScriptedPeer = createScriptedPeer();
+    const probe = createProbe();
+    const logic = (options.machine ?? machine).provide({ actors: { transport: peer.transport } });
+    const actor = createActor(logic, {
+      id: 'connection-0',
+      input: baseInput(clock),
+      clock,
+      inspect,
+    }).start();
+    const swap = (event: AnyEventObject): AnyEventObject =>
+      'requester' in event ? { ...event, requester: probe.ref } : event;
+    const socket = () => peer.socket('connection-0');
+    const lastLog = () => probe.log[probe.log.length - 1];
+
+    const realize: ReplayHarness['realize'] = (event, { before }) => {
+      switch (event.type) {
+        case 'NC.CONNECT':
+        case 'NC.CLOSE':
+        case 'NC.CREATE_STREAM':
+        case 'NC.RELEASE_STREAM':
+        case 'NC.SEND':
+          actor.send(swap(event) as never);
+          return;
+        case 'TRANSPORT.CONNECTED':
+          socket().accept();
+          return;
+        case 'TRANSPORT.ERROR':
+          socket().fail(event.code, event.message);
+          return;
+        case 'TRANSPORT.CLOSED':
+          if (event.byPeer) socket().hangUp();
+          else socket().confirmClose();
+          return;
+        case 'TRANSPORT.ACK_DUE':
+          socket().ackDue(event.sequenceNumber);
+          return;
+        case 'RTMP.MESSAGE':
+          socket().send(event.message);
+          return;
+        case 'MEDIA.TICK': {
+          socket().sendKeyframe(event.streamId, event.timestamp);
+          const tick = socket().delivered[socket().delivered.length - 1];
+          if (JSON.stringify(tick) !== JSON.stringify(event)) {
+            throw new ScriptError(`the transport reported ${JSON.stringify(tick)}`);
+          }
+          return;
+        }
+        case 'xstate.done.actor.handshake': {
+          const output = event.output as { ok: boolean; reason?: string };
+          if (output.ok) {
+            socket().hello();
+            socket().echo();
+          } else if (output.reason === 'TIMEOUT') {
+            clock.increment((before.context as NetConnectionContext).timeouts.handshake);
+          } else if (output.reason === 'SOCKET_CLOSED') {
+            socket().hangUp();
+          } else if (output.reason === 'BAD_ECHO') {
+            socket().hello();
+            socket().echo('BAD_ECHO');
+          } else {
+            socket().hello(output.reason as 'BAD_VERSION' | 'BAD_DIGEST');
+          }
+          return;
+        }
+        default: {
+          const delay = delayOf(logic, event.type, before);
+          if (!delay) throw new ScriptError(`no way to realize ${event.type}`);
+          clock.increment(delay.ms);
+        }
+      }
+    };
+
+    const check: NonNullable<ReplayHarness['check']> = ({ event, before, actual }) => {
+      const ctx = actual.context as NetConnectionContext;
+      const s = peer.hasSocket('connection-0') ? socket() : undefined;
+      if (s && s.violations.length) throw new Error(s.violations.join('; '));
+      if (actual.matches({ session: 'opening' }) && !s?.hasCommand('TRANSPORT.OPEN')) {
+        throw new Error('opening without TRANSPORT.OPEN');
+      }
+      if (actual.matches({ session: 'connecting' })) {
+        const connect = s?.lastReceived('connect');
+        const chunk = s?.receivedOf('SetChunkSize')[0];
+        if (!connect || connect.transactionId !== ctx.connectTransactionId || !chunk) {
+          throw new Error('connecting without SetChunkSize and connect on the wire');
+        }
+      }
+      if (!actual.matches('session') && s && !s.isStopped && before.matches('session')) {
+        throw new Error('the transport actor outlived the session state');
+      }
+      if (event.type === 'RTMP.MESSAGE') {
+        const m = event.message;
+        if (
+          m.type === 'WindowAckSize' &&
+          s?.lastCommand('TRANSPORT.SET_ACK_WINDOW')?.windowSize !== m.windowSize
+        ) {
+          throw new Error('WindowAckSize did not set the transport ack window');
+        }
+        if (
+          m.type === 'SetPeerBandwidth' &&
+          s?.receivedOf('WindowAckSize').at(-1)?.windowSize !== ctx.windowAckSize
+        ) {
+          throw new Error(
+            'Set Peer Bandwidth was not answered with our Window Acknowledgement Size',
+          );
+        }
+        if (
+          m.type === 'UserControl' &&
+          m.event === 'PingRequest' &&
+          !s?.receivedOf('UserControl').some((u) => u.event === 'PingResponse' && u.time === m.time)
+        ) {
+          throw new Error('PingRequest was not answered');
+        }
+        if (m.type === 'Command' && m.name === '_result' && typeof m.args[0] === 'number') {
+          const answer = lastLog();
+          const inUse = (before.context as NetConnectionContext).streams[String(m.args[0])];
+          if (inUse ? answer?.type !== 'STREAM.CREATE_FAILED' : answer?.type !== 'STREAM.CREATED') {
+            throw new Error(`createStream reply answered the requester with ${answer?.type}`);
+          }
+          if (!inUse && s?.lastCommand('TRANSPORT.ROUTE_MEDIA')?.streamId !== m.args[0]) {
+            throw new Error('the new stream was not routed');
+          }
+        }
+        if (
+          m.type === 'Command' &&
+          m.name === 'onStatus' &&
+          actual.matches({ session: 'connected' })
+        ) {
+          if (lastLog()?.type !== 'RTMP.MESSAGE')
+            throw new Error('onStatus was not routed to the stream');
+        }
+      }
+      if (event.type === 'TRANSPORT.ACK_DUE') {
+        if (
+          !s?.receivedOf('Acknowledgement').some((a) => a.sequenceNumber === event.sequenceNumber)
+        ) {
+          throw new Error('no Acknowledgement sent');
+        }
+      }
+      if (event.type === 'MEDIA.TICK' && lastLog()?.type !== 'MEDIA.TICK') {
+        throw new Error('the media tick was not routed to the stream');
+      }
+      if (event.type === 'NC.SEND' && s?.lastReceived('play') === undefined) {
+        throw new Error('NC.SEND did not reach the wire');
+      }
+      if (event.type === 'NC.CREATE_STREAM') {
+        if (before.matches({ session: 'connected' })) {
+          const sent = s?.lastReceived('createStream');
+          if (
+            !sent ||
+            sent.transactionId !== (before.context as NetConnectionContext).nextTransactionId
+          ) {
+            throw new Error('createStream not sent with the next transaction id');
+          }
+        } else if (lastLog()?.type !== 'STREAM.CREATE_FAILED') {
+          throw new Error('a createStream request while not connected was not refused');
+        }
+      }
+    };
+
+    return {
+      actor,
+      peer,
+      clock,
+      probe,
+      socket,
+      realize,
+      check,
+      dispose() {
+        probe.ref.stop();
+      },
+    };
+  };
+
+  return {
+    machine,
+    input,
+    events: (s: AnyMachineSnapshot) => events(s),
+    /** The main line and one failure of each kind: keeps getSimplePaths' path count small. */
+    simpleEvents: (s: AnyMachineSnapshot) =>
+      events(s, true).filter(
+        (e) =>
+          !(e.type === 'TRANSPORT.ERROR' && !s.matches({ session: 'opening' })) &&
+          !(e.type === 'TRANSPORT.CLOSED' && s.matches({ session: 'opening' })) &&
+          !(e.type === 'NC.CLOSE' && !s.matches({ session: 'connected' })) &&
+          !(
+            e.type === 'xstate.done.actor.handshake' &&
+            (e.output as { reason?: string }).reason === 'SOCKET_CLOSED'
+          ) &&
+          e.type !== 'NC.SEND' &&
+          e.type !== 'NC.RELEASE_STREAM',
+      ),
+    serializeState,
+    project,
+    harness,
+  };
+}

@@ -1,0 +1,389 @@
+/**
+ * The test model of netStreamMachine. The stream under test lives on a real netConnectionMachine
+ * whose transport is a scripted peer: createStream, play/publish and onStatus travel as real
+ * RTMP bytes, and the harness plays the supervisor's part (NC.INTERRUPTED / NC.RESTORED /
+ * NC.FAILED after really dropping or failing the connection).
+ */
+import {
+  createActor,
+  SimulatedClock,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type InspectionEvent,
+} from 'xstate';
+import {
+  netConnectionMachine,
+  type NetConnectionContext,
+} from '../../../machines/netConnectionMachine';
+import {
+  netStreamMachine,
+  type NetStreamContext,
+  type NetStreamInput,
+  type PlayOptions,
+  type StreamMode,
+} from '../../../machines/netStreamMachine';
+import { buildOnPlayStatus, buildOnStatus, buildResult, StatusCode } from '../../protocol/message';
+import type { RtmpMessage } from '../../protocol/message/types';
+import { delayOf, type ReplayHarness } from '../paths';
+import { createScriptedPeer, ScriptError } from '../scriptedPeer';
+import { createProbe } from './netConnection';
+
+export interface NetStreamModelOptions {
+  mode: StreamMode;
+  /** Play options of the stream under test. Default `{ start: -2, bufferMs: 1000 }`. */
+  play?: PlayOptions;
+  /** Interruptions explored per path (each adds a resume). Default 2. */
+  maxResumes?: number;
+}
+
+const STREAM_ID = 1;
+const TICK_TIMESTAMP = 1000;
+
+/** The NetStream's test model for play or publish. */
+export function netStreamModel(options: NetStreamModelOptions) {
+  const machine = netStreamMachine;
+  const maxResumes = options.maxResumes ?? 2;
+  const modelConnection = createProbe('connection-0');
+  const baseInput = (connection: NetStreamInput['connection']): NetStreamInput => ({
+    name: 'cam1',
+    mode: options.mode,
+    play: options.play ?? { start: -2, bufferMs: 1000 },
+    publish: { type: 'live', releaseStream: true, fcPublish: true },
+    connection,
+    timeouts: { create: 1000, start: 1000, firstFrame: 2000, stall: 500, drain: 800, stop: 300 },
+  });
+  const input = baseInput(modelConnection.ref);
+
+  const status = (code: string, level = 'status', streamId = STREAM_ID): AnyEventObject => ({
+    type: 'RTMP.MESSAGE',
+    message: buildOnStatus({ level, code, description: code }, { streamId }),
+  });
+  const userControl = (event: 'StreamEOF' | 'StreamIsRecorded'): AnyEventObject => ({
+    type: 'RTMP.MESSAGE',
+    message: { type: 'UserControl', event, streamId: STREAM_ID, timestamp: 0 } as RtmpMessage,
+  });
+
+  const events = (snapshot: AnyMachineSnapshot): AnyEventObject[] => {
+    if (snapshot.status !== 'active') return [];
+    const ctx = snapshot.context as NetStreamContext;
+    const play = ctx.mode === 'play';
+    const failed = { type: 'NC.FAILED', reason: 'TRANSPORT_ERROR' };
+    const interrupted = ctx.resumes < maxResumes ? [{ type: 'NC.INTERRUPTED' }] : [];
+    const stop = { type: 'STREAM.STOP' };
+    if (snapshot.matches('idle')) return [{ type: 'STREAM.START' }, stop, failed];
+    if (snapshot.matches('creating')) {
+      return [
+        { type: 'STREAM.CREATED', streamId: STREAM_ID },
+        {
+          type: 'STREAM.CREATE_FAILED',
+          reason: 'ERROR',
+          status: { level: 'error', code: 'NetConnection.Call.Failed' },
+        },
+        { type: 'STREAM.CREATE_FAILED', reason: 'STREAM_ID_IN_USE', streamId: STREAM_ID },
+        ...(ctx.resumes < maxResumes
+          ? [{ type: 'STREAM.CREATE_FAILED', reason: 'NOT_CONNECTED' }]
+          : []),
+        stop,
+        failed,
+      ];
+    }
+    if (snapshot.matches('requesting')) {
+      return play
+        ? [
+            status(StatusCode.PlayStart),
+            status(StatusCode.PlayReset),
+            status(StatusCode.PlayStreamNotFound, 'error'),
+            userControl('StreamIsRecorded'),
+            status(StatusCode.PlayPublishNotify),
+            ...interrupted,
+            stop,
+            failed,
+          ]
+        : [
+            status(StatusCode.PublishStart),
+            status(StatusCode.PublishBadName, 'error'),
+            ...interrupted,
+            stop,
+            failed,
+          ];
+    }
+    if (snapshot.matches({ active: 'play' })) {
+      const common = [
+        status(StatusCode.PlayStop),
+        {
+          type: 'RTMP.MESSAGE',
+          message: buildOnPlayStatus(
+            { level: 'status', code: StatusCode.PlayComplete },
+            { streamId: STREAM_ID },
+          ),
+        },
+        status(StatusCode.PlayUnpublishNotify),
+        userControl('StreamEOF'),
+        status(StatusCode.PlayFailed, 'error'),
+        status(StatusCode.PlayPublishNotify),
+        userControl('StreamIsRecorded'),
+        ...interrupted,
+        stop,
+        failed,
+      ];
+      const tick = {
+        type: 'MEDIA.TICK',
+        streamId: STREAM_ID,
+        keyframe: true,
+        timestamp: TICK_TIMESTAMP,
+      };
+      if (snapshot.matches({ active: { play: 'paused' } }))
+        return [{ type: 'STREAM.RESUME' }, ...common];
+      return [tick, { type: 'STREAM.PAUSE' }, ...common];
+    }
+    if (snapshot.matches({ active: { publish: 'publishing' } })) {
+      return [
+        stop,
+        status('NetStream.Publish.Denied', 'error'),
+        status(StatusCode.PublishIdle),
+        ...interrupted,
+        failed,
+      ];
+    }
+    if (snapshot.matches({ active: { publish: 'draining' } })) {
+      return [{ type: 'STREAM.DRAINED' }, ...interrupted, failed];
+    }
+    if (snapshot.matches('interrupted')) return [{ type: 'NC.RESTORED' }, stop, failed];
+    if (snapshot.matches('stopping')) {
+      return [status(StatusCode.UnpublishSuccess), ...interrupted, failed];
+    }
+    return [];
+  };
+
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as NetStreamContext;
+    return {
+      streamId: ctx.streamId ?? null,
+      failure: ctx.failure?.reason ?? null,
+      resumes: ctx.resumes,
+      recorded: ctx.recorded,
+      lastTimestamp: ctx.lastTimestamp ?? null,
+      endReason: ctx.endReason ?? null,
+    };
+  };
+  const serializeState = (snapshot: AnyMachineSnapshot): string =>
+    JSON.stringify({ value: snapshot.value, ...project(snapshot) });
+
+  /** A live stream on a live NetConnection (connected over a scripted peer). */
+  const harness = (inspect: (ev: InspectionEvent) => void) => {
+    const clock = new SimulatedClock();
+    const peer = createScriptedPeer();
+    const connection = createActor(
+      netConnectionMachine.provide({ actors: { transport: peer.transport } }),
+      {
+        id: 'connection-0',
+        clock,
+        input: {
+          connectionId: 'connection-0',
+          connect: { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' },
+          form: 'simple',
+          timeouts: { transport: 60_000, handshake: 60_000, connect: 60_000, close: 60_000 },
+          retry: { maxAttempts: 10, baseMs: 50, maxMs: 50 },
+          random: () => 0,
+          now: () => clock.now(),
+          autostart: true,
+        },
+      },
+    ).start();
+    const socket = () => peer.socket('connection-0');
+    const bringUp = (): void => {
+      const nc = connection.getSnapshot();
+      if (nc.matches({ session: 'connected' })) return;
+      if (nc.matches('retrying'))
+        clock.increment((nc.context as NetConnectionContext).nextRetryDelay);
+      socket().accept();
+      socket().completeHandshake();
+      socket().answerConnect();
+      if (!connection.getSnapshot().matches({ session: 'connected' })) {
+        throw new ScriptError('the connection did not come up');
+      }
+    };
+    bringUp();
+    const emitted: AnyEventObject[] = [];
+    const sibling = createProbe('sibling');
+    const actor = createActor(machine, { input: baseInput(connection), clock, inspect });
+    actor.on('*', (e) => emitted.push(e));
+    actor.start();
+
+    const realize: ReplayHarness['realize'] = (event, { before }) => {
+      const ctx = before.context as NetStreamContext;
+      switch (event.type) {
+        case 'STREAM.START':
+        case 'STREAM.STOP':
+        case 'STREAM.PAUSE':
+        case 'STREAM.RESUME':
+        case 'STREAM.DRAINED':
+          actor.send(event as never);
+          return;
+        case 'STREAM.CREATED':
+          socket().answerCreateStream(event.streamId);
+          return;
+        case 'STREAM.CREATE_FAILED':
+          if (event.reason === 'ERROR') socket().answerCreateStream(null);
+          else if (event.reason === 'NOT_CONNECTED') socket().hangUp();
+          else {
+            // Another stream takes the id first (nginx-rtmp answers every createStream with 1).
+            connection.send({
+              type: 'NC.CREATE_STREAM',
+              requester: sibling.ref,
+              sinkKey: 'sibling',
+            });
+            const request = socket().lastReceived('createStream')!;
+            socket().send(buildResult(request.transactionId, null, event.streamId));
+            socket().answerCreateStream(event.streamId);
+          }
+          return;
+        case 'RTMP.MESSAGE':
+          socket().send(event.message);
+          return;
+        case 'MEDIA.TICK':
+          socket().sendKeyframe(event.streamId, event.timestamp);
+          return;
+        case 'NC.INTERRUPTED':
+          if (connection.getSnapshot().matches('session')) socket().hangUp();
+          actor.send(event as never);
+          return;
+        case 'NC.RESTORED':
+          bringUp();
+          actor.send(event as never);
+          return;
+        case 'NC.FAILED':
+          if (connection.getSnapshot().matches('session')) socket().fail('PROTOCOL');
+          actor.send(event as never);
+          return;
+        default: {
+          const delay = delayOf(machine, event.type, before);
+          if (!delay)
+            throw new ScriptError(`no way to realize ${event.type} (${String(ctx.name)})`);
+          clock.increment(delay.ms);
+        }
+      }
+    };
+
+    const check: NonNullable<ReplayHarness['check']> = ({ event, before, actual }) => {
+      const ctx = actual.context as NetStreamContext;
+      const prev = before.context as NetStreamContext;
+      const s = socket();
+      if (s.violations.length) throw new Error(s.violations.join('; '));
+      const entered = (state: unknown) =>
+        actual.matches(state as never) && !before.matches(state as never);
+      if (entered('creating')) {
+        if (
+          connection.getSnapshot().matches({ session: 'connected' }) &&
+          !s.pending('createStream').length
+        ) {
+          throw new Error('creating without a createStream on the wire');
+        }
+        if (
+          ctx.mode === 'publish' &&
+          (!s.lastReceived('releaseStream') || !s.lastReceived('FCPublish'))
+        ) {
+          throw new Error('publish without releaseStream/FCPublish first');
+        }
+      }
+      if (entered('requesting')) {
+        if (ctx.mode === 'play') {
+          const play = s.lastReceived('play');
+          const buffer = s.receivedOf('UserControl').at(-1);
+          const resumeAt =
+            ctx.resumes > 0 && ctx.recorded && ctx.lastTimestamp !== undefined
+              ? ctx.lastTimestamp
+              : -2;
+          if (
+            !play ||
+            play.streamId !== ctx.streamId ||
+            play.args[0] !== 'cam1' ||
+            play.args[1] !== resumeAt
+          ) {
+            throw new Error(
+              `play not sent as expected (start ${resumeAt}): ${JSON.stringify(play?.args)}`,
+            );
+          }
+          if (!buffer || buffer.event !== 'SetBufferLength' || buffer.bufferLength !== 1000) {
+            throw new Error('SetBufferLength not sent with play');
+          }
+        } else {
+          const publish = s.lastReceived('publish');
+          if (!publish || publish.streamId !== ctx.streamId || publish.args[1] !== 'live') {
+            throw new Error('publish not sent');
+          }
+        }
+      }
+      if (entered({ active: { play: 'paused' } }) && s.lastReceived('pause')?.args[0] !== true) {
+        throw new Error('pause(true) not sent');
+      }
+      if (event.type === 'STREAM.RESUME' && s.lastReceived('pause')?.args[0] !== false) {
+        throw new Error('pause(false) not sent');
+      }
+      if (
+        prev.streamId !== undefined &&
+        ctx.streamId === undefined &&
+        (actual.matches('stopping') || actual.matches('stopped') || actual.matches('failed')) &&
+        connection.getSnapshot().matches({ session: 'connected' })
+      ) {
+        const deleted = s.lastReceived('deleteStream');
+        if (!deleted || deleted.args[0] !== prev.streamId) throw new Error('deleteStream not sent');
+        if (ctx.mode === 'publish' && !s.lastReceived('FCUnpublish'))
+          throw new Error('FCUnpublish not sent');
+      }
+      if (entered({ active: { play: 'stalled' } }) && emitted.at(-1)?.type !== 'stream.stall') {
+        throw new Error('no stream.stall emitted');
+      }
+      if (entered('failed') && !emitted.some((e) => e.type === 'stream.error')) {
+        throw new Error('no stream.error emitted');
+      }
+      const lastState = [...emitted].reverse().find((e) => e.type === 'stream.state');
+      if (actual.matches('stopped') && lastState?.state !== 'stopped') {
+        throw new Error('stream.state stopped not emitted');
+      }
+    };
+
+    return {
+      actor,
+      peer,
+      clock,
+      connection,
+      emitted,
+      realize,
+      check,
+      dispose() {
+        connection.stop();
+        sibling.ref.stop();
+      },
+    };
+  };
+
+  /** The main line without interruptions and rarer replies: keeps getSimplePaths small. */
+  const LEAN_SKIP = new Set([
+    'NC.FAILED',
+    'NC.INTERRUPTED',
+    'NC.RESTORED',
+    StatusCode.PlayPublishNotify,
+    StatusCode.PlayReset,
+    StatusCode.PlayUnpublishNotify,
+    StatusCode.PlayFailed,
+    StatusCode.PublishIdle,
+    'NetStream.Publish.Denied',
+    'StreamIsRecorded',
+    'StreamEOF',
+    'STREAM_ID_IN_USE',
+    'NOT_CONNECTED',
+  ]);
+  const leanKey = (e: AnyEventObject): string => {
+    if (e.type === 'STREAM.CREATE_FAILED') return String(e.reason);
+    if (e.type !== 'RTMP.MESSAGE') return e.type;
+    const m = e.message as RtmpMessage;
+    if (m.type === 'UserControl') return m.event;
+    const info = m.type === 'Command' ? m.args[0] : m.type === 'Data' ? m.values[1] : undefined;
+    return (info as { code?: string } | undefined)?.code ?? m.type;
+  };
+  const simpleEvents = (snapshot: AnyMachineSnapshot): AnyEventObject[] =>
+    events(snapshot).filter((e) => !LEAN_SKIP.has(leanKey(e)) && !LEAN_SKIP.has(e.type));
+
+  return { machine, input, events, simpleEvents, project, serializeState, harness };
+}

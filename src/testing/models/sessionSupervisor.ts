@@ -1,0 +1,348 @@
+/**
+ * The test model of sessionSupervisorMachine. Its children are the real NetConnection and
+ * NetStream machines; every connection's transport is a scripted peer, so CONNECTION.* and
+ * STREAM.* events are realized by making the far-end server act (answer connect, createStream,
+ * play, hang up...), never by sending them to the supervisor directly. Replays run in 'oracle'
+ * mode: children answer on their own, so an event may already have happened.
+ */
+import {
+  createActor,
+  SimulatedClock,
+  type AnyActorRef,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type InspectionEvent,
+} from 'xstate';
+import {
+  netConnectionMachine,
+  type NetConnectionContext,
+} from '../../../machines/netConnectionMachine';
+import type { NetStreamContext } from '../../../machines/netStreamMachine';
+import {
+  sessionSupervisorMachine,
+  type SessionSupervisorContext,
+  type SessionSupervisorInput,
+  type StreamsPerConnection,
+} from '../../../machines/sessionSupervisorMachine';
+import { buildError, buildResult, StatusCode } from '../../protocol/message';
+import { delayOf, type ReplayHarness } from '../paths';
+import { createScriptedPeer, ScriptError, type PeerSocket } from '../scriptedPeer';
+
+export interface SessionSupervisorModelOptions {
+  streamsPerConnection?: StreamsPerConnection;
+  maxStreams?: number;
+  maxConnections?: number;
+  /** Stream names the model may request (play). Default ['a', 'b']. */
+  names?: string[];
+  /** Most connections ever opened in one path (keeps the graph finite). Default 2. */
+  connectionBudget?: number;
+  /** Also request a publish stream 'p'. */
+  publish?: boolean;
+  /** Also explore the rarer variants (connect refused, createStream _error). */
+  rare?: boolean;
+}
+
+const START_TIMEOUT = 1_000;
+
+/** The supervisor's test model. */
+export function sessionSupervisorModel(options: SessionSupervisorModelOptions = {}) {
+  const machine = sessionSupervisorMachine;
+  const names = options.names ?? ['a', 'b'];
+  const budget = options.connectionBudget ?? 2;
+  const baseInput = (clock?: SimulatedClock): SessionSupervisorInput => ({
+    connection: {
+      connect: { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' },
+      form: 'simple',
+      timeouts: { transport: 60_000, handshake: 60_000, connect: 60_000, close: 60_000 },
+      retry: { maxAttempts: 5, baseMs: 50, maxMs: 50 },
+      random: () => 0,
+      now: clock ? () => clock.now() : () => 0,
+    },
+    streamsPerConnection: options.streamsPerConnection ?? 'auto',
+    maxStreams: options.maxStreams ?? 2,
+    maxConnections: options.maxConnections ?? 2,
+    streamTimeouts: {
+      create: 30_000,
+      start: START_TIMEOUT,
+      firstFrame: 30_000,
+      stall: 30_000,
+      stop: 30_000,
+    },
+    closeTimeoutMs: 45_000,
+  });
+  const input = baseInput();
+
+  const events = (snapshot: AnyMachineSnapshot): AnyEventObject[] => {
+    if (snapshot.status !== 'active') return [];
+    const ctx = snapshot.context as SessionSupervisorContext;
+    const out: AnyEventObject[] = [];
+    const running = snapshot.matches('running');
+    const streams = Object.values(ctx.streams);
+    const starting = streams.filter((s) => s.state === 'starting');
+    if (running) {
+      if (ctx.nextConnectionIndex < budget) {
+        for (const name of names) out.push({ type: 'SESSION.PLAY', name });
+        if (options.publish) out.push({ type: 'SESSION.PUBLISH', name: 'p' });
+      }
+      for (const s of streams) {
+        if (s.state !== 'stopping' && s.state !== 'failed') {
+          out.push({ type: 'SESSION.STOP_STREAM', name: s.name });
+        }
+      }
+      out.push({ type: 'SESSION.CLOSE' });
+    }
+    for (const c of Object.values(ctx.connections)) {
+      const id = c.id;
+      if (c.state === 'connecting') {
+        out.push({ type: 'CONNECTION.UP', connectionId: id });
+        if (options.rare)
+          out.push({ type: 'CONNECTION.FAILED', connectionId: id, reason: 'REJECTED' });
+      } else if (c.state === 'up') {
+        out.push({ type: 'CONNECTION.DOWN', connectionId: id });
+        out.push({ type: 'CONNECTION.FAILED', connectionId: id, reason: 'TRANSPORT_ERROR' });
+      } else if (c.state === 'down') {
+        out.push({ type: 'CONNECTION.UP', connectionId: id });
+      } else if (c.state === 'closing') {
+        out.push({ type: 'CONNECTION.CLOSED', connectionId: id });
+      }
+    }
+    for (const s of streams) {
+      const conn = s.connectionId !== undefined ? ctx.connections[s.connectionId] : undefined;
+      if (s.state === 'starting' && conn?.state === 'up') {
+        out.push({ type: 'STREAM.ACTIVE', name: s.name });
+        out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'REFUSED' });
+        if (options.rare)
+          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'CREATE_FAILED' });
+        const sharedActive = conn.streams.some(
+          (n) => n !== s.name && ctx.streams[n]?.state === 'active',
+        );
+        if (sharedActive) {
+          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'STREAM_ID_IN_USE' });
+        }
+        if (starting.length === 1) {
+          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'START_TIMEOUT' });
+        }
+      }
+      if (s.state === 'stopping') out.push({ type: 'STREAM.STOPPED', name: s.name });
+    }
+    return out;
+  };
+
+  /** The aggregated view the replay must agree on. */
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as SessionSupervisorContext;
+    const connections: Record<string, string> = {};
+    for (const c of Object.values(ctx.connections)) {
+      connections[c.id] = `${c.state}:${c.streams.join(',')}`;
+    }
+    const streams: Record<string, string> = {};
+    for (const s of Object.values(ctx.streams)) {
+      streams[s.name] = `${s.state}@${s.connectionId ?? '-'}${s.reason ? `:${s.reason}` : ''}`;
+    }
+    return { sharing: ctx.sharing, next: ctx.nextConnectionIndex, connections, streams };
+  };
+  const serializeState = (snapshot: AnyMachineSnapshot): string =>
+    JSON.stringify({ value: snapshot.value, ...project(snapshot) });
+
+  /** A live supervisor over scripted peers (one socket per connection attempt). */
+  const harness = (inspect: (ev: InspectionEvent) => void) => {
+    const clock = new SimulatedClock();
+    const peer = createScriptedPeer();
+    const logic = machine.provide({
+      actors: {
+        connection: netConnectionMachine.provide({ actors: { transport: peer.transport } }),
+      },
+    });
+    const actor = createActor(logic, { input: baseInput(clock), clock, inspect }).start();
+    const ctx = () => actor.getSnapshot().context as SessionSupervisorContext;
+    const child = (id: string): AnyActorRef | undefined =>
+      (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
+    const streamActor = (name: string) => child(`stream-${name}`);
+    const connectionOf = (name: string) => {
+      const id = ctx().streams[name]?.connectionId;
+      if (id === undefined) throw new ScriptError(`stream ${name} has no connection`);
+      return id;
+    };
+    const ncSnapshot = (id: string) => {
+      const nc = child(id);
+      if (!nc) throw new ScriptError(`no actor ${id}`);
+      return nc.getSnapshot() as AnyMachineSnapshot;
+    };
+    /** The ids the far end gave out on a socket (a fresh one each time, like a multi-stream server). */
+    const issued = new WeakMap<PeerSocket, number>();
+    /** The createStream transaction the connection sent for this stream. */
+    const createTid = (name: string): number => {
+      const nc = ncSnapshot(connectionOf(name)).context as NetConnectionContext;
+      const ref = streamActor(name);
+      const tid = Object.entries(nc.pendingCreates).find(([, p]) => p.requester === ref)?.[0];
+      if (tid === undefined) throw new ScriptError(`no createStream pending for ${name}`);
+      return Number(tid);
+    };
+    const answerCreate = (name: string, socket: PeerSocket, streamId?: number | null): void => {
+      const tid = createTid(name);
+      if (streamId === null) {
+        socket.send(buildError(tid, null, { level: 'error', code: 'NetConnection.Call.Failed' }));
+        return;
+      }
+      const id = streamId ?? (issued.get(socket) ?? 0) + 1;
+      if (streamId === undefined) issued.set(socket, id);
+      socket.send(buildResult(tid, null, id));
+    };
+    const streamIdOf = (name: string): number => {
+      const s = streamActor(name)?.getSnapshot().context as NetStreamContext | undefined;
+      if (s?.streamId === undefined) throw new ScriptError(`stream ${name} has no stream id`);
+      return s.streamId;
+    };
+    const ensureCreated = (name: string): { socket: PeerSocket; streamId: number } => {
+      const socket = peer.socket(connectionOf(name));
+      const stream = streamActor(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+      if (stream?.matches('creating')) answerCreate(name, socket);
+      return { socket, streamId: streamIdOf(name) };
+    };
+
+    const realize: ReplayHarness['realize'] = (event, { before }) => {
+      switch (event.type) {
+        case 'SESSION.PLAY':
+        case 'SESSION.PUBLISH':
+        case 'SESSION.STOP_STREAM':
+        case 'SESSION.CLOSE':
+          actor.send(event as never);
+          return;
+        case 'CONNECTION.UP': {
+          const id = event.connectionId as string;
+          let nc = ncSnapshot(id);
+          if (nc.matches('retrying')) {
+            clock.increment((nc.context as NetConnectionContext).nextRetryDelay);
+            nc = ncSnapshot(id);
+          }
+          const socket = peer.socket(id);
+          if (nc.matches({ session: 'opening' })) socket.accept();
+          if (ncSnapshot(id).matches({ session: 'handshaking' })) socket.completeHandshake();
+          socket.answerConnect();
+          return;
+        }
+        case 'CONNECTION.DOWN':
+          peer.socket(event.connectionId).hangUp();
+          return;
+        case 'CONNECTION.FAILED': {
+          const id = event.connectionId as string;
+          const socket = peer.socket(id);
+          if (ncSnapshot(id).matches({ session: 'connecting' })) {
+            socket.answerConnect({ ok: false, code: StatusCode.ConnectRejected });
+          } else {
+            socket.fail('PROTOCOL');
+          }
+          return;
+        }
+        case 'CONNECTION.CLOSED':
+          peer.socket(event.connectionId).confirmClose();
+          return;
+        case 'STREAM.ACTIVE': {
+          const name = event.name as string;
+          const { socket, streamId } = ensureCreated(name);
+          const mode = ctx().streams[name].mode;
+          socket.sendStatus(
+            streamId,
+            mode === 'play' ? StatusCode.PlayStart : StatusCode.PublishStart,
+          );
+          return;
+        }
+        case 'STREAM.FAILED': {
+          const name = event.name as string;
+          const socket = peer.socket(connectionOf(name));
+          if (event.reason === 'CREATE_FAILED') {
+            answerCreate(name, socket, null);
+          } else if (event.reason === 'STREAM_ID_IN_USE') {
+            const other = ctx().connections[connectionOf(name)].streams.find(
+              (n) => n !== name && ctx().streams[n]?.state === 'active',
+            );
+            if (!other) throw new ScriptError('no active stream to collide with');
+            answerCreate(name, socket, streamIdOf(other));
+          } else {
+            const { streamId } = ensureCreated(name);
+            if (event.reason === 'REFUSED') {
+              const mode = ctx().streams[name].mode;
+              socket.sendStatus(
+                streamId,
+                mode === 'play' ? StatusCode.PlayStreamNotFound : StatusCode.PublishBadName,
+                'error',
+              );
+            } else {
+              clock.increment(START_TIMEOUT);
+            }
+          }
+          return;
+        }
+        case 'STREAM.STOPPED': {
+          const name = event.name as string;
+          const stream = streamActor(name);
+          if (!stream) return; // already gone
+          const snap = stream.getSnapshot() as AnyMachineSnapshot;
+          if (snap.matches({ active: { publish: 'draining' } }))
+            stream.send({ type: 'STREAM.DRAINED' });
+          const after = stream.getSnapshot() as AnyMachineSnapshot;
+          if (after.matches('stopping')) {
+            peer
+              .socket(connectionOf(name))
+              .sendStatus(streamIdOf(name), StatusCode.UnpublishSuccess);
+          }
+          return;
+        }
+        default: {
+          const delay = delayOf(logic, event.type, before);
+          if (!delay) throw new ScriptError(`no way to realize ${event.type}`);
+          clock.increment(delay.ms);
+        }
+      }
+    };
+
+    /** The summary must agree with the children's real states. */
+    const check: NonNullable<ReplayHarness['check']> = ({ actual }) => {
+      const c = actual.context as SessionSupervisorContext;
+      for (const socket of peer.sockets) {
+        if (socket.violations.length) throw new Error(socket.violations.join('; '));
+      }
+      for (const s of Object.values(c.streams)) {
+        const real = streamActor(s.name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+        if (s.state === 'failed') {
+          if (real) throw new Error(`stream ${s.name} failed but its actor lives on`);
+          continue;
+        }
+        if (!real) throw new Error(`stream ${s.name} is ${s.state} but has no actor`);
+        const ok =
+          (s.state === 'waiting' && real.matches('idle')) ||
+          (s.state === 'starting' && (real.matches('creating') || real.matches('requesting'))) ||
+          (s.state === 'active' && real.matches('active')) ||
+          (s.state === 'interrupted' && real.matches('interrupted')) ||
+          (s.state === 'stopping' && (real.matches('stopping') || real.matches('active')));
+        if (!ok)
+          throw new Error(
+            `stream ${s.name} is ${s.state} in the summary, ${JSON.stringify(real.value)} really`,
+          );
+      }
+      for (const conn of Object.values(c.connections)) {
+        const real = child(conn.id)?.getSnapshot() as AnyMachineSnapshot | undefined;
+        if (conn.state === 'failed') {
+          if (real) throw new Error(`connection ${conn.id} failed but its actor lives on`);
+          continue;
+        }
+        if (!real) throw new Error(`connection ${conn.id} is ${conn.state} but has no actor`);
+        const ok =
+          (conn.state === 'connecting' &&
+            real.matches('session') &&
+            !real.matches({ session: 'connected' })) ||
+          (conn.state === 'up' && real.matches({ session: 'connected' })) ||
+          (conn.state === 'down' && (real.matches('retrying') || real.matches('session'))) ||
+          (conn.state === 'closing' && real.matches({ session: 'closing' }));
+        if (!ok)
+          throw new Error(
+            `connection ${conn.id} is ${conn.state} in the summary, ${JSON.stringify(real.value)} really`,
+          );
+      }
+    };
+
+    return { actor, peer, clock, realize, check };
+  };
+
+  return { machine, input, events, project, serializeState, harness };
+}
