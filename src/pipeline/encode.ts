@@ -26,7 +26,12 @@ export function encodeRtmp(initialChunkSize = 128): OperatorFunction<OutboundIte
             } else if (item.kind === 'setChunkSize') {
               subscriber.next(
                 encoder.encode(
-                  encodeMessage({ type: 'SetChunkSize', chunkSize: item.chunkSize, timestamp: 0, streamId: 0 }),
+                  encodeMessage({
+                    type: 'SetChunkSize',
+                    chunkSize: item.chunkSize,
+                    timestamp: 0,
+                    streamId: 0,
+                  }),
                 ),
               );
               encoder.setChunkSize(item.chunkSize);

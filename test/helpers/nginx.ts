@@ -17,10 +17,11 @@ import {
 } from './processes';
 
 /** The template lives beside this file in the source tree; compiled copies (dist/) look there too. */
-export const NGINX_TEMPLATE = [
-  join(__dirname, 'nginx-rtmp.conf.template'),
-  join(__dirname, '..', '..', '..', 'test', 'helpers', 'nginx-rtmp.conf.template'),
-].find((p) => existsSync(p)) ?? join(__dirname, 'nginx-rtmp.conf.template');
+export const NGINX_TEMPLATE =
+  [
+    join(__dirname, 'nginx-rtmp.conf.template'),
+    join(__dirname, '..', '..', '..', 'test', 'helpers', 'nginx-rtmp.conf.template'),
+  ].find((p) => existsSync(p)) ?? join(__dirname, 'nginx-rtmp.conf.template');
 export const NGINX_MODULES_DIR = '/usr/lib/nginx/modules';
 const DEFAULT_MEDIA_DIR = resolve(__dirname, '..', 'fixtures', 'media');
 
