@@ -111,6 +111,8 @@ export interface PeerSettings {
   bandwidth: { windowSize: number; limitType: number } | undefined;
   /** The sequence number of our last Acknowledgement. */
   acknowledged: number;
+  /** Whether our Window Acknowledgement Size went out on this socket already. */
+  windowAckSent: boolean;
 }
 
 export interface NetConnectionContext {
@@ -272,6 +274,7 @@ const freshPeer = (): PeerSettings => ({
   ackWindow: undefined,
   bandwidth: undefined,
   acknowledged: 0,
+  windowAckSent: false,
 });
 
 /** Placeholder: the runtime or a test provides the real transport with `.provide()`. */
@@ -394,20 +397,36 @@ export const netConnectionMachine = setup({
       nextRetryDelay: ({ context }) => retryDelay(context.attempt, context.retry, context.random),
     }),
     /** The peer's Window Acknowledgement Size: acknowledge every that many bytes. */
+    /**
+     * The peer's Window Acknowledgement Size: acknowledge per window from now on, and send our own
+     * Window Acknowledgement Size at once if we have not yet. nginx-rtmp sends its first message
+     * alone and holds the rest until the client's delayed TCP ACK (~40 ms); a reply to that first
+     * message carries the ACK immediately.
+     */
     recordAckWindow: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RTMP.MESSAGE' || event.message.type !== 'WindowAckSize') return;
       const windowSize = event.message.windowSize;
-      enqueue.assign({ peer: { ...context.peer, ackWindow: windowSize } });
+      enqueue.assign({ peer: { ...context.peer, ackWindow: windowSize, windowAckSent: true } });
       enqueue.sendTo('transport', { type: 'TRANSPORT.SET_ACK_WINDOW', windowSize });
+      if (context.peer.windowAckSent) return;
+      enqueue.sendTo('transport', {
+        type: 'TRANSPORT.SEND',
+        message: {
+          type: 'WindowAckSize',
+          windowSize: context.windowAckSize,
+          timestamp: 0,
+          streamId: 0,
+        },
+      });
     }),
-    /**
-     * Set Peer Bandwidth: answer with our Window Acknowledgement Size at once. Sending right away
-     * also carries the ACK nginx-rtmp's second burst waits ~40 ms for.
-     */
+    /** Set Peer Bandwidth: answer with our Window Acknowledgement Size, unless it went out already. */
     answerPeerBandwidth: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RTMP.MESSAGE' || event.message.type !== 'SetPeerBandwidth') return;
       const { windowSize, limitType } = event.message;
-      enqueue.assign({ peer: { ...context.peer, bandwidth: { windowSize, limitType } } });
+      enqueue.assign({
+        peer: { ...context.peer, bandwidth: { windowSize, limitType }, windowAckSent: true },
+      });
+      if (context.peer.windowAckSent) return;
       enqueue.sendTo('transport', {
         type: 'TRANSPORT.SEND',
         message: {

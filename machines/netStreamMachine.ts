@@ -527,12 +527,16 @@ export const netStreamMachine = setup({
               entry: { type: 'emitState', params: { state: 'awaitingFirstFrame' } },
               after: { firstFrameTimeout: { target: 'stalled' } },
               on: {
-                'MEDIA.TICK': { target: 'flowing', actions: 'recordTick' },
+                'MEDIA.TICK': {
+                  target: 'flowing',
+                  actions: ['recordTick', { type: 'emitState', params: { state: 'flowing' } }],
+                },
                 'STREAM.PAUSE': { target: 'paused' },
               },
             },
             flowing: {
-              entry: { type: 'emitState', params: { state: 'flowing' } },
+              description:
+                'Each media tick re-enters to restart stallTimeout; the state event is emitted on the way in, not per tick.',
               after: { stallTimeout: { target: 'stalled' } },
               on: {
                 'MEDIA.TICK': { target: 'flowing', reenter: true, actions: 'recordTick' },
@@ -542,7 +546,14 @@ export const netStreamMachine = setup({
             stalled: {
               entry: [{ type: 'emitState', params: { state: 'stalled' } }, 'emitStall'],
               on: {
-                'MEDIA.TICK': { target: 'flowing', actions: ['recordTick', 'emitResumed'] },
+                'MEDIA.TICK': {
+                  target: 'flowing',
+                  actions: [
+                    'recordTick',
+                    'emitResumed',
+                    { type: 'emitState', params: { state: 'flowing' } },
+                  ],
+                },
                 'STREAM.PAUSE': { target: 'paused' },
               },
             },
@@ -554,7 +565,10 @@ export const netStreamMachine = setup({
               on: {
                 'STREAM.RESUME': {
                   target: 'flowing',
-                  actions: { type: 'sendPause', params: { pause: false } },
+                  actions: [
+                    { type: 'sendPause', params: { pause: false } },
+                    { type: 'emitState', params: { state: 'flowing' } },
+                  ],
                 },
               },
             },

@@ -117,6 +117,11 @@ const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT', 'STREA
 
 type Ctx = SessionSupervisorContext;
 
+/** `connection-12` -> 12 (a plain numeric sort: this runs once per new stream). */
+function connectionIndex(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1));
+}
+
 function liveStreams(context: Ctx): StreamSummary[] {
   return Object.values(context.streams).filter((s) => LIVE_STREAM.has(s.state));
 }
@@ -136,7 +141,7 @@ export function chooseConnection(
 ): { id: string | undefined } | null {
   const candidates = liveConnections(context)
     .filter((c) => c.id !== exclude)
-    .sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+    .sort((a, b) => connectionIndex(a.id) - connectionIndex(b.id));
   const reusable =
     context.sharing === 'shared' ? candidates[0] : candidates.find((c) => c.streams.length === 0);
   if (reusable) return { id: reusable.id };
