@@ -1,0 +1,314 @@
+/**
+ * Resilience against a real server dying mid-stream: nginx-rtmp is SIGKILLed (master and
+ * worker) while we play or publish, and started again on the same port about 2 s later. The
+ * session must retry with backoff, come back (`retrying` -> `connected`), resume the stream
+ * (`interrupted` -> active again, `stream.resumed`), carry media again, and leave a saved FLV
+ * that is whole and whose timeline never steps back.
+ */
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { InspectionEvent } from 'xstate';
+import {
+  createSession,
+  type SessionEvent,
+  type Session,
+  type SessionOptions,
+} from '../../src/client';
+import type { MediaMessage } from '../../src/io/media';
+import { parseFlv, type FlvTag } from '../../src/protocol/flv';
+import {
+  ffprobeJson,
+  sleep,
+  startFfmpegPublisher,
+  startNginxRtmp,
+  stopAll,
+  waitFor,
+  type NginxRtmp,
+  type PublisherHandle,
+} from '../helpers';
+
+jest.setTimeout(60_000);
+
+/** Sessions a test opened: closed after each test, even when an assertion failed first. */
+const openSessions = new Set<Session>();
+function openSession(options: SessionOptions): Session {
+  const session = createSession(options);
+  openSessions.add(session);
+  return session;
+}
+afterEach(async () => {
+  const all = [...openSessions];
+  openSessions.clear();
+  const bounded = (p: Promise<void>): Promise<unknown> =>
+    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+  await Promise.all(all.map((s) => bounded(s.close())));
+});
+
+/** The id of the actor an inspection event is about. */
+function idOf(e: InspectionEvent): string {
+  return (e.actorRef as unknown as { id: string }).id;
+}
+
+const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
+
+/** The value of a state snapshot as a dotted path: `{ session: 'connected' }` -> `session.connected`. */
+function dotted(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
+    return v === undefined ? k : `${k}.${dotted(v)}`;
+  }
+  return String(value);
+}
+
+/** Records every state the NetConnection actors pass through (consecutive duplicates dropped). */
+function connectionStates(): {
+  inspect: (e: InspectionEvent) => void;
+  states: Array<{ at: number; id: string; state: string }>;
+} {
+  const states: Array<{ at: number; id: string; state: string }> = [];
+  return {
+    states,
+    inspect: (e) => {
+      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
+      const state = dotted((e.snapshot as unknown as { value?: unknown }).value);
+      const last = states.filter((s) => s.id === idOf(e)).at(-1);
+      if (last?.state !== state) states.push({ at: Date.now(), id: idOf(e), state });
+    },
+  };
+}
+
+function videoCount(media: MediaMessage[], from = 0): number {
+  let n = 0;
+  for (let i = from; i < media.length; i++) if (media[i].type === 'Video') n++;
+  return n;
+}
+
+/** Steps back in one tag type's timeline (each type on its own: audio and video interleave). */
+function stepsBack(tags: FlvTag[]): Array<{ type: number; from: number; to: number }> {
+  const last = new Map<number, number>();
+  const out: Array<{ type: number; from: number; to: number }> = [];
+  for (const t of tags) {
+    const prev = last.get(t.type);
+    if (prev !== undefined && t.timestamp < prev)
+      out.push({ type: t.type, from: prev, to: t.timestamp });
+    last.set(t.type, t.timestamp);
+  }
+  return out;
+}
+
+/** The largest step back across the interleaved file (audio vs video may differ by a frame). */
+function largestInterleavedStepBack(tags: FlvTag[]): number {
+  let worst = 0;
+  let high = 0;
+  for (const t of tags) {
+    worst = Math.max(worst, high - t.timestamp);
+    high = Math.max(high, t.timestamp);
+  }
+  return worst;
+}
+
+/** Inodes of the sockets listening on `port` (from /proc/net/tcp: no connection is made). */
+function listeningInodes(port: number): Set<string> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && f[3] === '0A' && f[1].endsWith(hex)) inodes.add(f[9]);
+  }
+  return inodes;
+}
+
+/** Pids of the nginx processes holding a listening socket on one of `ports`. */
+function nginxListeners(ports: number[]): number[] {
+  const inodes = new Set(ports.flatMap((p) => [...listeningInodes(p)]));
+  const pids: number[] = [];
+  if (inodes.size === 0) return pids;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').startsWith('nginx')) continue;
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+        if (m && inodes.has(m[1])) {
+          pids.push(Number(entry));
+          break;
+        }
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * SIGKILLs nginx (master and workers) so that nothing of it keeps serving. The harness's kill()
+ * signals the workers before the master, and a master that outlives its worker by a moment
+ * respawns one: that new worker, orphaned, keeps listening (and serving) on our ports, so the
+ * "dead" server still answers and restart() fails with EADDRINUSE. Whatever nginx process of
+ * ours still listens on the ports afterwards is killed by its pid here.
+ */
+async function killNginx(nginx: NginxRtmp): Promise<void> {
+  await nginx.kill('SIGKILL');
+  const ports = [nginx.port, nginx.statPort];
+  for (let i = 0; i < 20; i++) {
+    const left = nginxListeners(ports);
+    if (left.length === 0) return;
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`nginx still listens on ${ports.join(', ')} after SIGKILL`);
+}
+
+describe('a server that dies mid-stream and comes back', () => {
+  let nginx: NginxRtmp;
+  let dir: string;
+  const publishers: PublisherHandle[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rtmp-actors-restart-'));
+    nginx = await startNginxRtmp();
+  });
+  afterAll(async () => {
+    await Promise.all(publishers.map((p) => p.stop()));
+    await stopAll();
+  });
+
+  function publish(name: string): PublisherHandle {
+    const p = startFfmpegPublisher(`rtmp://127.0.0.1:${nginx.port}/live/${name}`, {
+      file: SMALL_FLV,
+    });
+    publishers.push(p);
+    return p;
+  }
+
+  it('retries, reconnects and resumes a played live stream, and the saved FLV stays whole and monotonic', async () => {
+    const name = 'restart-play';
+    const url = `rtmp://127.0.0.1:${nginx.port}/live/${name}`;
+    let pub = publish(name);
+    const conn = connectionStates();
+    const session = openSession({
+      url,
+      retry: { maxAttempts: 30, baseMs: 200, maxMs: 800 },
+      timeouts: { transport: 1000, handshake: 2000, connect: 2000, stall: 10_000 },
+      inspect: conn.inspect,
+    });
+    const events: Array<SessionEvent & { at: number }> = [];
+    session.events$.subscribe((e) => events.push({ ...e, at: Date.now() }));
+    const stream = session.play(name, { start: -1 });
+    const media: MediaMessage[] = [];
+    stream.media$.subscribe((m) => media.push(m));
+    const out = path.join(dir, 'play-restart.flv');
+    const saved = stream.saveFlv(out);
+
+    // About 3 s of video first, so that a timeline starting again at 0 would show as a step back.
+    expect(await waitFor(() => videoCount(media) >= 90, 15_000)).toBe(true);
+    const killedAt = Date.now();
+    await killNginx(nginx);
+    await pub.stop();
+    const mediaAtKill = media.length;
+    await sleep(2000);
+    await nginx.restart();
+    pub = publish(name);
+    const restartedAt = Date.now();
+
+    const flowsAgain = await waitFor(() => videoCount(media, mediaAtKill) >= 50, 20_000);
+    const outcome = stream.stop();
+    const result = await saved;
+    await outcome;
+    await session.close();
+    await pub.stop();
+
+    // The connection went down, retried, and was connected again after the restart.
+    const after = conn.states.filter((s) => s.at >= killedAt).map((s) => s.state);
+    expect(after).toContain('retrying.waiting');
+    const back = conn.states.find((s) => s.at >= restartedAt && s.state === 'session.connected');
+    expect(back).toBeDefined();
+    // The stream was interrupted and came back to flowing, with media again.
+    const streamStates = events
+      .filter((e) => e.type === 'stream.state' && e.at >= killedAt)
+      .map((e) => (e as { state: string }).state);
+    expect(streamStates).toContain('interrupted');
+    expect(streamStates.slice(streamStates.indexOf('interrupted'))).toContain('flowing');
+    expect(flowsAgain).toBe(true);
+    expect(events.filter((e) => e.type === 'session.connection' && e.at >= killedAt)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ state: 'down' })]),
+    );
+    // The public API says the stream resumed (saveFlv rebases its timeline on this event).
+    const resumedEv = events.some((e) => e.type === 'stream.resumed' && e.at >= killedAt);
+
+    // The file: ffprobe reads it, strict parsing finds no half tag, no step back in time.
+    const bytes = readFileSync(out);
+    const flv = parseFlv(bytes, { previousTagSize: 'strict' });
+    expect(flv.tags.length).toBe(result.tags);
+    expect(bytes.length).toBe(result.bytes);
+    const probe = await ffprobeJson(out);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(stepsBack(flv.tags)).toEqual([]);
+    expect(largestInterleavedStepBack(flv.tags)).toBeLessThanOrEqual(500);
+    expect(resumedEv).toBe(true);
+  });
+
+  it('retries, reconnects and resumes a publish, and a fresh reader sees media again', async () => {
+    const name = 'restart-publish';
+    const url = `rtmp://127.0.0.1:${nginx.port}/live/${name}`;
+    const conn = connectionStates();
+    const session = openSession({
+      url,
+      retry: { maxAttempts: 30, baseMs: 200, maxMs: 800 },
+      timeouts: { transport: 1000, handshake: 2000, connect: 2000 },
+      inspect: conn.inspect,
+    });
+    const events: Array<SessionEvent & { at: number }> = [];
+    session.events$.subscribe((e) => events.push({ ...e, at: Date.now() }));
+    const handle = session.publish(name, SMALL_FLV, { loop: true });
+
+    // A reader before the failure: nginx relays our publish.
+    const first = await ffprobeJson(url, { timeoutMs: 15_000 });
+    expect(first.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+
+    const killedAt = Date.now();
+    await killNginx(nginx);
+    await sleep(2000);
+    await nginx.restart();
+    const restartedAt = Date.now();
+    const sentAtRestart = handle.sent.messages;
+
+    // Publishing resumes on its own, and a reader that starts after the restart gets media.
+    const republished = await waitFor(
+      () =>
+        conn.states.some((s) => s.at >= restartedAt && s.state === 'session.connected') &&
+        handle.sent.messages > sentAtRestart + 50,
+      20_000,
+    );
+    let probeError: unknown;
+    const second = await ffprobeJson(url, { timeoutMs: 15_000 }).catch((err: unknown) => {
+      probeError = err;
+      return undefined;
+    });
+    await handle.stop();
+    await session.close();
+
+    expect(conn.states.filter((s) => s.at >= killedAt).map((s) => s.state)).toContain(
+      'retrying.waiting',
+    );
+    expect(republished).toBe(true);
+    const streamStates = events
+      .filter((e) => e.type === 'stream.state' && e.at >= killedAt)
+      .map((e) => (e as { state: string }).state);
+    expect(streamStates).toContain('interrupted');
+    expect(streamStates.slice(streamStates.indexOf('interrupted'))).toContain('publishing');
+    expect(probeError).toBeUndefined();
+    expect(second?.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    const video = second?.streams.find((s) => s.codec_type === 'video');
+    expect(video?.width).toBe(640);
+  });
+});

@@ -1,0 +1,181 @@
+/**
+ * Servers that accept the connection and then say nothing (or almost nothing): every phase has
+ * a timeout that holds for the whole phase, each attempt retries with exponential backoff, and
+ * after `maxAttempts` the connection ends `failed`, listing every attempt and why it failed.
+ */
+import type { InspectionEvent } from 'xstate';
+import type { NetConnectionContext } from '../../machines/netConnectionMachine';
+import {
+  createSession,
+  type StreamOutcome,
+  type Session,
+  type SessionOptions,
+} from '../../src/client';
+import {
+  FAULT_FIGURES,
+  startFaultServer,
+  type FaultBehaviour,
+  type FaultServer,
+} from '../../src/testing/faultServers';
+import { sleep } from '../helpers';
+
+jest.setTimeout(30_000);
+
+/** Sessions a test opened: closed after each test, even when an assertion failed first. */
+const openSessions = new Set<Session>();
+function openSession(options: SessionOptions): Session {
+  const session = createSession(options);
+  openSessions.add(session);
+  return session;
+}
+afterEach(async () => {
+  const all = [...openSessions];
+  openSessions.clear();
+  const bounded = (p: Promise<void>): Promise<unknown> =>
+    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+  await Promise.all(all.map((s) => bounded(s.close())));
+});
+
+/** The id of the actor an inspection event is about. */
+function idOf(e: InspectionEvent): string {
+  return (e.actorRef as unknown as { id: string }).id;
+}
+
+const RETRY = { maxAttempts: 3, baseMs: 200, maxMs: 1000 };
+const PHASE_MS = 1000;
+const TIMEOUTS = { transport: PHASE_MS, handshake: PHASE_MS, connect: PHASE_MS };
+
+function dotted(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
+    return v === undefined ? k : `${k}.${dotted(v)}`;
+  }
+  return String(value);
+}
+
+/** What the NetConnection actors did: their states over time and their last context. */
+function connectionLog(): {
+  inspect: (e: InspectionEvent) => void;
+  states: Array<{ at: number; state: string }>;
+  last: () => { status: string; context: NetConnectionContext } | undefined;
+} {
+  const states: Array<{ at: number; state: string }> = [];
+  let last: { status: string; context: NetConnectionContext } | undefined;
+  return {
+    states,
+    last: () => last,
+    inspect: (e) => {
+      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
+      const snap = e.snapshot as unknown as {
+        value?: unknown;
+        status: string;
+        context: NetConnectionContext;
+      };
+      last = { status: snap.status, context: snap.context };
+      const state = dotted(snap.value);
+      if (states.at(-1)?.state !== state) states.push({ at: Date.now(), state });
+    },
+  };
+}
+
+/** Durations of each visit to `state` (entry to the next state). */
+function visits(states: Array<{ at: number; state: string }>, state: string): number[] {
+  const out: number[] = [];
+  states.forEach((s, i) => {
+    if (s.state === state && states[i + 1]) out.push(states[i + 1].at - s.at);
+  });
+  return out;
+}
+
+describe('silent servers', () => {
+  let server: FaultServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  async function run(behaviour: FaultBehaviour): Promise<{
+    outcome: StreamOutcome;
+    log: ReturnType<typeof connectionLog>;
+    elapsed: number;
+  }> {
+    server = await startFaultServer(behaviour);
+    const log = connectionLog();
+    const session = openSession({
+      url: server.url('live', 'x'),
+      retry: RETRY,
+      timeouts: TIMEOUTS,
+      inspect: log.inspect,
+    });
+    const started = Date.now();
+    const outcome = await session.play('x', { start: -1 }).done;
+    const elapsed = Date.now() - started;
+    await session.close();
+    return { outcome, log, elapsed };
+  }
+
+  function expectRetriedThenFailed(
+    log: ReturnType<typeof connectionLog>,
+    reason: string,
+    outcome: StreamOutcome,
+  ): void {
+    expect(outcome.outcome).toBe('failed');
+    const final = log.last();
+    expect(final?.status).toBe('done');
+    expect(final?.context.outcome).toBe('failed');
+    expect(final?.context.failure?.reason).toBe('RETRIES_EXHAUSTED');
+    expect(final?.context.attempts.map((a) => a.reason)).toEqual([reason, reason, reason]);
+    // Exactly maxAttempts sockets, then no more.
+    expect(log.states.filter((s) => s.state === 'session.opening')).toHaveLength(3);
+    // Backoff between attempts: at least half the exponential ceiling (jitter is the upper half).
+    const waits = visits(log.states, 'retrying.waiting');
+    expect(waits).toHaveLength(2);
+    expect(waits[0]).toBeGreaterThanOrEqual(RETRY.baseMs / 2 - 10);
+    expect(waits[1]).toBeGreaterThanOrEqual(RETRY.baseMs - 10);
+    for (const w of waits) expect(w).toBeLessThanOrEqual(RETRY.maxMs + 100);
+  }
+
+  it('gives up the handshake after the handshake timeout when the server accepts and never writes', async () => {
+    const { outcome, log, elapsed } = await run('acceptAndSilence');
+    expectRetriedThenFailed(log, 'HANDSHAKE_TIMEOUT', outcome);
+    for (const d of visits(log.states, 'session.handshaking')) {
+      expect(d).toBeGreaterThanOrEqual(PHASE_MS - 20);
+      expect(d).toBeLessThan(PHASE_MS + 400);
+    }
+    expect(elapsed).toBeLessThan(3 * PHASE_MS + 2 * RETRY.maxMs + 1000);
+    await sleep(RETRY.maxMs);
+    expect(server!.connections()).toBe(3);
+  });
+
+  it('gives up connect after the connect timeout when the server completes the handshake and then says nothing', async () => {
+    const { outcome, log } = await run('handshakeThenSilence');
+    expectRetriedThenFailed(log, 'CONNECT_TIMEOUT', outcome);
+    for (const d of visits(log.states, 'session.connecting')) {
+      expect(d).toBeGreaterThanOrEqual(PHASE_MS - 20);
+      expect(d).toBeLessThan(PHASE_MS + 400);
+    }
+    await sleep(RETRY.maxMs);
+    expect(server!.connections()).toBe(3);
+    // Each connection carried one `connect` and was never answered.
+    expect(server!.clients().map((c) => c.handshakeCompleted())).toEqual([true, true, true]);
+  });
+
+  it('holds the handshake timeout for the whole phase against a server trickling one byte every 100 ms', async () => {
+    const { outcome, log } = await run('tricklingHandshake');
+    expectRetriedThenFailed(log, 'HANDSHAKE_TIMEOUT', outcome);
+    // Bytes kept arriving, yet each handshake ended at the phase timeout, not later.
+    for (const d of visits(log.states, 'session.handshaking')) {
+      expect(d).toBeGreaterThanOrEqual(PHASE_MS - 20);
+      expect(d).toBeLessThan(PHASE_MS + 400);
+    }
+    for (const c of server!.clients()) {
+      expect(c.bytesSent()).toBeGreaterThanOrEqual(
+        Math.floor(PHASE_MS / FAULT_FIGURES.trickleIntervalMs / 2),
+      );
+      expect(c.handshakeCompleted()).toBe(false);
+    }
+    await sleep(RETRY.maxMs);
+    expect(server!.connections()).toBe(3);
+  });
+});
