@@ -193,16 +193,23 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
     const p = proc;
     if (!p || !p.running) return;
     const workers = descendantsOf(p.pid);
-    // With SIGKILL the master cannot stop its workers, so they get the signal too.
-    const targets = signal === 'SIGKILL' ? [...workers, p.pid] : [p.pid];
-    for (const pid of targets) {
+    const send = (pid: number): void => {
       try {
         process.kill(pid, signal);
       } catch {
         // gone
       }
+    };
+    // The master first, so it cannot respawn a worker; with SIGKILL the workers cannot be stopped
+    // by their master, so they get the signal too, then any worker it started meanwhile.
+    send(p.pid);
+    if (signal === 'SIGKILL') {
+      for (const pid of workers) send(pid);
+      await Promise.race([p.exited, waitGone([p.pid], 5000)]);
+      for (const pid of descendantsOf(p.pid)) send(pid);
+    } else {
+      await Promise.race([p.exited, waitGone([p.pid], 5000)]);
     }
-    await Promise.race([p.exited, waitGone([p.pid], 5000)]);
     await waitGone(workers, 5000);
   };
 
