@@ -59,6 +59,13 @@ export interface SessionOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Bytes queued by consumers above which sockets pause. */
   highWaterMark?: number;
+  /** ... and below which they resume (or the drop policy waits for a keyframe to stop dropping). */
+  lowWaterMark?: number;
+  /**
+   * When a consumer falls behind: 'pause' the socket (default, nothing lost) or, for live play,
+   * 'dropToKeyframe' (drop non-key video until the next keyframe; `stream.dropped` counts it).
+   */
+  backpressure?: 'pause' | 'dropToKeyframe';
 }
 
 /** Events a session surfaces: the machines' emitted events, with secrets removed. */
@@ -238,6 +245,11 @@ export class StreamHandle {
     return this.settled;
   }
 
+  /** Video messages dropped by the 'dropToKeyframe' backpressure policy so far. */
+  get dropped(): number {
+    return this.session.router.sink(this.name).dropped;
+  }
+
   /** The stream machine's current state (as its last state event named it). */
   get state(): string {
     return this.lastState;
@@ -384,6 +396,8 @@ export class Session {
       connectTimeoutMs: options.timeouts?.transport,
       limits: options.limits,
       highWaterMark: options.highWaterMark,
+      lowWaterMark: options.lowWaterMark,
+      backpressure: options.backpressure,
     };
     const transport = createTransportLogic({
       router: this.router,

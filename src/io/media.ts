@@ -17,6 +17,10 @@ export interface MediaSink {
 export class SubjectSink implements MediaSink {
   private readonly subject = new Subject<MediaMessage>();
   readonly media$: Observable<MediaMessage> = this.subject.asObservable();
+  /** Video messages dropped by the live backpressure policy ('dropToKeyframe'). */
+  dropped = 0;
+  /** @internal The live policy is waiting for a keyframe. */
+  dropping = false;
   private readonly backlogSources = new Set<() => number>();
   private readonly drainListeners = new Set<() => void>();
 

@@ -33,6 +33,12 @@ export interface TransportInput {
   highWaterMark?: number;
   /** ... and below which it resumes. */
   lowWaterMark?: number;
+  /**
+   * What a backed-up consumer does to the socket: 'pause' it (default; nothing is lost, the
+   * server buffers or paces), or for live play 'dropToKeyframe': keep reading, drop non-key video
+   * until the next keyframe once the backlog passes the high-water mark, and count the drops.
+   */
+  backpressure?: 'pause' | 'dropToKeyframe';
   /** An already-connected socket (server role, or tests over an in-memory pair). */
   socket?: Socket;
 }
@@ -56,6 +62,12 @@ const DATA_FOR_MACHINES = new Set([
 
 function isControl(message: RtmpMessage): boolean {
   return message.type !== 'Audio' && message.type !== 'Video' && message.type !== 'Data';
+}
+
+/** A video sequence header (AVC/HEVC config, or Enhanced RTMP SequenceStart): never dropped. */
+function isVideoConfig(payload: Uint8Array): boolean {
+  if (payload.byteLength < 2) return false;
+  return payload[0] & 0x80 ? (payload[0] & 0x0f) === 0 : payload[1] === 0;
 }
 
 function isKeyframe(payload: Uint8Array): boolean {
@@ -231,13 +243,36 @@ export function createTransportLogic(deps: TransportDeps) {
     const deliverMedia = (message: MediaMessage): boolean => {
       const sink = sinkFor(message.streamId);
       if (!sink) return false;
+      if (dropPolicy && message.type === 'Video' && shouldDrop(sink, message)) {
+        sink.dropped++;
+        return true;
+      }
       sink.next(message);
       tick(
         message.streamId,
         message.timestamp,
         message.type === 'Video' && isKeyframe(message.payload),
       );
-      checkBacklog(sink);
+      if (!dropPolicy) checkBacklog(sink);
+      return true;
+    };
+
+    const dropPolicy = input.backpressure === 'dropToKeyframe';
+    /** Live policy: from the high-water mark on, non-key video waits for the next keyframe. */
+    const shouldDrop = (
+      sink: SubjectSink,
+      message: Extract<MediaMessage, { type: 'Video' }>,
+    ): boolean => {
+      const key = isKeyframe(message.payload) || isVideoConfig(message.payload);
+      if (!sink.dropping) {
+        if (key || sink.backlog() <= highWater) return false;
+        sink.dropping = true;
+        return true;
+      }
+      if (key && sink.backlog() <= lowWater) {
+        sink.dropping = false;
+        return false;
+      }
       return true;
     };
 
