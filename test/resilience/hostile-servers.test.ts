@@ -10,12 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { InspectionEvent } from 'xstate';
 import type { NetConnectionContext } from '../../machines/netConnectionMachine';
-import {
-  createSession,
-  type Session,
-  type StreamOutcome,
-  type SessionOptions,
-} from '../../src/client';
+import { createSession, type Session, type StreamOutcome } from '../../src/client';
 import type { RtmpLimits } from '../../src/protocol/limits';
 import {
   FAULT_FIGURES,
@@ -32,28 +27,11 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
+import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
-
-/** The id of the actor an inspection event is about. */
-function idOf(e: InspectionEvent): string {
-  return (e.actorRef as unknown as { id: string }).id;
-}
+const openSession = trackSessions();
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 const MiB = 1024 * 1024;

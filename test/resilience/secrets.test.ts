@@ -15,12 +15,7 @@ import * as path from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import type { NetConnectionContext } from '../../machines/netConnectionMachine';
 import { main } from '../../src/cli/index';
-import {
-  createSession,
-  type SessionEvent,
-  type Session,
-  type SessionOptions,
-} from '../../src/client';
+import { type SessionEvent } from '../../src/client';
 import { RtmpServer } from '../../src/server';
 import { startFaultServer } from '../../src/testing/faultServers';
 import { captureIo } from '../helpers/cliio';
@@ -33,28 +28,11 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
+import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
-
-/** The id of the actor an inspection event is about. */
-function idOf(e: InspectionEvent): string {
-  return (e.actorRef as unknown as { id: string }).id;
-}
+const openSession = trackSessions();
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 const KEY = 'STREAMKEY';
@@ -225,7 +203,7 @@ describe('secrets in a keyed URL', () => {
   });
 
   (existsSync(PLAY_CLI) ? it : it.skip)(
-    'keeps them out of the play command’s stdout, stderr (--json) and --inspect trace file',
+    'keeps them out of the play command’s stdout, stderr (--json) and --trace file',
     async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-actors-secrets-'));
       const trace = path.join(dir, 'trace.jsonl');
@@ -238,7 +216,7 @@ describe('secrets in a keyed URL', () => {
           '--duration',
           '2',
           '--json',
-          '--inspect',
+          '--trace',
           trace,
           '-o',
           path.join(dir, 'out.flv'),

@@ -9,12 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import {
-  createSession,
-  type SessionEvent,
-  type Session,
-  type SessionOptions,
-} from '../../src/client';
+import { type SessionEvent } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
 import { parseFlv, type FlvTag } from '../../src/protocol/flv';
 import {
@@ -27,28 +22,11 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
+import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
-
-/** The id of the actor an inspection event is about. */
-function idOf(e: InspectionEvent): string {
-  return (e.actorRef as unknown as { id: string }).id;
-}
+const openSession = trackSessions();
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 

@@ -5,12 +5,7 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { NetConnectionContext } from '../../machines/netConnectionMachine';
-import {
-  createSession,
-  type StreamOutcome,
-  type Session,
-  type SessionOptions,
-} from '../../src/client';
+import { type StreamOutcome } from '../../src/client';
 import {
   FAULT_FIGURES,
   startFaultServer,
@@ -18,28 +13,11 @@ import {
   type FaultServer,
 } from '../../src/testing/faultServers';
 import { sleep } from '../helpers';
+import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
 
 jest.setTimeout(30_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
-
-/** The id of the actor an inspection event is about. */
-function idOf(e: InspectionEvent): string {
-  return (e.actorRef as unknown as { id: string }).id;
-}
+const openSession = trackSessions();
 
 const RETRY = { maxAttempts: 3, baseMs: 200, maxMs: 1000 };
 const PHASE_MS = 1000;

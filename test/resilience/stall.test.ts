@@ -4,12 +4,7 @@
  * media comes back (`stream.state` flowing, `stream.resumed`).
  */
 import * as path from 'node:path';
-import {
-  createSession,
-  type SessionEvent,
-  type Session,
-  type SessionOptions,
-} from '../../src/client';
+import { type SessionEvent } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
 import {
   sleep,
@@ -20,23 +15,11 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
+import { trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
+const openSession = trackSessions();
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 const STALL_MS = 1500;

@@ -13,12 +13,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import {
-  createSession,
-  type SessionEvent,
-  type Session,
-  type SessionOptions,
-} from '../../src/client';
+import { type SessionEvent } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
 import { ChunkDecoder, ChunkEncoder } from '../../src/protocol/chunk';
 import { parseFlv } from '../../src/protocol/flv';
@@ -33,23 +28,11 @@ import {
   StatusCode,
   type RtmpMessage,
 } from '../../src/protocol/message';
+import { trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(30_000);
 
-/** Sessions a test opened: closed after each test, even when an assertion failed first. */
-const openSessions = new Set<Session>();
-function openSession(options: SessionOptions): Session {
-  const session = createSession(options);
-  openSessions.add(session);
-  return session;
-}
-afterEach(async () => {
-  const all = [...openSessions];
-  openSessions.clear();
-  const bounded = (p: Promise<void>): Promise<unknown> =>
-    Promise.race([p, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-  await Promise.all(all.map((s) => bounded(s.close())));
-});
+const openSession = trackSessions();
 
 const WRAP = 2 ** 32;
 /** The first media timestamp: 3 s before the wrap. */
