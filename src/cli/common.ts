@@ -4,12 +4,13 @@
  * `--inspect` recorder. Nothing printed here contains a URL secret: every text goes through the
  * session's redactor first.
  */
-import { readFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { InspectionEvent } from 'xstate';
 import type { SessionOptions, StreamOutcome } from '../client';
 import type { StatusReply } from '../../machines/contract';
 import { StatusCode } from '../protocol/message/commands';
 import { redactText, secretsOf } from '../redact';
+import { TRACE_OPTIONS } from '../trace/session';
 import type { OptionSpec, ParsedArgs } from './args';
 import { ExitCode } from './exitCodes';
 import type { CliIo } from './index';
@@ -44,12 +45,7 @@ export const SESSION_OPTIONS: OptionSpec[] = [
     type: 'boolean',
     description: 'print progress on stderr even when it is not a terminal',
   },
-  {
-    name: 'inspect',
-    type: 'string',
-    valueName: 'file',
-    description: "record the statecharts' inspection events as JSON lines (secrets masked)",
-  },
+  ...TRACE_OPTIONS,
   {
     name: 'insecure',
     type: 'boolean',
@@ -506,46 +502,5 @@ export function inspectable(value: unknown, depth = 0, seen = new Set<object>())
     return out;
   } finally {
     seen.delete(value);
-  }
-}
-
-/** Records inspection events (events, snapshots' state values, actors) to a JSON-lines file. */
-export class InspectRecorder {
-  private readonly out: WriteStream;
-  private readonly t0 = Date.now();
-
-  constructor(
-    file: string,
-    private readonly redact: (text: string) => string,
-  ) {
-    this.out = createWriteStream(file);
-  }
-
-  readonly inspect = (ev: InspectionEvent): void => {
-    const actor = ev.actorRef as unknown as { id?: string; sessionId?: string };
-    const line: Record<string, unknown> = {
-      ms: Date.now() - this.t0,
-      type: ev.type,
-      actor: actor.id ?? actor.sessionId,
-    };
-    if (ev.type === '@xstate.event') {
-      const source = ev.sourceRef as unknown as { id?: string; sessionId?: string } | undefined;
-      if (source) line.source = source.id ?? source.sessionId;
-      line.event = inspectable(ev.event);
-    } else if (ev.type === '@xstate.snapshot') {
-      const snap = ev.snapshot as { value?: unknown; status?: string };
-      line.event = (ev.event as { type?: string }).type;
-      if (snap.value !== undefined) line.value = inspectable(snap.value);
-      line.status = snap.status;
-    } else if (ev.type === '@xstate.action') {
-      line.action = ev.action.type;
-    } else if (ev.type === '@xstate.microstep' || ev.type === '@xstate.transition') {
-      return; // the snapshot that follows says where it went
-    }
-    this.out.write(this.redact(JSON.stringify(line)) + '\n');
-  };
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.out.end(() => resolve()));
   }
 }

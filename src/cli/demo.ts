@@ -9,6 +9,7 @@ import { formatBytes } from '../monitor/render';
 import { StreamMonitor } from '../monitor/session';
 import { RtmpServer } from '../server/server';
 import { serverEventJson } from '../server/log';
+import { TRACE_OPTIONS, inspectTarget, openTracing } from '../trace/session';
 
 const STREAMS = ['cam1', 'cam2', 'cam3', 'cam4'];
 const APP = 'demo';
@@ -29,6 +30,7 @@ export function bundledSample(): string {
 }
 
 async function run(args: ParsedArgs, io: CliIo): Promise<number> {
+  const target = inspectTarget(args);
   const json = args.options.json === true;
   const duration = args.options.duration as number | undefined;
   if (duration !== undefined && !(duration > 0)) {
@@ -61,14 +63,24 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   let publisher: Session | undefined;
   let player: Session | undefined;
   let monitor: StreamMonitor | undefined;
+  const tracing = await openTracing('demo', base, args, target.inspect, io);
   try {
     // One session, four publish() calls, all over one connection.
-    publisher = createSession({ url: base, streamsPerConnection: 'many' });
+    publisher = createSession({
+      url: base,
+      streamsPerConnection: 'many',
+      inspect: tracing.inspect,
+    });
     const published: PublishHandle[] = STREAMS.map((name) =>
       (publisher as Session).publish(name, file, { loop: true, realtime: true }),
     );
     // Another session plays all four over one connection and keeps statistics on each.
-    player = createSession({ url: base, streamsPerConnection: 'many', timeouts: { stall: 3000 } });
+    player = createSession({
+      url: base,
+      streamsPerConnection: 'many',
+      timeouts: { stall: 3000 },
+      inspect: tracing.inspect,
+    });
     const started = Date.now();
     const dashboard = createDashboard({
       io,
@@ -108,6 +120,7 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     monitor?.stop();
     await Promise.all([player?.close(), publisher?.close()]);
     await server.close();
+    await tracing.close();
   }
 }
 
@@ -128,6 +141,7 @@ export const demoCommand: Command = {
         description: 'stop after this many seconds',
       },
       { name: 'json', type: 'boolean', description: 'JSON lines instead of a table' },
+      ...TRACE_OPTIONS,
       {
         name: 'file',
         type: 'string',

@@ -16,6 +16,7 @@ import {
 } from '../monitor/metrics';
 import type { StreamEvent, StreamSnapshot } from '../monitor/stats';
 import { UrlMonitor } from '../monitor/session';
+import { TRACE_OPTIONS, inspectTarget, openTracing } from '../trace/session';
 
 /** How the live view is shown: a table redrawn in place, a table now and then, or JSON lines. */
 export interface DashboardOptions {
@@ -158,7 +159,8 @@ export function summaryLine(snaps: readonly StreamSnapshot[], code: number): str
 }
 
 async function run(args: ParsedArgs, io: CliIo): Promise<number> {
-  const urls = args.positionals;
+  const target = inspectTarget(args);
+  const urls = target.positionals;
   const json = args.options.json === true;
   if (urls.length === 0) {
     io.stderr.write('rtmp-actors monitor: give at least one rtmp:// URL\n');
@@ -185,14 +187,17 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   let dashboard: Dashboard | undefined;
   const early: StreamEvent[] = [];
   let monitor: UrlMonitor;
+  const tracing = await openTracing('monitor', urls, args, target.inspect, io);
   try {
     monitor = new UrlMonitor(urls, {
+      ...(tracing.inspect ? { session: { inspect: tracing.inspect } } : {}),
       stallMs: stall * 1000,
       onEvent: (e) => (dashboard ? dashboard.event(e) : early.push(e)),
       onDuplicate: (t) =>
         io.stderr.write(`rtmp-actors monitor: ${t.safeUrl} is listed twice; watching it once\n`),
     });
   } catch (e) {
+    await tracing.close();
     io.stderr.write(`rtmp-actors monitor: ${(e as Error).message}\n`);
     return ExitCode.Usage;
   }
@@ -229,6 +234,7 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   } finally {
     await monitor.close();
     await metricsServer?.close();
+    await tracing.close();
   }
 }
 
@@ -264,6 +270,7 @@ export const monitorCommand: Command = {
         description: 'no media for this long is a stall',
         default: 5,
       },
+      ...TRACE_OPTIONS,
     ],
     examples: [
       'rtmp-actors monitor rtmp://127.0.0.1/live/cam1 rtmp://127.0.0.1/live/cam2',

@@ -9,7 +9,6 @@ import type { Command } from './index';
 import {
   CommandError,
   ConnectionWatch,
-  InspectRecorder,
   ProgressLine,
   SESSION_OPTIONS,
   combineInspectors,
@@ -25,6 +24,7 @@ import {
   type Verdict,
 } from './common';
 import { ExitCode } from './exitCodes';
+import { inspectTarget, openTracing } from '../trace/session';
 
 /** nginx-rtmp paces VOD by the client's buffer: ask for 10 hours and get the file at once. */
 const VOD_BUFFER_MS = 36_000_000;
@@ -121,7 +121,8 @@ export const playCommand: Command = {
   },
 
   async run(args, io) {
-    const [url, ...extra] = args.positionals;
+    const target = inspectTarget(args);
+    const [url, ...extra] = target.positionals;
     if (!url) {
       io.stderr.write('rtmp-actors play: which URL? (see --help)\n');
       return ExitCode.Usage;
@@ -163,18 +164,17 @@ export const playCommand: Command = {
     const json = o.json === true ? jsonLineWriter(io, redact) : undefined;
 
     const watch = new ConnectionWatch();
-    const recorder =
-      typeof o.inspect === 'string' ? new InspectRecorder(o.inspect, redact) : undefined;
+    const tracing = await openTracing('play', url, args, target.inspect, io);
     let session: Session;
     try {
       session = createSession({
         url,
         ...common,
         enhancedRtmp: o.enhanced === true,
-        inspect: combineInspectors(watch.inspect, recorder?.inspect),
+        inspect: combineInspectors(watch.inspect, tracing.inspect),
       });
     } catch (e) {
-      await recorder?.close();
+      await tracing.close();
       if (e instanceof UrlError) {
         io.stderr.write(`rtmp-actors play: ${redact(e.message)}\n`);
         return ExitCode.Usage;
@@ -369,7 +369,7 @@ export const playCommand: Command = {
           : `${session.safeUrl}: ${verdict.message}`;
       io.stderr.write(`rtmp-actors play: ${redact(line)}\n`);
     }
-    await recorder?.close();
+    await tracing.close();
     return verdict.code;
   },
 };

@@ -9,7 +9,6 @@ import type { Command } from './index';
 import {
   CommandError,
   ConnectionWatch,
-  InspectRecorder,
   ProgressLine,
   SESSION_OPTIONS,
   combineInspectors,
@@ -25,6 +24,7 @@ import {
   type Verdict,
 } from './common';
 import { ExitCode } from './exitCodes';
+import { inspectTarget, openTracing } from '../trace/session';
 
 const STOP_TIMEOUT_MS = 5000;
 const UNPUBLISH_WAIT_MS = 500;
@@ -101,7 +101,8 @@ export const publishCommand: Command = {
   },
 
   async run(args, io) {
-    const [file, url, ...extra] = args.positionals;
+    const target = inspectTarget(args);
+    const [file, url, ...extra] = target.positionals;
     if (!file || !url) {
       io.stderr.write('rtmp-actors publish: which file, and to which URL? (see --help)\n');
       return ExitCode.Usage;
@@ -129,8 +130,7 @@ export const publishCommand: Command = {
     }
     const json = o.json === true ? jsonLineWriter(io, redact) : undefined;
     const watch = new ConnectionWatch();
-    const recorder =
-      typeof o.inspect === 'string' ? new InspectRecorder(o.inspect, redact) : undefined;
+    const tracing = await openTracing('publish', url, args, target.inspect, io);
     let session: Session;
     try {
       session = createSession({
@@ -140,10 +140,10 @@ export const publishCommand: Command = {
         // stream machine releases its message stream before it arrives and then waits the whole
         // stop timeout (2 s by default) for it: keep that wait short.
         timeouts: { ...common.timeouts, stop: UNPUBLISH_WAIT_MS },
-        inspect: combineInspectors(watch.inspect, recorder?.inspect),
+        inspect: combineInspectors(watch.inspect, tracing.inspect),
       });
     } catch (e) {
-      await recorder?.close();
+      await tracing.close();
       if (e instanceof UrlError) {
         io.stderr.write(`rtmp-actors publish: ${redact(e.message)}\n`);
         return ExitCode.Usage;
@@ -153,7 +153,7 @@ export const publishCommand: Command = {
     const name = session.url.playpath;
     if (!name) {
       await session.close();
-      await recorder?.close();
+      await tracing.close();
       io.stderr.write('rtmp-actors publish: the URL names no stream (rtmp://host/app/stream)\n');
       return ExitCode.Usage;
     }
@@ -277,7 +277,7 @@ export const publishCommand: Command = {
         : `${session.safeUrl}: ${verdict.message}`;
       io.stderr.write(`rtmp-actors publish: ${redact(line)}\n`);
     }
-    await recorder?.close();
+    await tracing.close();
     return verdict.code;
   },
 };

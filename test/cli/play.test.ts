@@ -163,7 +163,7 @@ describe('rtmp-actors play', () => {
     const { code, io } = await play(
       `${vod}/small.flv?token=${secret}`,
       '--json',
-      '--inspect',
+      '--trace',
       inspectFile,
     );
     expect(code).toBe(0);
