@@ -69,7 +69,11 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const write = (text: string): void => {
     io.stdout.write(text);
   };
-  const columns = (): number | undefined => (io.stdout as { columns?: number }).columns;
+  // A terminal that reports no width (0, as some pseudo-terminals do) gets the whole table.
+  const columns = (): number | undefined => {
+    const c = (io.stdout as { columns?: number }).columns;
+    return c && c > 0 ? c : undefined;
+  };
 
   const drawTable = (snaps: StreamSnapshot[]): void => {
     const lines = [
