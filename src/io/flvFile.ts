@@ -93,8 +93,17 @@ export class FlvFileSink {
       this.writer.rebase(33);
     }
     this.rebaseNext = false;
-    const bytes = this.writer.write({ type, timestamp: message.timestamp, data });
-    this.push(bytes);
+    // Header, payload and trailer leave in one writev: the payload is not copied.
+    const [header, payload, trailer] = this.writer.writeParts({
+      type,
+      timestamp: message.timestamp,
+      data,
+    });
+    this.out.cork();
+    this.push(header);
+    this.push(payload);
+    this.push(trailer);
+    this.out.uncork();
     this.result.tags++;
     if (type === 8) this.result.audioTags++;
     if (type === 9) this.result.videoTags++;

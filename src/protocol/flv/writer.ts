@@ -39,8 +39,8 @@ export function flvHeader(flags: FlvHeaderFlags): Buffer {
   return b;
 }
 
-/** One tag: 11-byte header, the data, and its PreviousTagSize, in one Buffer. */
-export function flvTag(tag: FlvTagInput): Buffer {
+/** Checks a tag's fields; returns its stream id (default 0). */
+function checkTag(tag: FlvTagInput): number {
   const { type, timestamp, data } = tag;
   const streamId = tag.streamId ?? 0;
   if (type !== 8 && type !== 9 && type !== 18) {
@@ -59,7 +59,17 @@ export function flvTag(tag: FlvTagInput): Buffer {
       limit: FLV_MAX_DATA_SIZE,
     });
   }
-  const b = Buffer.allocUnsafe(FLV_TAG_HEADER_SIZE + size + FLV_PREVIOUS_TAG_SIZE_SIZE);
+  return streamId;
+}
+
+/** Writes the 11-byte tag header into `b` at 0. */
+function putTagHeader(
+  b: Buffer,
+  type: number,
+  size: number,
+  timestamp: number,
+  streamId: number,
+): void {
   b[0] = type;
   b[1] = size >>> 16;
   b[2] = (size >>> 8) & 0xff;
@@ -71,6 +81,29 @@ export function flvTag(tag: FlvTagInput): Buffer {
   b[8] = streamId >>> 16;
   b[9] = (streamId >>> 8) & 0xff;
   b[10] = streamId & 0xff;
+}
+
+/**
+ * One tag as three pieces — 11-byte header, the data itself (not copied), and the 4-byte
+ * PreviousTagSize — for writers that can write several buffers at once (writev).
+ */
+export function flvTagParts(tag: FlvTagInput): [Buffer, Uint8Array, Buffer] {
+  const streamId = checkTag(tag);
+  const size = tag.data.length;
+  const header = Buffer.allocUnsafe(FLV_TAG_HEADER_SIZE);
+  putTagHeader(header, tag.type, size, tag.timestamp, streamId);
+  const trailer = Buffer.allocUnsafe(FLV_PREVIOUS_TAG_SIZE_SIZE);
+  trailer.writeUInt32BE(FLV_TAG_HEADER_SIZE + size, 0);
+  return [header, tag.data, trailer];
+}
+
+/** One tag: 11-byte header, the data, and its PreviousTagSize, in one Buffer. */
+export function flvTag(tag: FlvTagInput): Buffer {
+  const streamId = checkTag(tag);
+  const { type, timestamp, data } = tag;
+  const size = data.length;
+  const b = Buffer.allocUnsafe(FLV_TAG_HEADER_SIZE + size + FLV_PREVIOUS_TAG_SIZE_SIZE);
+  putTagHeader(b, type, size, timestamp, streamId);
   b.set(data, FLV_TAG_HEADER_SIZE);
   b.writeUInt32BE(FLV_TAG_HEADER_SIZE + size, FLV_TAG_HEADER_SIZE + size);
   return b;
@@ -143,7 +176,26 @@ export class FlvWriter {
 
   /** Maps a source timestamp to the output timeline and returns the tag's bytes. */
   write(tag: FlvTagInput): Buffer {
-    const ts = tag.timestamp;
+    const out = this.mapTimestamp(tag.timestamp);
+    const b = flvTag({ type: tag.type, timestamp: out, streamId: tag.streamId, data: tag.data });
+    this.commit(out, b.length);
+    return b;
+  }
+
+  /** Like `write`, but returns header, data (not copied) and trailer separately, for writev. */
+  writeParts(tag: FlvTagInput): [Buffer, Uint8Array, Buffer] {
+    const out = this.mapTimestamp(tag.timestamp);
+    const parts = flvTagParts({
+      type: tag.type,
+      timestamp: out,
+      streamId: tag.streamId,
+      data: tag.data,
+    });
+    this.commit(out, parts[0].length + parts[1].length + parts[2].length);
+    return parts;
+  }
+
+  private mapTimestamp(ts: number): number {
     if (!Number.isInteger(ts) || ts < 0 || ts > 0xffffffff) {
       throw new FlvError('BAD_TIMESTAMP', `FLV timestamp ${ts} is not a u32`, { timestamp: ts });
     }
@@ -153,10 +205,12 @@ export class FlvWriter {
     }
     let out = (ts + this.offset) >>> 0;
     if (this.monotonic && this.last !== undefined && ((out - this.last) | 0) < 0) out = this.last;
-    const b = flvTag({ type: tag.type, timestamp: out, streamId: tag.streamId, data: tag.data });
-    this.last = out;
+    return out;
+  }
+
+  private commit(timestamp: number, length: number): void {
+    this.last = timestamp;
     this.tags++;
-    this.bytes += b.length;
-    return b;
+    this.bytes += length;
   }
 }

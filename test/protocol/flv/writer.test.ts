@@ -1,5 +1,5 @@
 import { FlvError } from '../../../src/protocol/errors';
-import { FlvWriter, flvHeader, flvTag, parseFlv } from '../../../src/protocol/flv';
+import { FlvWriter, flvHeader, flvTag, flvTagParts, parseFlv } from '../../../src/protocol/flv';
 import { smallFlv } from './helpers';
 
 function flvError(fn: () => unknown): FlvError {
@@ -192,5 +192,15 @@ describe('FlvWriter timeline', () => {
   it('writes the header flags given to the constructor', () => {
     expect(new FlvWriter({ audio: true, video: false }).header()[4]).toBe(0x04);
     expect(new FlvWriter().header()[4]).toBe(0x05);
+  });
+});
+
+describe('flvTagParts', () => {
+  it('gives header, the same data object and trailer that concatenate to flvTag', () => {
+    const data = Buffer.from([0x17, 0x01, 0x00, 0x00, 0x43, 0xaa, 0xbb]);
+    const tag = { type: 9 as const, timestamp: 0x01234567, streamId: 0, data };
+    const [header, payload, trailer] = flvTagParts(tag);
+    expect(payload).toBe(data); // not copied
+    expect(Buffer.concat([header, payload, trailer]).equals(flvTag(tag))).toBe(true);
   });
 });
