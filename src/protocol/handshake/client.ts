@@ -4,14 +4,11 @@
  */
 import { HandshakeError } from '../errors';
 import {
-  ByteQueue,
+  HandshakeEndpoint,
   type FourBytes,
   type HandshakeCommonOptions,
   type HandshakeForm,
   type HandshakePeer,
-  type HandshakeProgress,
-  type HandshakeStep,
-  NOTHING,
   PACKET_SIZE,
   RTMP_VERSION,
   bytesEqual,
@@ -47,8 +44,6 @@ export interface HandshakeClientOptions extends HandshakeCommonOptions {
 /** The Flash Player version FFmpeg puts in its C1. */
 export const DEFAULT_FLASH_VERSION: FourBytes = [9, 0, 124, 2];
 
-type ClientState = 'idle' | 'awaitingS0' | 'awaitingS1' | 'awaitingS2' | 'completed' | 'failed';
-
 /**
  * The client side of the handshake.
  *
@@ -61,24 +56,20 @@ type ClientState = 'idle' | 'awaitingS0' | 'awaitingS1' | 'awaitingS2' | 'comple
  *   In the simple form a non-echo S2 fails with `BAD_ECHO` only when `strictEcho` is set.
  * - Bytes after S2 are returned as `remaining`: they are chunks.
  */
-export class HandshakeClient {
+export class HandshakeClient extends HandshakeEndpoint {
   private readonly form: HandshakeForm;
   private readonly clock: () => number;
   private readonly random: (n: number) => Uint8Array;
   private readonly flashVersion: FourBytes;
   private readonly strictEcho: boolean;
-  private readonly queue = new ByteQueue();
-  private state: ClientState = 'idle';
-  private failure: HandshakeError | undefined;
   private c1: Uint8Array | undefined;
   private c1Digest: Uint8Array | undefined;
-  private peerVersion = 0;
-  private peerForm: HandshakeForm = 'simple';
   private peerEpoch = 0;
   private peerVersionField: FourBytes = [0, 0, 0, 0];
 
   /** Creates a client; nothing is sent until {@link HandshakeClient.start}. */
   constructor(opts: HandshakeClientOptions) {
+    super({ self: 'HandshakeClient', peer: 'server', version: 'S0' }, 'idle');
     if (opts.form !== 'simple' && opts.form !== 'digest') {
       throw new RangeError(`unknown handshake form ${String(opts.form)}`);
     }
@@ -90,11 +81,6 @@ export class HandshakeClient {
     if (this.form === 'digest' && this.flashVersion.every((b) => b === 0)) {
       throw new RangeError('flashVersion must be non-zero in the digest form');
     }
-  }
-
-  /** Whether the handshake has completed. */
-  get completed(): boolean {
-    return this.state === 'completed';
   }
 
   /** Returns C0+C1 (1537 bytes) to send first. Call once. */
@@ -111,56 +97,11 @@ export class HandshakeClient {
       this.c1Digest = c1.slice(offset, offset + DIGEST_SIZE);
     }
     this.c1 = c1.slice();
-    this.state = 'awaitingS0';
+    this.state = 'awaitingVersion';
     return out;
   }
 
-  /**
-   * Feeds bytes from the server (any split). Throws HandshakeError on BAD_VERSION, BAD_DIGEST or
-   * (with `strictEcho`) BAD_ECHO; short input is `inProgress`, never an error.
-   */
-  push(bytes: Uint8Array): HandshakeProgress {
-    if (this.state === 'failed') throw this.failure;
-    if (this.state === 'idle') throw new Error('HandshakeClient.push() before start()');
-    if (this.state === 'completed') throw new Error('HandshakeClient.push() after completion');
-    this.queue.push(bytes);
-    const events: HandshakeStep[] = [];
-    let send: Uint8Array = NOTHING;
-    try {
-      if (this.state === 'awaitingS0') {
-        const s0 = this.queue.take(1);
-        if (s0 === undefined) return { kind: 'inProgress', send, events };
-        if (s0[0] !== RTMP_VERSION) {
-          throw new HandshakeError('BAD_VERSION', `server sent S0 version ${s0[0]}, expected 3`, {
-            version: s0[0],
-            expected: RTMP_VERSION,
-          });
-        }
-        this.peerVersion = s0[0];
-        this.state = 'awaitingS1';
-      }
-      if (this.state === 'awaitingS1') {
-        const s1 = this.queue.take(PACKET_SIZE);
-        if (s1 === undefined) return { kind: 'inProgress', send, events };
-        send = this.onS1(s1);
-        events.push({ step: 'peerHello', version: this.peerVersion, form: this.peerForm });
-        this.state = 'awaitingS2';
-      }
-      const s2 = this.queue.take(PACKET_SIZE);
-      if (s2 === undefined) return { kind: 'inProgress', send, events };
-      const peer = this.onS2(s2);
-      events.push({ step: 'peerEcho' });
-      this.state = 'completed';
-      return { kind: 'completed', send, remaining: this.queue.drain(), events, peer };
-    } catch (e) {
-      this.state = 'failed';
-      this.failure = e as HandshakeError;
-      this.queue.drain();
-      throw e;
-    }
-  }
-
-  private onS1(s1: Uint8Array): Uint8Array {
+  protected onHello(s1: Uint8Array): Uint8Array {
     this.peerEpoch = readU32(s1, 0);
     this.peerVersionField = versionField(s1);
     const serverSigned = this.peerVersionField.some((b) => b !== 0);
@@ -180,7 +121,7 @@ export class HandshakeClient {
     return s1.slice(); // C2 echoes S1 byte for byte, as librtmp and nginx-rtmp do
   }
 
-  private onS2(s2: Uint8Array): HandshakePeer {
+  protected onEcho(s2: Uint8Array): HandshakePeer {
     const c1 = this.c1 as Uint8Array;
     const echoValid = bytesEqual(s2.subarray(8), c1.subarray(8));
     const peer: HandshakePeer = {

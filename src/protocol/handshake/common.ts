@@ -2,6 +2,7 @@
  * Types and small helpers shared by the sans-IO handshake client and server.
  */
 import { randomBytes } from 'node:crypto';
+import { HandshakeError } from '../errors';
 
 /** Size of C1/S1/C2/S2 (RTMP spec 5.2). */
 export const PACKET_SIZE = 1536;
@@ -184,4 +185,90 @@ export function checkFourBytes(v: FourBytes, what: string): FourBytes {
     throw new RangeError(`${what} must be four integers 0-255`);
   }
   return v;
+}
+
+/** Where one side of the handshake stands: the peer's version byte, its first packet, its echo. */
+export type EndpointState =
+  'idle' | 'awaitingVersion' | 'awaitingHello' | 'awaitingEcho' | 'completed' | 'failed';
+
+/**
+ * What the client and server roles share: they read the same three things from their peer —
+ * the version byte (S0/C0), the first packet (S1/C1) and the echo (S2/C2) — in any split, and
+ * differ only in what they answer and check. Subclasses implement `onHello` and `onEcho`.
+ */
+export abstract class HandshakeEndpoint {
+  protected readonly queue = new ByteQueue();
+  protected state: EndpointState;
+  protected failure: HandshakeError | undefined;
+  protected peerVersion = 0;
+  protected peerForm: HandshakeForm = 'simple';
+
+  protected constructor(
+    private readonly names: { self: string; peer: string; version: string },
+    initial: EndpointState,
+  ) {
+    this.state = initial;
+  }
+
+  /** Whether the handshake has completed. */
+  get completed(): boolean {
+    return this.state === 'completed';
+  }
+
+  /** The peer's first packet arrived: check it and return what to send. */
+  protected abstract onHello(packet: Uint8Array): Uint8Array;
+
+  /** The peer's echo arrived: check it and describe the peer. */
+  protected abstract onEcho(packet: Uint8Array): HandshakePeer;
+
+  /**
+   * Feeds bytes from the peer (any split). Throws HandshakeError on BAD_VERSION, BAD_DIGEST or
+   * (with `strictEcho`) BAD_ECHO; short input is `inProgress`, never an error.
+   */
+  push(bytes: Uint8Array): HandshakeProgress {
+    const { self } = this.names;
+    if (this.state === 'failed') throw this.failure;
+    if (this.state === 'idle') throw new Error(`${self}.push() before start()`);
+    if (this.state === 'completed') throw new Error(`${self}.push() after completion`);
+    this.queue.push(bytes);
+    const events: HandshakeStep[] = [];
+    let send: Uint8Array = NOTHING;
+    try {
+      if (this.state === 'awaitingVersion') {
+        const v = this.queue.take(1);
+        if (v === undefined) return { kind: 'inProgress', send, events };
+        if (v[0] !== RTMP_VERSION) {
+          const { peer, version } = this.names;
+          throw new HandshakeError(
+            'BAD_VERSION',
+            `${peer} sent ${version} version ${v[0]}, expected 3`,
+            {
+              version: v[0],
+              expected: RTMP_VERSION,
+            },
+          );
+        }
+        this.peerVersion = v[0];
+        this.state = 'awaitingHello';
+      }
+      if (this.state === 'awaitingHello') {
+        const hello = this.queue.take(PACKET_SIZE);
+        if (hello === undefined) return { kind: 'inProgress', send, events };
+        send = this.onHello(hello);
+        events.push({ step: 'peerHello', version: this.peerVersion, form: this.peerForm });
+        this.state = 'awaitingEcho';
+      }
+      const echo = this.queue.take(PACKET_SIZE);
+      if (echo === undefined) return { kind: 'inProgress', send, events };
+      const peer = this.onEcho(echo);
+      events.push({ step: 'peerEcho' });
+      this.state = 'completed';
+      return { kind: 'completed', send, remaining: this.queue.drain(), events, peer };
+    } catch (e) {
+      this.state = 'failed';
+      this.failure = e as HandshakeError;
+      this.queue.drain();
+      throw e;
+    }
+  }
 }

@@ -4,14 +4,11 @@
  */
 import { HandshakeError } from '../errors';
 import {
-  ByteQueue,
+  HandshakeEndpoint,
   type FourBytes,
   type HandshakeCommonOptions,
   type HandshakeForm,
   type HandshakePeer,
-  type HandshakeProgress,
-  type HandshakeStep,
-  NOTHING,
   PACKET_SIZE,
   RTMP_VERSION,
   bytesEqual,
@@ -50,8 +47,6 @@ export interface HandshakeServerOptions extends HandshakeCommonOptions {
 /** The S1 version field nginx-rtmp sends (0x0d0e0a0d). */
 export const DEFAULT_SERVER_VERSION: FourBytes = [13, 14, 10, 13];
 
-type ServerState = 'awaitingC0' | 'awaitingC1' | 'awaitingC2' | 'completed' | 'failed';
-
 /**
  * The server side of the handshake. It answers either form:
  * - C1 version field (bytes 4-7) zero: simple form; S1 = time, zeros, random; S2 echoes C1.
@@ -64,24 +59,20 @@ type ServerState = 'awaitingC0' | 'awaitingC1' | 'awaitingC2' | 'completed' | 'f
  * `peer.c2DigestValid` and `peer.echoValid` record what arrived. In the simple form a non-echo C2
  * fails with `BAD_ECHO` only when `strictEcho` is set. Bytes after C2 are `remaining` (chunks).
  */
-export class HandshakeServer {
+export class HandshakeServer extends HandshakeEndpoint {
   private readonly form: HandshakeForm;
   private readonly clock: () => number;
   private readonly random: (n: number) => Uint8Array;
   private readonly serverVersion: FourBytes;
   private readonly strictEcho: boolean;
-  private readonly queue = new ByteQueue();
-  private state: ServerState = 'awaitingC0';
-  private failure: HandshakeError | undefined;
   private s1: Uint8Array | undefined;
   private s1Digest: Uint8Array | undefined;
-  private peerVersion = 0;
-  private peerForm: HandshakeForm = 'simple';
   private peerEpoch = 0;
   private peerVersionField: FourBytes = [0, 0, 0, 0];
 
   /** Creates a server waiting for C0+C1. */
   constructor(opts: HandshakeServerOptions = {}) {
+    super({ self: 'HandshakeServer', peer: 'client', version: 'C0' }, 'awaitingVersion');
     const form = opts.form ?? 'digest';
     if (form !== 'simple' && form !== 'digest') {
       throw new RangeError(`unknown handshake form ${String(form)}`);
@@ -99,57 +90,8 @@ export class HandshakeServer {
     }
   }
 
-  /** Whether the handshake has completed. */
-  get completed(): boolean {
-    return this.state === 'completed';
-  }
-
-  /**
-   * Feeds bytes from the client (any split). Throws HandshakeError on BAD_VERSION or (with
-   * `strictEcho`) BAD_ECHO; short input is `inProgress`, never an error.
-   */
-  push(bytes: Uint8Array): HandshakeProgress {
-    if (this.state === 'failed') throw this.failure;
-    if (this.state === 'completed') throw new Error('HandshakeServer.push() after completion');
-    this.queue.push(bytes);
-    const events: HandshakeStep[] = [];
-    let send: Uint8Array = NOTHING;
-    try {
-      if (this.state === 'awaitingC0') {
-        const c0 = this.queue.take(1);
-        if (c0 === undefined) return { kind: 'inProgress', send, events };
-        if (c0[0] !== RTMP_VERSION) {
-          throw new HandshakeError('BAD_VERSION', `client sent C0 version ${c0[0]}, expected 3`, {
-            version: c0[0],
-            expected: RTMP_VERSION,
-          });
-        }
-        this.peerVersion = c0[0];
-        this.state = 'awaitingC1';
-      }
-      if (this.state === 'awaitingC1') {
-        const c1 = this.queue.take(PACKET_SIZE);
-        if (c1 === undefined) return { kind: 'inProgress', send, events };
-        send = this.onC1(c1);
-        events.push({ step: 'peerHello', version: this.peerVersion, form: this.peerForm });
-        this.state = 'awaitingC2';
-      }
-      const c2 = this.queue.take(PACKET_SIZE);
-      if (c2 === undefined) return { kind: 'inProgress', send, events };
-      const peer = this.onC2(c2);
-      events.push({ step: 'peerEcho' });
-      this.state = 'completed';
-      return { kind: 'completed', send, remaining: this.queue.drain(), events, peer };
-    } catch (e) {
-      this.state = 'failed';
-      this.failure = e as HandshakeError;
-      this.queue.drain();
-      throw e;
-    }
-  }
-
   /** Returns S0+S1+S2. */
-  private onC1(c1: Uint8Array): Uint8Array {
+  protected onHello(c1: Uint8Array): Uint8Array {
     this.peerEpoch = readU32(c1, 0);
     this.peerVersionField = versionField(c1);
     const clientSigned = this.peerVersionField.some((b) => b !== 0);
@@ -176,7 +118,7 @@ export class HandshakeServer {
     return out;
   }
 
-  private onC2(c2: Uint8Array): HandshakePeer {
+  protected onEcho(c2: Uint8Array): HandshakePeer {
     const s1 = this.s1 as Uint8Array;
     const echoValid = bytesEqual(c2.subarray(8), s1.subarray(8));
     const peer: HandshakePeer = {
