@@ -2,13 +2,22 @@
  * nginx + nginx-rtmp as a real peer: its own prefix, config, pid file and temp dirs in a fresh
  * temporary folder; never the system service, never stopped by name.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePorts, waitForClosed, waitForListening } from './ports';
 import {
   descendantsOf,
   isAlive,
+  sleep,
   requireTool,
   spawnTracked,
   trackStoppable,
@@ -98,6 +107,40 @@ stream {
 }
 
 /** Starts nginx-rtmp from test/helpers/nginx-rtmp.conf.template on fresh loopback ports. */
+/** Inodes of the sockets listening on `port` (from /proc/net/tcp: no connection is made). */
+function listeningInodes(port: number): Set<string> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && f[3] === '0A' && f[1].endsWith(hex)) inodes.add(f[9]);
+  }
+  return inodes;
+}
+
+/** Pids of the nginx processes holding a listening socket on one of `ports`. */
+function nginxListeners(ports: number[]): number[] {
+  const inodes = new Set(ports.flatMap((p) => [...listeningInodes(p)]));
+  const pids: number[] = [];
+  if (inodes.size === 0) return pids;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').startsWith('nginx')) continue;
+      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+        if (m && inodes.has(m[1])) {
+          pids.push(Number(entry));
+          break;
+        }
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<NginxRtmp> {
   const nginxBin = requireTool('nginx', 'nginx');
   if (!existsSync(join(NGINX_MODULES_DIR, 'ngx_rtmp_module.so'))) {
@@ -211,6 +254,23 @@ export async function startNginxRtmp(options: NginxRtmpOptions = {}): Promise<Ng
       await Promise.race([p.exited, waitGone([p.pid], 5000)]);
     }
     await waitGone(workers, 5000);
+    if (signal === 'SIGKILL') {
+      // A worker the master respawned at the last moment is orphaned and keeps serving our
+      // ports: find whatever nginx process still listens on them and kill it by its pid.
+      for (let i = 0; i < 20; i++) {
+        const left = nginxListeners(ports.slice(0, 2));
+        if (left.length === 0) return;
+        for (const pid of left) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        await sleep(50);
+      }
+      throw new Error(`nginx still listens on ${ports.join(', ')} after SIGKILL`);
+    }
   };
 
   let lastError: unknown;

@@ -5,7 +5,7 @@
  * (`interrupted` -> active again, `stream.resumed`), carry media again, and leave a saved FLV
  * that is whole and whose timeline never steps back.
  */
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { InspectionEvent } from 'xstate';
@@ -87,65 +87,6 @@ function largestInterleavedStepBack(tags: FlvTag[]): number {
   return worst;
 }
 
-/** Inodes of the sockets listening on `port` (from /proc/net/tcp: no connection is made). */
-function listeningInodes(port: number): Set<string> {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const inodes = new Set<string>();
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length > 9 && f[3] === '0A' && f[1].endsWith(hex)) inodes.add(f[9]);
-  }
-  return inodes;
-}
-
-/** Pids of the nginx processes holding a listening socket on one of `ports`. */
-function nginxListeners(ports: number[]): number[] {
-  const inodes = new Set(ports.flatMap((p) => [...listeningInodes(p)]));
-  const pids: number[] = [];
-  if (inodes.size === 0) return pids;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'latin1').startsWith('nginx')) continue;
-      for (const fd of readdirSync(`/proc/${entry}/fd`)) {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
-        if (m && inodes.has(m[1])) {
-          pids.push(Number(entry));
-          break;
-        }
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
-/**
- * SIGKILLs nginx (master and workers) so that nothing of it keeps serving. The harness's kill()
- * signals the workers before the master, and a master that outlives its worker by a moment
- * respawns one: that new worker, orphaned, keeps listening (and serving) on our ports, so the
- * "dead" server still answers and restart() fails with EADDRINUSE. Whatever nginx process of
- * ours still listens on the ports afterwards is killed by its pid here.
- */
-async function killNginx(nginx: NginxRtmp): Promise<void> {
-  await nginx.kill('SIGKILL');
-  const ports = [nginx.port, nginx.statPort];
-  for (let i = 0; i < 20; i++) {
-    const left = nginxListeners(ports);
-    if (left.length === 0) return;
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    await sleep(50);
-  }
-  throw new Error(`nginx still listens on ${ports.join(', ')} after SIGKILL`);
-}
-
 describe('a server that dies mid-stream and comes back', () => {
   let nginx: NginxRtmp;
   let dir: string;
@@ -190,7 +131,7 @@ describe('a server that dies mid-stream and comes back', () => {
     // About 3 s of video first, so that a timeline starting again at 0 would show as a step back.
     expect(await waitFor(() => videoCount(media) >= 90, 15_000)).toBe(true);
     const killedAt = Date.now();
-    await killNginx(nginx);
+    await nginx.kill('SIGKILL');
     await pub.stop();
     const mediaAtKill = media.length;
     await sleep(2000);
@@ -254,7 +195,7 @@ describe('a server that dies mid-stream and comes back', () => {
     expect(first.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
 
     const killedAt = Date.now();
-    await killNginx(nginx);
+    await nginx.kill('SIGKILL');
     await sleep(2000);
     await nginx.restart();
     const restartedAt = Date.now();
