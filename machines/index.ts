@@ -4,3 +4,5 @@ export * from './handshakeMachine';
 export * from './netConnectionMachine';
 export * from './netStreamMachine';
 export * from './sessionSupervisorMachine';
+export * from './serverConnectionMachine';
+export * from './serverStreamMachine';

@@ -6,13 +6,17 @@
  * and, inside `connected`, one NetStream per message stream id (createStream), each
  * `created` → `publishing` | `playing` → deleted. Many streams share the connection.
  *
- * The class is the server-role counterpart of the client's NetConnection/NetStream machines:
- * its phases and per-stream roles are plain fields, and every transition goes through one
- * method (`enter`, `onCommand`, `endStream`), so the same logic can later be driven by
- * server-role statecharts without touching the stream registry (`LiveStream`) or the socket code.
+ * The phases are the states of a `serverConnection` actor (machines/serverConnectionMachine) and
+ * each NetStream's role the state of a `serverStream` actor (machines/serverStreamMachine, id
+ * `stream-<id>`): the class sends them events where the socket tells it something and does the
+ * IO the machines ask for (emitted `server.acceptConnect` / `server.failed`). The stream registry
+ * (`LiveStream`) and the socket code do not know about them.
  */
 import type { Socket } from 'node:net';
 import { fromEvent, Subject, Subscription } from 'rxjs';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import { serverStreamMachine, type ServerStreamEvent } from '../../machines/serverStreamMachine';
 import type { AmfValue } from '../protocol/amf/types';
 import { HandshakeServer } from '../protocol/handshake';
 import type { RtmpLimits } from '../protocol/limits';
@@ -72,13 +76,46 @@ export interface ServerConnectionOptions {
   /** Window Acknowledgement Size we announce. */
   windowAckSize: number;
   handshakeTimeoutMs: number;
+  /** Milliseconds allowed between the handshake and connect. Default: no limit in practice. */
+  connectTimeoutMs?: number;
 }
+
+/** The longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+type StreamActor = Actor<typeof serverStreamMachine>;
 
 interface NetStream {
   id: number;
-  role: NetStreamRole;
+  actor: StreamActor;
   name?: string;
   player?: ServerPlayer;
+}
+
+/** The snapshots of a connection's actors (for debugging and tests). */
+export interface ConnectionMachines {
+  connection: SnapshotFrom<typeof serverConnectionMachine>;
+  streams: Map<number, SnapshotFrom<typeof serverStreamMachine>>;
+}
+
+function roleOf(actor: StreamActor): NetStreamRole {
+  const state = actor.getSnapshot().value;
+  if (state === 'publishing') return 'publishing';
+  if (state === 'playing' || state === 'waitingForPublisher') return 'playing';
+  return 'created';
+}
+
+function phaseOf(snapshot: SnapshotFrom<typeof serverConnectionMachine>): ConnectionPhase {
+  switch (snapshot.value) {
+    case 'handshaking':
+      return 'handshake';
+    case 'awaitingConnect':
+      return 'awaitingConnect';
+    case 'connected':
+      return 'connected';
+    default:
+      return 'closed';
+  }
 }
 
 /** A player: one NetStream of a connection that plays a live stream. */
@@ -97,7 +134,7 @@ class ServerPlayer implements PlayerSink {
 
   deliver(m: MediaMessage): void {
     const c = this.connection;
-    if (c.phase === 'closed' || this.paused) return;
+    if (c.isClosed || this.paused) return;
     const queued = c.queuedBytes;
     if (m.type === 'Video' && !isSequenceHeader(m)) {
       if (queued > this.highWaterMark) this.waitingForKeyframe = true;
@@ -118,6 +155,7 @@ class ServerPlayer implements PlayerSink {
 
   publisherStarted(): void {
     this.waitingForKeyframe = true;
+    this.connection.streamEvent(this.streamId, { type: 'STREAM.PUBLISHER_STARTED' });
     this.connection.send(
       status(
         this.streamId,
@@ -129,6 +167,7 @@ class ServerPlayer implements PlayerSink {
   }
 
   publisherStopped(): void {
+    this.connection.streamEvent(this.streamId, { type: 'STREAM.PUBLISHER_STOPPED' });
     this.connection.send(
       status(
         this.streamId,
@@ -163,7 +202,6 @@ function objectProp(o: AmfValue, key: string): AmfValue | undefined {
 }
 
 export class ServerConnection {
-  phase: ConnectionPhase = 'handshake';
   app = '';
   /** Bytes received so far (handshake included), for Acknowledgements. */
   bytesIn = 0;
@@ -177,7 +215,9 @@ export class ServerConnection {
   /** The client's Window Acknowledgement Size (0: it set none, so we send no Acknowledgements). */
   private peerWindow = 0;
   private lastAck = 0;
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** close() ran (the socket is gone; nothing more is written). */
+  private closed = false;
+  private readonly machine: Actor<typeof serverConnectionMachine>;
   /** The peer's address and port (kept: a destroyed socket forgets them). */
   readonly remote: string;
 
@@ -188,6 +228,24 @@ export class ServerConnection {
     private readonly options: ServerConnectionOptions,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.machine = createActor(serverConnectionMachine, {
+      id: 'serverConnection',
+      input: {
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        connectTimeoutMs: Math.min(options.connectTimeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS),
+      },
+    });
+    this.machine.on('server.acceptConnect', () => this.acceptConnect());
+    this.machine.on('server.failed', (e) =>
+      this.close(
+        e.reason === 'HANDSHAKE_TIMEOUT'
+          ? 'handshake timeout'
+          : e.reason === 'CONNECT_TIMEOUT'
+            ? 'connect timeout'
+            : `error: ${e.message}`,
+      ),
+    );
+    this.machine.start();
     socket.setNoDelay(true);
     this.subs.add(
       this.out.pipe(encodeRtmp(128)).subscribe({
@@ -211,7 +269,7 @@ export class ServerConnection {
                 this.write(item.bytes);
                 return;
               case 'handshake':
-                if (item.step === 'peerEcho') this.enter('awaitingConnect');
+                if (item.step === 'peerEcho') this.machine.send({ type: 'SERVER.HANDSHAKE_DONE' });
                 return;
               case 'bytes':
                 this.onBytes(item.total);
@@ -235,9 +293,37 @@ export class ServerConnection {
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('end', () => this.close('closed by peer'));
     socket.on('close', () => this.close('closed by peer'));
-    this.handshakeTimer = setTimeout(() => {
-      if (this.phase === 'handshake') this.close('handshake timeout');
-    }, options.handshakeTimeoutMs);
+  }
+
+  /** The phase: the state of the serverConnection actor. */
+  get phase(): ConnectionPhase {
+    return phaseOf(this.machine.getSnapshot());
+  }
+
+  /** close() ran. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The snapshots of this connection's serverConnection and serverStream actors. */
+  machines(): ConnectionMachines {
+    const streams = new Map<number, SnapshotFrom<typeof serverStreamMachine>>();
+    for (const s of this.streams.values()) streams.set(s.id, s.actor.getSnapshot());
+    return { connection: this.machine.getSnapshot(), streams };
+  }
+
+  /** Sends an event to the serverStream actor of `streamId`, if it is still running. */
+  streamEvent(streamId: number, event: ServerStreamEvent): void {
+    const actor = this.streams.get(streamId)?.actor;
+    if (actor?.getSnapshot().status === 'active') actor.send(event);
+  }
+
+  private createStreamActor(id: number): NetStream {
+    const actor = createActor(serverStreamMachine, { id: `stream-${id}`, input: { streamId: id } });
+    actor.start();
+    const s: NetStream = { id, actor };
+    this.streams.set(id, s);
+    return s;
   }
 
   /** Bytes written but not yet taken by the kernel. */
@@ -248,21 +334,12 @@ export class ServerConnection {
   /** NetStreams of this connection by role (for stats). */
   countStreams(role: NetStreamRole): number {
     let n = 0;
-    for (const s of this.streams.values()) if (s.role === role) n++;
+    for (const s of this.streams.values()) if (roleOf(s.actor) === role) n++;
     return n;
   }
 
-  private enter(phase: ConnectionPhase): void {
-    if (this.phase === 'closed') return;
-    this.phase = phase;
-    if (phase !== 'handshake' && this.handshakeTimer) {
-      clearTimeout(this.handshakeTimer);
-      this.handshakeTimer = undefined;
-    }
-  }
-
   private write(bytes: Uint8Array): void {
-    if (this.phase === 'closed' || this.socket.destroyed) return;
+    if (this.closed || this.socket.destroyed) return;
     this.bytesOut += bytes.byteLength;
     this.socket.write(bytes);
     if (this.socket.writableLength > this.options.maxQueuedBytes) {
@@ -271,7 +348,7 @@ export class ServerConnection {
   }
 
   send(message: RtmpMessage): void {
-    if (this.phase !== 'closed') this.out.next({ kind: 'message', message });
+    if (!this.closed) this.out.next({ kind: 'message', message });
   }
 
   private onBytes(total: number): void {
@@ -325,7 +402,9 @@ export class ServerConnection {
 
   private onMedia(m: MediaMessage): void {
     const s = this.streams.get(m.streamId);
-    if (s?.role === 'publishing' && s.name !== undefined) this.host.relay(this, s.name, m);
+    if (s && s.name !== undefined && roleOf(s.actor) === 'publishing') {
+      this.host.relay(this, s.name, m);
+    }
   }
 
   private replyResult(transactionId: number, properties: AmfValue, info: AmfValue): void {
@@ -356,7 +435,7 @@ export class ServerConnection {
         }
         while (this.streams.has(this.nextStreamId)) this.nextStreamId++;
         const id = this.nextStreamId++;
-        this.streams.set(id, { id, role: 'created' });
+        this.createStreamActor(id);
         this.replyResult(tid, null, id);
         return;
       }
@@ -393,12 +472,23 @@ export class ServerConnection {
     }
   }
 
+  private pendingConnect: Extract<RtmpMessage, { type: 'Command' }> | undefined;
+
   private onConnect(m: Extract<RtmpMessage, { type: 'Command' }>): void {
     const obj = m.commandObject;
     this.app = stringArg(objectProp(obj, 'app')).replace(/^\/+|\/+$/g, '');
     const q = this.app.indexOf('?');
     if (q >= 0) this.app = this.app.slice(0, q);
-    this.enter('connected');
+    this.pendingConnect = m;
+    this.machine.send({ type: 'SERVER.CONNECT', app: this.app });
+    this.pendingConnect = undefined;
+  }
+
+  /** The serverConnection actor accepted connect (its `acceptConnect` action). */
+  private acceptConnect(): void {
+    const m = this.pendingConnect;
+    if (!m) return;
+    const obj = m.commandObject;
     this.send({
       type: 'WindowAckSize',
       windowSize: this.options.windowAckSize,
@@ -435,29 +525,31 @@ export class ServerConnection {
 
   /** The NetStream a command names; a command on an id never created gets one (lenient, as nginx-rtmp). */
   private streamFor(id: number): NetStream {
-    let s = this.streams.get(id);
-    if (!s) {
-      s = { id, role: 'created' };
-      this.streams.set(id, s);
-    }
+    const s = this.streams.get(id);
+    // A stream that ended in badName or notFound takes a new command with a new actor.
+    if (!s || s.actor.getSnapshot().status !== 'active') return this.createStreamActor(id);
     return s;
   }
 
   private onPublish(streamId: number, name: string): void {
     const s = this.streamFor(streamId);
-    if (s.role !== 'created') this.endStream(streamId, false);
+    if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     if (!name) {
+      this.streamEvent(streamId, { type: 'STREAM.PUBLISH', name, outcome: 'badName' });
       this.send(status(streamId, 'error', StatusCode.PublishBadName, 'no stream name'));
       return;
     }
-    if (this.host.startPublishing(this, streamId, name) === 'badName') {
+    const outcome = this.host.startPublishing(this, streamId, name);
+    this.streamEvent(streamId, { type: 'STREAM.PUBLISH', name, outcome });
+    if (outcome === 'badName') {
       this.send(
         status(streamId, 'error', StatusCode.PublishBadName, `${name} is already being published`),
       );
       this.host.connectionEvent(this, { type: 'badName', streamId, name });
       return;
     }
-    this.streams.set(streamId, { id: streamId, role: 'publishing', name });
+    s.name = name;
+    s.player = undefined;
     this.send({ type: 'UserControl', event: 'StreamBegin', streamId, timestamp: 0 });
     this.send(status(streamId, 'status', StatusCode.PublishStart, `${name} is now published.`));
     this.host.connectionEvent(this, { type: 'publish', streamId, name });
@@ -465,8 +557,9 @@ export class ServerConnection {
 
   private onPlay(streamId: number, name: string): void {
     const s = this.streamFor(streamId);
-    if (s.role !== 'created') this.endStream(streamId, false);
+    if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     const result = name ? this.host.canPlay(this, name) : 'notFound';
+    this.streamEvent(streamId, { type: 'STREAM.PLAY', name, outcome: result });
     if (result === 'notFound') {
       this.send(
         status(streamId, 'error', StatusCode.PlayStreamNotFound, `No stream named ${name}.`),
@@ -480,8 +573,9 @@ export class ServerConnection {
     this.send(status(streamId, 'status', StatusCode.PlayStart, `Started playing ${name}.`));
     this.send(buildData('|RtmpSampleAccess', [true, true], { streamId, csid: 5 }));
     const player = new ServerPlayer(this, streamId, name, this.options.playerHighWaterMark);
+    s.name = name;
+    s.player = player;
     this.host.addPlayer(this, name, player);
-    this.streams.set(streamId, { id: streamId, role: 'playing', name, player });
     this.host.connectionEvent(this, {
       type: 'play',
       streamId,
@@ -509,9 +603,9 @@ export class ServerConnection {
   private endStream(id: number, remove: boolean): void {
     const s = this.streams.get(id);
     if (!s) return;
-    if (s.role === 'publishing' && s.name !== undefined) {
+    if (roleOf(s.actor) === 'publishing' && s.name !== undefined) {
       this.host.stopPublishing(this, id, s.name);
-      if (this.phase !== 'closed') {
+      if (!this.closed) {
         this.send(
           status(id, 'status', StatusCode.UnpublishSuccess, `${s.name} is now unpublished.`),
         );
@@ -526,22 +620,30 @@ export class ServerConnection {
         dropped: s.player.dropped,
       });
     }
+    this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
+    s.name = undefined;
+    s.player = undefined;
     if (remove) this.streams.delete(id);
-    else this.streams.set(id, { id, role: 'created' });
   }
 
   private fail(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     this.host.connectionEvent(this, { type: 'error', message });
-    this.close(`error: ${message}`);
+    this.close(`error: ${message}`, message);
   }
 
   /** Ends every NetStream, closes the socket, and tells the server. Idempotent. */
-  close(reason = 'closed'): void {
-    if (this.phase === 'closed') return;
+  close(reason = 'closed', error?: string): void {
+    if (this.closed) return;
     const wasConnected = this.phase === 'connected';
-    this.enter('closed');
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.closed = true;
+    if (this.machine.getSnapshot().status === 'active') {
+      this.machine.send(
+        error === undefined
+          ? { type: 'SERVER.CLOSED' }
+          : { type: 'SERVER.ERROR', code: 'PROTOCOL_ERROR', message: error },
+      );
+    }
     if (wasConnected) for (const id of [...this.streams.keys()]) this.endStream(id, true);
     this.subs.unsubscribe();
     this.out.complete();

@@ -8,4 +8,4 @@ export type {
   ServerStreamStats,
 } from './server';
 export { formatServerEvent, serverEventJson } from './log';
-export type { ConnectionPhase, NetStreamRole } from './connection';
+export type { ConnectionMachines, ConnectionPhase, NetStreamRole } from './connection';

@@ -14,6 +14,7 @@ import { Observable, Subject } from 'rxjs';
 import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import {
   ServerConnection,
+  type ConnectionMachines,
   type ConnectionEvent,
   type ConnectionPhase,
   type ConnectionHost,
@@ -179,6 +180,14 @@ export class RtmpServer implements ConnectionHost {
       this.events.next({ type: 'shutdown' });
       this.events.complete();
     }
+  }
+
+  /**
+   * The statecharts of every open connection: the serverConnection actor's snapshot and one
+   * serverStream snapshot per message stream id (for debugging and tests).
+   */
+  machines(): Array<{ id: number } & ConnectionMachines> {
+    return [...this.connections].map((c) => ({ id: c.id, ...c.machines() }));
   }
 
   /** What the server is doing now. */

@@ -10,6 +10,8 @@ import type { AnyStateMachine } from 'xstate';
 import { handshakeMachine } from '../../machines/handshakeMachine';
 import { netConnectionMachine } from '../../machines/netConnectionMachine';
 import { netStreamMachine } from '../../machines/netStreamMachine';
+import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import { serverStreamMachine } from '../../machines/serverStreamMachine';
 import { sessionSupervisorMachine } from '../../machines/sessionSupervisorMachine';
 
 type StateNode = AnyStateMachine['root'];
@@ -21,6 +23,8 @@ export const MACHINES: readonly AnyStateMachine[] = [
   netConnectionMachine,
   netStreamMachine,
   sessionSupervisorMachine,
+  serverConnectionMachine,
+  serverStreamMachine,
 ];
 
 /** One edge of the diagram. */
