@@ -13,12 +13,8 @@ import {
   RTMP_VERSION,
   bytesEqual,
   checkFourBytes,
-  defaultClock,
-  defaultRandom,
   randomExactly,
-  readU32,
   timeField,
-  versionField,
   writeU32,
 } from './common';
 import {
@@ -57,26 +53,13 @@ export const DEFAULT_FLASH_VERSION: FourBytes = [9, 0, 124, 2];
  * - Bytes after S2 are returned as `remaining`: they are chunks.
  */
 export class HandshakeClient extends HandshakeEndpoint {
-  private readonly form: HandshakeForm;
-  private readonly clock: () => number;
-  private readonly random: (n: number) => Uint8Array;
   private readonly flashVersion: FourBytes;
-  private readonly strictEcho: boolean;
   private c1: Uint8Array | undefined;
   private c1Digest: Uint8Array | undefined;
-  private peerEpoch = 0;
-  private peerVersionField: FourBytes = [0, 0, 0, 0];
 
   /** Creates a client; nothing is sent until {@link HandshakeClient.start}. */
   constructor(opts: HandshakeClientOptions) {
-    super({ self: 'HandshakeClient', peer: 'server', version: 'S0' }, 'idle');
-    if (opts.form !== 'simple' && opts.form !== 'digest') {
-      throw new RangeError(`unknown handshake form ${String(opts.form)}`);
-    }
-    this.form = opts.form;
-    this.clock = opts.clock ?? defaultClock;
-    this.random = opts.random ?? defaultRandom;
-    this.strictEcho = opts.strictEcho ?? false;
+    super({ self: 'HandshakeClient', peer: 'server', version: 'S0' }, 'idle', opts);
     this.flashVersion = checkFourBytes(opts.flashVersion ?? DEFAULT_FLASH_VERSION, 'flashVersion');
     if (this.form === 'digest' && this.flashVersion.every((b) => b === 0)) {
       throw new RangeError('flashVersion must be non-zero in the digest form');
@@ -102,8 +85,6 @@ export class HandshakeClient extends HandshakeEndpoint {
   }
 
   protected onHello(s1: Uint8Array): Uint8Array {
-    this.peerEpoch = readU32(s1, 0);
-    this.peerVersionField = versionField(s1);
     const serverSigned = this.peerVersionField.some((b) => b !== 0);
     if (this.form === 'digest' && serverSigned) {
       const location = validateServerDigest(s1);

@@ -200,14 +200,30 @@ export abstract class HandshakeEndpoint {
   protected readonly queue = new ByteQueue();
   protected state: EndpointState;
   protected failure: HandshakeError | undefined;
+  protected readonly form: HandshakeForm;
+  protected readonly clock: () => number;
+  protected readonly random: (n: number) => Uint8Array;
+  protected readonly strictEcho: boolean;
   protected peerVersion = 0;
   protected peerForm: HandshakeForm = 'simple';
+  /** Time field of the peer's first packet. */
+  protected peerEpoch = 0;
+  /** Version field (bytes 4-7) of the peer's first packet: zero in the simple form. */
+  protected peerVersionField: FourBytes = [0, 0, 0, 0];
 
   protected constructor(
     private readonly names: { self: string; peer: string; version: string },
     initial: EndpointState,
+    opts: HandshakeCommonOptions & { form: HandshakeForm },
   ) {
+    if (opts.form !== 'simple' && opts.form !== 'digest') {
+      throw new RangeError(`unknown handshake form ${String(opts.form)}`);
+    }
     this.state = initial;
+    this.form = opts.form;
+    this.clock = opts.clock ?? defaultClock;
+    this.random = opts.random ?? defaultRandom;
+    this.strictEcho = opts.strictEcho ?? false;
   }
 
   /** Whether the handshake has completed. */
@@ -254,6 +270,8 @@ export abstract class HandshakeEndpoint {
       if (this.state === 'awaitingHello') {
         const hello = this.queue.take(PACKET_SIZE);
         if (hello === undefined) return { kind: 'inProgress', send, events };
+        this.peerEpoch = readU32(hello, 0);
+        this.peerVersionField = versionField(hello);
         send = this.onHello(hello);
         events.push({ step: 'peerHello', version: this.peerVersion, form: this.peerForm });
         this.state = 'awaitingEcho';

@@ -13,12 +13,8 @@ import {
   RTMP_VERSION,
   bytesEqual,
   checkFourBytes,
-  defaultClock,
-  defaultRandom,
   randomExactly,
-  readU32,
   timeField,
-  versionField,
   writeU32,
 } from './common';
 import {
@@ -60,27 +56,16 @@ export const DEFAULT_SERVER_VERSION: FourBytes = [13, 14, 10, 13];
  * fails with `BAD_ECHO` only when `strictEcho` is set. Bytes after C2 are `remaining` (chunks).
  */
 export class HandshakeServer extends HandshakeEndpoint {
-  private readonly form: HandshakeForm;
-  private readonly clock: () => number;
-  private readonly random: (n: number) => Uint8Array;
   private readonly serverVersion: FourBytes;
-  private readonly strictEcho: boolean;
   private s1: Uint8Array | undefined;
   private s1Digest: Uint8Array | undefined;
-  private peerEpoch = 0;
-  private peerVersionField: FourBytes = [0, 0, 0, 0];
 
   /** Creates a server waiting for C0+C1. */
   constructor(opts: HandshakeServerOptions = {}) {
-    super({ self: 'HandshakeServer', peer: 'client', version: 'C0' }, 'awaitingVersion');
-    const form = opts.form ?? 'digest';
-    if (form !== 'simple' && form !== 'digest') {
-      throw new RangeError(`unknown handshake form ${String(form)}`);
-    }
-    this.form = form;
-    this.clock = opts.clock ?? defaultClock;
-    this.random = opts.random ?? defaultRandom;
-    this.strictEcho = opts.strictEcho ?? false;
+    super({ self: 'HandshakeServer', peer: 'client', version: 'C0' }, 'awaitingVersion', {
+      ...opts,
+      form: opts.form ?? 'digest',
+    });
     this.serverVersion = checkFourBytes(
       opts.serverVersion ?? DEFAULT_SERVER_VERSION,
       'serverVersion',
@@ -92,8 +77,6 @@ export class HandshakeServer extends HandshakeEndpoint {
 
   /** Returns S0+S1+S2. */
   protected onHello(c1: Uint8Array): Uint8Array {
-    this.peerEpoch = readU32(c1, 0);
-    this.peerVersionField = versionField(c1);
     const clientSigned = this.peerVersionField.some((b) => b !== 0);
     const location = this.form === 'digest' && clientSigned ? validateClientDigest(c1) : null;
 
