@@ -4,5 +4,6 @@ export * from './handshakeMachine';
 export * from './netConnectionMachine';
 export * from './netStreamMachine';
 export * from './sessionSupervisorMachine';
+export * from './serverSupervisorMachine';
 export * from './serverConnectionMachine';
 export * from './serverStreamMachine';

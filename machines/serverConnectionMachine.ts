@@ -1,135 +1,320 @@
 /**
  * The server side of one RTMP connection as a statechart:
  *
- *   handshaking ──HANDSHAKE_DONE──▶ awaitingConnect ──CONNECT──▶ connected ──CLOSED──▶ closed
+ *   handshaking ──handshake done──▶ awaitingConnect ──connect (app allowed)──▶ connected
+ *        │                               │ connect (app not allowed) / connectTimeout
+ *        └─ handshake failed ──▶ failed ◀┘
+ *   any ──socket closed──▶ closed;  any ──SERVER.SHUTDOWN──▶ closing ──socket closed──▶ closed
  *
- * with `failed` for a handshake that times out, a connect that never comes or is refused, and
- * protocol errors. The machine does no IO: the embedded server's ServerConnection sends it
- * SERVER.* events where the socket tells it something, and listens (actor.on) to the emitted
- * `server.acceptConnect` (send WindowAckSize, SetPeerBandwidth, SetChunkSize, StreamBegin and the
- * connect _result) and `server.failed` (close the socket) events.
+ * It mirrors the client's netConnection: the socket is the invoked `connectionIo` actor (the
+ * embedded server's ServerConnection, provided with `.provide({ actors: { connectionIo } })`), the
+ * handshake phase is an invoked `handshakeMachine` in its server role (bounded by its own
+ * timeout), and inside `connected` every NetStream is a spawned `serverStream` actor
+ * (`stream-<message stream id>`). The machine does no IO: it tells the IO actor to answer or
+ * refuse connect and to close, and the IO actor reports what the socket says.
  */
-import { assign, emit, setup } from 'xstate';
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  sendTo,
+  setup,
+  spawnChild,
+  stopChild,
+  type ActorRefFrom,
+  type AnyActorRef,
+  type DoneActorEvent,
+} from 'xstate';
+import type { TransportCommand } from './contract';
+import {
+  handshakeMachine,
+  type HandshakeEvent,
+  type HandshakeOutput,
+  type TransportRef,
+} from './handshakeMachine';
+import { serverStreamMachine, type ServerStreamEvent } from './serverStreamMachine';
 
 export type ServerConnectionFailure =
-  'HANDSHAKE_TIMEOUT' | 'CONNECT_TIMEOUT' | 'CONNECT_REJECTED' | 'PROTOCOL_ERROR';
+  | 'HANDSHAKE_TIMEOUT'
+  | 'HANDSHAKE_FAILED'
+  | 'CONNECT_TIMEOUT'
+  | 'CONNECT_REJECTED'
+  | 'PROTOCOL_ERROR';
+
+/** What the serverConnection machine tells its `connectionIo` actor. */
+export type ServerIoCommand =
+  /** From the invoked handshake machine (server role): start reading C0+C1. */
+  | Extract<TransportCommand, { type: 'TRANSPORT.HANDSHAKE_START' }>
+  /** Answer connect: Window Ack Size, Set Peer Bandwidth, Set Chunk Size, StreamBegin, `_result`. */
+  | { type: 'IO.ACCEPT_CONNECT' }
+  /** Answer connect with `_error` NetConnection.Connect.Rejected, then close the socket. */
+  | { type: 'IO.REJECT_CONNECT'; description: string }
+  /** End every NetStream and close the socket. */
+  | { type: 'IO.CLOSE'; reason: string };
+
+/** What the `connectionIo` actor reports to its serverConnection machine. */
+export type ServerIoEvent =
+  | Extract<
+      HandshakeEvent,
+      { type: 'HANDSHAKE.PEER_HELLO' | 'HANDSHAKE.PEER_ECHO' | 'HANDSHAKE.FAILED' }
+    >
+  /** The client's connect command; `app` as sent, without slashes or query. */
+  | { type: 'SERVER.CONNECT'; app: string }
+  /** createStream (or a command on a new message stream id) made NetStream `streamId`. */
+  | { type: 'SERVER.STREAM_CREATED'; streamId: number }
+  /** Something happened to NetStream `streamId` (publish, play, publisher came/left, end). */
+  | { type: 'SERVER.STREAM'; streamId: number; event: ServerStreamEvent }
+  /** The socket closed (by the client, or after IO.CLOSE). */
+  | { type: 'SERVER.CLOSED'; reason: string }
+  /** The client broke the protocol (a chunk, AMF or limit error). */
+  | { type: 'SERVER.ERROR'; code: string; message: string };
+
+/** From the server supervisor. */
+export type ServerConnectionEvent =
+  | ServerIoEvent
+  /** From the invoked handshake machine, relayed to the IO. */
+  | Extract<TransportCommand, { type: 'TRANSPORT.HANDSHAKE_START' }>
+  | { type: 'SERVER.SHUTDOWN' }
+  | DoneActorEvent<HandshakeOutput, 'handshake'>
+  | DoneActorEvent<unknown, `stream-${number}`>;
 
 export interface ServerConnectionInput {
-  /** Milliseconds allowed for the handshake. */
+  /** The server's number for this connection (its actor id is `connection-<id>`). */
+  connectionId: number;
+  /** Milliseconds allowed for the handshake (the invoked handshake machine's timeout). */
   handshakeTimeoutMs: number;
   /** Milliseconds allowed between the handshake and connect. */
   connectTimeoutMs: number;
+  /** Applications a client may connect to; empty: any. */
+  apps?: readonly string[];
+}
+
+/** The connectionIo actor's input (the runtime finds the socket by `connectionId`). */
+export interface ServerIoInput {
+  connectionId: number;
+  /** The serverConnection actor: the IO reads its phase and its NetStreams' states. */
+  connection: AnyActorRef;
 }
 
 export interface ServerConnectionContext {
+  connectionId: number;
   timeouts: { handshake: number; connect: number };
+  apps: readonly string[];
   /** The application the client connected to. */
   app: string;
+  /** Message stream ids with a live serverStream actor. */
+  streams: number[];
   failure: { reason: ServerConnectionFailure; message: string } | undefined;
 }
 
-export type ServerConnectionEvent =
-  | { type: 'SERVER.HANDSHAKE_DONE' }
-  | { type: 'SERVER.CONNECT'; app: string }
-  | { type: 'SERVER.CONNECT_REJECTED'; message: string }
-  | { type: 'SERVER.CLOSED' }
-  | { type: 'SERVER.ERROR'; code: string; message?: string };
+/** The actor id of NetStream `streamId`'s serverStream actor. */
+export function serverStreamId(streamId: number): `stream-${number}` {
+  return `stream-${streamId}`;
+}
 
-/** Events for the owner of the actor (`actor.on(type, listener)`). */
-export type ServerConnectionEmitted =
-  | { type: 'server.acceptConnect'; app: string }
-  | { type: 'server.failed'; reason: ServerConnectionFailure; message: string };
+/** Placeholder: the embedded server (or a test) provides the IO with `.provide()`. */
+const connectionIoPlaceholder = fromCallback<ServerIoCommand, ServerIoInput>(() => {
+  throw new Error(
+    'serverConnectionMachine: no connectionIo actor; use .provide({ actors: { connectionIo } })',
+  );
+});
+
+function handshakeOutputOf(event: ServerConnectionEvent): HandshakeOutput | undefined {
+  return event.type === 'xstate.done.actor.handshake'
+    ? (event.output as HandshakeOutput)
+    : undefined;
+}
+
+/** Why the socket is closed, as the server's log says it. */
+function closeReason(failure: ServerConnectionContext['failure']): string {
+  switch (failure?.reason) {
+    case 'HANDSHAKE_TIMEOUT':
+      return 'handshake timeout';
+    case 'CONNECT_TIMEOUT':
+      return 'connect timeout';
+    case 'HANDSHAKE_FAILED':
+      return `handshake failed: ${failure.message}`;
+    case 'CONNECT_REJECTED':
+      return `connect rejected: ${failure.message}`;
+    default:
+      return `error: ${failure?.message ?? 'failed'}`;
+  }
+}
 
 export const serverConnectionMachine = setup({
   types: {
     context: {} as ServerConnectionContext,
     events: {} as ServerConnectionEvent,
     input: {} as ServerConnectionInput,
-    emitted: {} as ServerConnectionEmitted,
+    children: {} as { io: 'connectionIo'; handshake: 'handshake' },
+  },
+  actors: {
+    connectionIo: connectionIoPlaceholder,
+    handshake: handshakeMachine,
+    serverStream: serverStreamMachine,
   },
   actions: {
+    forwardToHandshake: sendTo('handshake', ({ event }) => event as HandshakeEvent),
+    /** The handshake machine started the exchange: the IO starts reading C0+C1. */
+    startReading: sendTo('io', ({ event }) => event as ServerIoCommand),
+    recordHandshakeFailure: assign({
+      failure: ({ event }) => {
+        const output = handshakeOutputOf(event);
+        const message = output && !output.ok ? output.message : 'handshake failed';
+        return output && !output.ok && output.reason === 'TIMEOUT'
+          ? { reason: 'HANDSHAKE_TIMEOUT' as const, message }
+          : { reason: 'HANDSHAKE_FAILED' as const, message };
+      },
+    }),
     recordConnect: assign({
       app: ({ event }) => (event.type === 'SERVER.CONNECT' ? event.app : ''),
     }),
-    /** The owner answers connect: window, bandwidth, chunk size, StreamBegin, _result. */
-    acceptConnect: emit(({ context }) => ({
-      type: 'server.acceptConnect' as const,
-      app: context.app,
-    })),
-    recordHandshakeTimeout: assign({
+    /** The IO answers connect: window, bandwidth, chunk size, StreamBegin, _result. */
+    acceptConnect: sendTo('io', { type: 'IO.ACCEPT_CONNECT' }),
+    recordRejection: assign({
       failure: ({ context }) => ({
-        reason: 'HANDSHAKE_TIMEOUT' as const,
-        message: `no handshake within ${context.timeouts.handshake} ms`,
+        reason: 'CONNECT_REJECTED' as const,
+        message: `application "${context.app}" is not served`,
       }),
     }),
+    /** The IO answers `_error` NetConnection.Connect.Rejected and closes the socket. */
+    rejectConnect: sendTo('io', ({ context }) => ({
+      type: 'IO.REJECT_CONNECT' as const,
+      description: context.failure?.message ?? 'rejected',
+    })),
     recordConnectTimeout: assign({
       failure: ({ context }) => ({
         reason: 'CONNECT_TIMEOUT' as const,
         message: `no connect within ${context.timeouts.connect} ms`,
       }),
     }),
-    recordRejection: assign({
-      failure: ({ event }) => ({
-        reason: 'CONNECT_REJECTED' as const,
-        message: event.type === 'SERVER.CONNECT_REJECTED' ? event.message : 'rejected',
-      }),
-    }),
     recordError: assign({
       failure: ({ event }) => ({
         reason: 'PROTOCOL_ERROR' as const,
-        message: event.type === 'SERVER.ERROR' ? (event.message ?? event.code) : 'protocol error',
+        message: event.type === 'SERVER.ERROR' ? event.message : 'protocol error',
       }),
     }),
-    /** The owner closes the socket. */
-    reportFailure: emit(({ context }) => ({
-      type: 'server.failed' as const,
-      reason: context.failure?.reason ?? ('PROTOCOL_ERROR' as const),
-      message: context.failure?.message ?? 'failed',
+    /** The IO ends the NetStreams and closes the socket, naming the failure. */
+    closeSocket: sendTo('io', ({ context }) => ({
+      type: 'IO.CLOSE' as const,
+      reason: closeReason(context.failure),
     })),
+    closeForShutdown: sendTo('io', { type: 'IO.CLOSE', reason: 'server shutting down' }),
+    spawnStream: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SERVER.STREAM_CREATED') return;
+      enqueue(
+        spawnChild('serverStream', {
+          id: serverStreamId(event.streamId),
+          input: { streamId: event.streamId },
+        }),
+      );
+      enqueue.assign({ streams: [...context.streams, event.streamId] });
+    }),
+    forwardToStream: sendTo(
+      ({ event }) => (event.type === 'SERVER.STREAM' ? serverStreamId(event.streamId) : ''),
+      ({ event }) => (event as Extract<ServerIoEvent, { type: 'SERVER.STREAM' }>).event,
+    ),
+    forgetStream: enqueueActions(({ context, event, enqueue }) => {
+      const id = (event as DoneActorEvent).actorId;
+      enqueue(stopChild(id));
+      enqueue.assign({ streams: context.streams.filter((s) => serverStreamId(s) !== id) });
+    }),
+  },
+  guards: {
+    handshakeSucceeded: ({ event }) => handshakeOutputOf(event)?.ok === true,
+    appAllowed: ({ context, event }) =>
+      event.type === 'SERVER.CONNECT' &&
+      (context.apps.length === 0 || context.apps.includes(event.app)),
+    streamIdFree: ({ context, event }) =>
+      event.type === 'SERVER.STREAM_CREATED' && !context.streams.includes(event.streamId),
+    isStreamDone: ({ event }) => event.type.startsWith('xstate.done.actor.stream-'),
+    streamKnown: ({ context, event }) =>
+      event.type === 'SERVER.STREAM' && context.streams.includes(event.streamId),
   },
   delays: {
-    handshakeTimeout: ({ context }) => context.timeouts.handshake,
     connectTimeout: ({ context }) => context.timeouts.connect,
   },
 }).createMachine({
   id: 'serverConnection',
   description: 'Server role of one RTMP connection: handshake, connect, then NetStreams.',
   context: ({ input }) => ({
+    connectionId: input.connectionId,
     timeouts: { handshake: input.handshakeTimeoutMs, connect: input.connectTimeoutMs },
+    apps: input.apps ?? [],
     app: '',
+    streams: [],
     failure: undefined,
   }),
+  invoke: {
+    id: 'io',
+    src: 'connectionIo',
+    input: ({ context, self }) => ({
+      connectionId: context.connectionId,
+      connection: self,
+    }),
+  },
   initial: 'handshaking',
   on: {
     'SERVER.CLOSED': { target: '.closed' },
-    'SERVER.ERROR': { target: '.failed', actions: 'recordError' },
+    'SERVER.ERROR': { target: '.failed', actions: ['recordError', 'closeSocket'] },
+    'SERVER.SHUTDOWN': { target: '.closing', actions: 'closeForShutdown' },
   },
   states: {
     handshaking: {
-      description: 'Waiting for C0+C1 and C2 (the transport answers S0+S1+S2).',
-      after: {
-        handshakeTimeout: { target: 'failed', actions: 'recordHandshakeTimeout' },
+      description: 'C0+C1, then C2 (the IO answers S0+S1+S2), bounded by handshakeTimeout.',
+      invoke: {
+        id: 'handshake',
+        src: 'handshake',
+        input: ({ context, self }) => ({
+          role: 'server' as const,
+          form: 'simple' as const,
+          timeoutMs: context.timeouts.handshake,
+          // The handshake's transport commands go through this actor to the IO (both start in
+          // the same step, so the IO's ref is not in the snapshot yet).
+          transport: self as unknown as TransportRef,
+        }),
+        onDone: [
+          { guard: 'handshakeSucceeded', target: 'awaitingConnect' },
+          { target: 'failed', actions: ['recordHandshakeFailure', 'closeSocket'] },
+        ],
       },
-      on: { 'SERVER.HANDSHAKE_DONE': { target: 'awaitingConnect' } },
+      on: {
+        'TRANSPORT.HANDSHAKE_START': { actions: 'startReading' },
+        'HANDSHAKE.PEER_HELLO': { actions: 'forwardToHandshake' },
+        'HANDSHAKE.PEER_ECHO': { actions: 'forwardToHandshake' },
+        'HANDSHAKE.FAILED': { actions: 'forwardToHandshake' },
+      },
     },
     awaitingConnect: {
       description: 'Only connect is allowed; other commands get _error.',
       after: {
-        connectTimeout: { target: 'failed', actions: 'recordConnectTimeout' },
+        connectTimeout: { target: 'failed', actions: ['recordConnectTimeout', 'closeSocket'] },
       },
       on: {
-        'SERVER.CONNECT': { target: 'connected', actions: ['recordConnect', 'acceptConnect'] },
-        'SERVER.CONNECT_REJECTED': { target: 'failed', actions: 'recordRejection' },
+        'SERVER.CONNECT': [
+          { guard: 'appAllowed', target: 'connected', actions: ['recordConnect', 'acceptConnect'] },
+          { target: 'failed', actions: ['recordConnect', 'recordRejection', 'rejectConnect'] },
+        ],
       },
     },
     connected: {
       description: 'NetConnection commands; one serverStream actor per message stream id.',
+      on: {
+        'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'spawnStream' },
+        'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },
+        'xstate.done.actor.*': { guard: 'isStreamDone', actions: 'forgetStream' },
+      },
+    },
+    closing: {
+      description: 'The server is shutting down: the IO ends the NetStreams and closes the socket.',
     },
     closed: { type: 'final', description: 'The socket closed.' },
     failed: {
       type: 'final',
-      description: 'Handshake or connect timeout, refused connect, or a protocol error.',
-      entry: 'reportFailure',
+      description:
+        'Handshake failed or timed out, connect timed out or refused, or a protocol error.',
     },
   },
 });
+
+export type ServerConnectionActor = ActorRefFrom<typeof serverConnectionMachine>;

@@ -6,7 +6,11 @@
  *   publishing | playing | waitingForPublisher ──END──▶ created, ──DELETE──▶ closed
  *
  * The command's outcome (the stream registry's answer) comes with the event; guards choose the
- * state. The embedded server's ServerConnection sends the events and does the IO.
+ * state. The embedded server's connection IO sends the events (through its serverConnection
+ * actor, which spawned this one) and does the IO.
+ *
+ * Stream names are stream keys, which are secrets: the events carry only a masked `label`
+ * (`ca***`), so no key ever reaches a snapshot, the inspector or a trace.
  */
 import { assign, setup } from 'xstate';
 
@@ -16,13 +20,13 @@ export interface ServerStreamInput {
 
 export interface ServerStreamContext {
   streamId: number;
-  /** The stream name published or played. */
-  name: string | undefined;
+  /** The masked name published or played (`ca***`). */
+  label: string | undefined;
 }
 
 export type ServerStreamEvent =
-  | { type: 'STREAM.PUBLISH'; name: string; outcome: 'ok' | 'badName' }
-  | { type: 'STREAM.PLAY'; name: string; outcome: 'playing' | 'waiting' | 'notFound' }
+  | { type: 'STREAM.PUBLISH'; label: string; outcome: 'ok' | 'badName' }
+  | { type: 'STREAM.PLAY'; label: string; outcome: 'playing' | 'waiting' | 'notFound' }
   | { type: 'STREAM.PUBLISHER_STARTED' }
   | { type: 'STREAM.PUBLISHER_STOPPED' }
   | { type: 'STREAM.END' }
@@ -35,37 +39,34 @@ export const serverStreamMachine = setup({
     input: {} as ServerStreamInput,
   },
   actions: {
-    recordName: assign({
-      name: ({ event }) =>
-        event.type === 'STREAM.PUBLISH' || event.type === 'STREAM.PLAY' ? event.name : undefined,
+    recordLabel: assign({
+      label: ({ event }) =>
+        event.type === 'STREAM.PUBLISH' || event.type === 'STREAM.PLAY' ? event.label : undefined,
     }),
-    forgetName: assign({ name: () => undefined }),
+    forgetLabel: assign({ label: () => undefined }),
   },
   guards: {
-    publishAccepted: ({ event }) =>
-      event.type === 'STREAM.PUBLISH' && event.outcome === 'ok' && event.name !== '',
-    publisherPresent: ({ event }) =>
-      event.type === 'STREAM.PLAY' && event.outcome === 'playing' && event.name !== '',
-    publisherMayCome: ({ event }) =>
-      event.type === 'STREAM.PLAY' && event.outcome === 'waiting' && event.name !== '',
+    publishAccepted: ({ event }) => event.type === 'STREAM.PUBLISH' && event.outcome === 'ok',
+    publisherPresent: ({ event }) => event.type === 'STREAM.PLAY' && event.outcome === 'playing',
+    publisherMayCome: ({ event }) => event.type === 'STREAM.PLAY' && event.outcome === 'waiting',
   },
 }).createMachine({
   id: 'serverStream',
   description: 'Server role of one NetStream: publish or play a live stream.',
-  context: ({ input }) => ({ streamId: input.streamId, name: undefined }),
+  context: ({ input }) => ({ streamId: input.streamId, label: undefined }),
   initial: 'created',
   states: {
     created: {
       description: 'createStream answered; waiting for publish or play.',
       on: {
         'STREAM.PUBLISH': [
-          { guard: 'publishAccepted', target: 'publishing', actions: 'recordName' },
-          { target: 'badName', actions: 'recordName' },
+          { guard: 'publishAccepted', target: 'publishing', actions: 'recordLabel' },
+          { target: 'badName', actions: 'recordLabel' },
         ],
         'STREAM.PLAY': [
-          { guard: 'publisherPresent', target: 'playing', actions: 'recordName' },
-          { guard: 'publisherMayCome', target: 'waitingForPublisher', actions: 'recordName' },
-          { target: 'notFound', actions: 'recordName' },
+          { guard: 'publisherPresent', target: 'playing', actions: 'recordLabel' },
+          { guard: 'publisherMayCome', target: 'waitingForPublisher', actions: 'recordLabel' },
+          { target: 'notFound', actions: 'recordLabel' },
         ],
         'STREAM.DELETE': { target: 'closed' },
       },
@@ -73,7 +74,7 @@ export const serverStreamMachine = setup({
     publishing: {
       description: 'NetStream.Publish.Start sent; media is relayed to the players.',
       on: {
-        'STREAM.END': { target: 'created', actions: 'forgetName' },
+        'STREAM.END': { target: 'created', actions: 'forgetLabel' },
         'STREAM.DELETE': { target: 'closed' },
       },
     },
@@ -81,7 +82,7 @@ export const serverStreamMachine = setup({
       description: 'NetStream.Play.Start sent; the publisher is on air.',
       on: {
         'STREAM.PUBLISHER_STOPPED': { target: 'waitingForPublisher' },
-        'STREAM.END': { target: 'created', actions: 'forgetName' },
+        'STREAM.END': { target: 'created', actions: 'forgetLabel' },
         'STREAM.DELETE': { target: 'closed' },
       },
     },
@@ -89,7 +90,7 @@ export const serverStreamMachine = setup({
       description: 'Playing a name nobody publishes yet (or any more).',
       on: {
         'STREAM.PUBLISHER_STARTED': { target: 'playing' },
-        'STREAM.END': { target: 'created', actions: 'forgetName' },
+        'STREAM.END': { target: 'created', actions: 'forgetLabel' },
         'STREAM.DELETE': { target: 'closed' },
       },
     },

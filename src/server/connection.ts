@@ -1,23 +1,29 @@
 /**
- * One client connection of the embedded server, with explicit phases:
+ * The IO of one client connection of the embedded server: the `connectionIo` actor that a
+ * `serverConnection` actor (machines/serverConnectionMachine) invokes, as the client's
+ * netConnection invokes its transport.
  *
- *   handshake ──C0+C1+C2──▶ awaitingConnect ──connect──▶ connected ──socket closed──▶ closed
- *
- * and, inside `connected`, one NetStream per message stream id (createStream), each
- * `created` → `publishing` | `playing` → deleted. Many streams share the connection.
- *
- * The phases are the states of a `serverConnection` actor (machines/serverConnectionMachine) and
- * each NetStream's role the state of a `serverStream` actor (machines/serverStreamMachine, id
- * `stream-<id>`): the class sends them events where the socket tells it something and does the
- * IO the machines ask for (emitted `server.acceptConnect` / `server.failed`). The stream registry
- * (`LiveStream`) and the socket code do not know about them.
+ * The phases (handshake → awaitingConnect → connected → closed) are the states of that
+ * serverConnection actor, and each NetStream's role (created → publishing | playing → deleted)
+ * the state of a `serverStream` actor it spawns (`stream-<message stream id>`). This class owns
+ * the socket and the byte pipeline: it starts reading when the handshake machine says so,
+ * reports what the socket says (handshake steps, connect, NetStream commands, close, errors) to
+ * its serverConnection actor, answers or refuses connect and closes when that actor says so, and
+ * reads its phase and its NetStreams' states from it. Many NetStreams share the connection.
  */
 import type { Socket } from 'node:net';
 import { fromEvent, Subject, Subscription } from 'rxjs';
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
-import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
-import { serverStreamMachine, type ServerStreamEvent } from '../../machines/serverStreamMachine';
+import { fromCallback, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import {
+  serverStreamId,
+  type serverConnectionMachine,
+  type ServerIoCommand,
+  type ServerIoEvent,
+  type ServerIoInput,
+} from '../../machines/serverConnectionMachine';
+import type { serverStreamMachine, ServerStreamEvent } from '../../machines/serverStreamMachine';
 import type { AmfValue } from '../protocol/amf/types';
+import { HandshakeError } from '../protocol/errors';
 import { HandshakeServer } from '../protocol/handshake';
 import type { RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
@@ -31,6 +37,7 @@ import {
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
 import { decodeRtmp } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
+import { maskValue } from '../redact';
 import type { PlayerSink } from './liveStream';
 import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
 
@@ -40,6 +47,8 @@ export type NetStreamRole = 'created' | 'publishing' | 'playing';
 
 /** What a connection asks of the server (the stream registry and the event log). */
 export interface ConnectionHost {
+  /** A connection's IO started (its serverConnection actor runs). */
+  connectionOpened(c: ServerConnection): void;
   /** `ok`, or `badName` when the name is published already. */
   startPublishing(c: ServerConnection, streamId: number, name: string): 'ok' | 'badName';
   stopPublishing(c: ServerConnection, streamId: number, name: string): void;
@@ -75,37 +84,36 @@ export interface ServerConnectionOptions {
   maxQueuedBytes: number;
   /** Window Acknowledgement Size we announce. */
   windowAckSize: number;
-  handshakeTimeoutMs: number;
-  /** Milliseconds allowed between the handshake and connect. Default: no limit in practice. */
-  connectTimeoutMs?: number;
 }
 
-/** The longest delay a Node timer takes (longer ones fire at once). */
-const MAX_TIMER_MS = 2_147_483_647;
+/** How long a refused client gets to read its `_error` before the socket is destroyed. */
+const REJECT_LINGER_MS = 2_000;
 
-type StreamActor = Actor<typeof serverStreamMachine>;
+type StreamSnapshot = SnapshotFrom<typeof serverStreamMachine>;
+type ConnectionSnapshot = SnapshotFrom<typeof serverConnectionMachine>;
 
 interface NetStream {
   id: number;
-  actor: StreamActor;
+  /** Its serverStream actor (a child of the serverConnection actor). */
+  actor: AnyActorRef | undefined;
   name?: string;
   player?: ServerPlayer;
 }
 
 /** The snapshots of a connection's actors (for debugging and tests). */
 export interface ConnectionMachines {
-  connection: SnapshotFrom<typeof serverConnectionMachine>;
-  streams: Map<number, SnapshotFrom<typeof serverStreamMachine>>;
+  connection: ConnectionSnapshot;
+  streams: Map<number, StreamSnapshot>;
 }
 
-function roleOf(actor: StreamActor): NetStreamRole {
-  const state = actor.getSnapshot().value;
+function roleOf(actor: AnyActorRef | undefined): NetStreamRole {
+  const state = (actor?.getSnapshot() as StreamSnapshot | undefined)?.value;
   if (state === 'publishing') return 'publishing';
   if (state === 'playing' || state === 'waitingForPublisher') return 'playing';
   return 'created';
 }
 
-function phaseOf(snapshot: SnapshotFrom<typeof serverConnectionMachine>): ConnectionPhase {
+function phaseOf(snapshot: ConnectionSnapshot): ConnectionPhase {
   switch (snapshot.value) {
     case 'handshaking':
       return 'handshake';
@@ -184,6 +192,12 @@ function status(streamId: number, level: string, code: string, description: stri
   return buildOnStatus(info, { streamId, csid: 5 });
 }
 
+/** A stream name as the machines see it: masked like a stream key (`ca***`). */
+function labelOf(name: string): string {
+  const q = name.indexOf('?');
+  return `${maskValue(q < 0 ? name : name.slice(0, q))}${q < 0 ? '' : '?***'}`;
+}
+
 function stringArg(v: AmfValue | undefined): string {
   return typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
 }
@@ -217,35 +231,25 @@ export class ServerConnection {
   private lastAck = 0;
   /** close() ran (the socket is gone; nothing more is written). */
   private closed = false;
-  private readonly machine: Actor<typeof serverConnectionMachine>;
+  private reading = false;
+  /** The connect command being answered (accepted or rejected by the serverConnection actor). */
+  private pendingConnect: Extract<RtmpMessage, { type: 'Command' }> | undefined;
   /** The peer's address and port (kept: a destroyed socket forgets them). */
   readonly remote: string;
 
+  /**
+   * @param connection the serverConnection actor that invoked this IO
+   * @param report sends that actor an event (the callback actor's `sendBack`)
+   */
   constructor(
     readonly id: number,
     readonly socket: Socket,
     private readonly host: ConnectionHost,
     private readonly options: ServerConnectionOptions,
+    private readonly connection: AnyActorRef,
+    private readonly report: (event: ServerIoEvent) => void,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.machine = createActor(serverConnectionMachine, {
-      id: 'serverConnection',
-      input: {
-        handshakeTimeoutMs: options.handshakeTimeoutMs,
-        connectTimeoutMs: Math.min(options.connectTimeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS),
-      },
-    });
-    this.machine.on('server.acceptConnect', () => this.acceptConnect());
-    this.machine.on('server.failed', (e) =>
-      this.close(
-        e.reason === 'HANDSHAKE_TIMEOUT'
-          ? 'handshake timeout'
-          : e.reason === 'CONNECT_TIMEOUT'
-            ? 'connect timeout'
-            : `error: ${e.message}`,
-      ),
-    );
-    this.machine.start();
     socket.setNoDelay(true);
     this.subs.add(
       this.out.pipe(encodeRtmp(128)).subscribe({
@@ -253,12 +257,40 @@ export class ServerConnection {
         error: (err: unknown) => this.fail(err),
       }),
     );
+    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
+    socket.on('end', () => this.close('closed by peer'));
+    socket.on('close', () => this.close('closed by peer'));
+    host.connectionOpened(this);
+  }
+
+  /** What the serverConnection actor asks of the IO. */
+  command(cmd: ServerIoCommand): void {
+    switch (cmd.type) {
+      case 'TRANSPORT.HANDSHAKE_START':
+        this.startReading();
+        return;
+      case 'IO.ACCEPT_CONNECT':
+        this.acceptConnect();
+        return;
+      case 'IO.REJECT_CONNECT':
+        this.rejectConnect(cmd.description);
+        return;
+      case 'IO.CLOSE':
+        this.close(cmd.reason);
+        return;
+    }
+  }
+
+  /** The handshake machine started: read C0+C1 (the socket stays paused until now). */
+  private startReading(): void {
+    if (this.reading || this.closed) return;
+    this.reading = true;
     this.subs.add(
-      fromEvent<Buffer>(socket, 'data')
+      fromEvent<Buffer>(this.socket, 'data')
         .pipe(
           decodeRtmp({
             handshake: new HandshakeServer(),
-            limits: options.limits,
+            limits: this.options.limits,
             reportBytes: true,
           }),
         )
@@ -269,7 +301,15 @@ export class ServerConnection {
                 this.write(item.bytes);
                 return;
               case 'handshake':
-                if (item.step === 'peerEcho') this.machine.send({ type: 'SERVER.HANDSHAKE_DONE' });
+                this.report(
+                  item.step === 'peerHello'
+                    ? {
+                        type: 'HANDSHAKE.PEER_HELLO',
+                        version: item.version ?? 3,
+                        form: item.form ?? 'simple',
+                      }
+                    : { type: 'HANDSHAKE.PEER_ECHO' },
+                );
                 return;
               case 'bytes':
                 this.onBytes(item.total);
@@ -277,7 +317,7 @@ export class ServerConnection {
               case 'message': {
                 let m: RtmpMessage;
                 try {
-                  m = decodeMessage(item.message, options.limits);
+                  m = decodeMessage(item.message, this.options.limits);
                 } catch (err) {
                   this.fail(err);
                   return;
@@ -287,17 +327,27 @@ export class ServerConnection {
               }
             }
           },
-          error: (err: unknown) => this.fail(err),
+          error: (err: unknown) => this.onPipelineError(err),
         }),
     );
-    socket.on('error', (err) => this.close(`socket error: ${err.message}`));
-    socket.on('end', () => this.close('closed by peer'));
-    socket.on('close', () => this.close('closed by peer'));
+  }
+
+  private onPipelineError(err: unknown): void {
+    if (
+      err instanceof HandshakeError &&
+      (err.code === 'BAD_VERSION' || err.code === 'BAD_DIGEST' || err.code === 'BAD_ECHO')
+    ) {
+      // The handshake machine fails and the serverConnection actor closes the socket.
+      this.report({ type: 'HANDSHAKE.FAILED', code: err.code, message: err.message });
+      this.close(`handshake failed: ${err.message}`);
+      return;
+    }
+    this.fail(err);
   }
 
   /** The phase: the state of the serverConnection actor. */
   get phase(): ConnectionPhase {
-    return phaseOf(this.machine.getSnapshot());
+    return phaseOf(this.connection.getSnapshot() as ConnectionSnapshot);
   }
 
   /** close() ran. */
@@ -305,23 +355,19 @@ export class ServerConnection {
     return this.closed;
   }
 
-  /** The snapshots of this connection's serverConnection and serverStream actors. */
-  machines(): ConnectionMachines {
-    const streams = new Map<number, SnapshotFrom<typeof serverStreamMachine>>();
-    for (const s of this.streams.values()) streams.set(s.id, s.actor.getSnapshot());
-    return { connection: this.machine.getSnapshot(), streams };
-  }
-
-  /** Sends an event to the serverStream actor of `streamId`, if it is still running. */
+  /** Sends an event to the serverStream actor of `streamId` (through the serverConnection actor). */
   streamEvent(streamId: number, event: ServerStreamEvent): void {
-    const actor = this.streams.get(streamId)?.actor;
-    if (actor?.getSnapshot().status === 'active') actor.send(event);
+    if (this.streams.has(streamId)) this.report({ type: 'SERVER.STREAM', streamId, event });
   }
 
-  private createStreamActor(id: number): NetStream {
-    const actor = createActor(serverStreamMachine, { id: `stream-${id}`, input: { streamId: id } });
-    actor.start();
-    const s: NetStream = { id, actor };
+  /** A new NetStream: the serverConnection actor spawns its serverStream actor. */
+  private createStream(id: number): NetStream {
+    this.report({ type: 'SERVER.STREAM_CREATED', streamId: id });
+    const children = (this.connection.getSnapshot() as ConnectionSnapshot).children as Record<
+      string,
+      AnyActorRef | undefined
+    >;
+    const s: NetStream = { id, actor: children[serverStreamId(id)] };
     this.streams.set(id, s);
     return s;
   }
@@ -435,7 +481,7 @@ export class ServerConnection {
         }
         while (this.streams.has(this.nextStreamId)) this.nextStreamId++;
         const id = this.nextStreamId++;
-        this.createStreamActor(id);
+        this.createStream(id);
         this.replyResult(tid, null, id);
         return;
       }
@@ -472,22 +518,20 @@ export class ServerConnection {
     }
   }
 
-  private pendingConnect: Extract<RtmpMessage, { type: 'Command' }> | undefined;
-
   private onConnect(m: Extract<RtmpMessage, { type: 'Command' }>): void {
     const obj = m.commandObject;
     this.app = stringArg(objectProp(obj, 'app')).replace(/^\/+|\/+$/g, '');
     const q = this.app.indexOf('?');
     if (q >= 0) this.app = this.app.slice(0, q);
     this.pendingConnect = m;
-    this.machine.send({ type: 'SERVER.CONNECT', app: this.app });
-    this.pendingConnect = undefined;
+    this.report({ type: 'SERVER.CONNECT', app: this.app });
   }
 
   /** The serverConnection actor accepted connect (its `acceptConnect` action). */
   private acceptConnect(): void {
     const m = this.pendingConnect;
     if (!m) return;
+    this.pendingConnect = undefined;
     const obj = m.commandObject;
     this.send({
       type: 'WindowAckSize',
@@ -523,11 +567,25 @@ export class ServerConnection {
     });
   }
 
+  /**
+   * The serverConnection actor refused connect (an application it does not serve): answer
+   * `_error` NetConnection.Connect.Rejected and close once the answer is out.
+   */
+  private rejectConnect(description: string): void {
+    const m = this.pendingConnect;
+    this.pendingConnect = undefined;
+    if (m) this.replyError(m.transactionId, StatusCode.ConnectRejected, description);
+    this.close(`connect rejected: ${description}`, undefined, true);
+  }
+
   /** The NetStream a command names; a command on an id never created gets one (lenient, as nginx-rtmp). */
   private streamFor(id: number): NetStream {
     const s = this.streams.get(id);
     // A stream that ended in badName or notFound takes a new command with a new actor.
-    if (!s || s.actor.getSnapshot().status !== 'active') return this.createStreamActor(id);
+    if (!s || s.actor?.getSnapshot().status !== 'active') {
+      this.streams.delete(id);
+      return this.createStream(id);
+    }
     return s;
   }
 
@@ -535,12 +593,12 @@ export class ServerConnection {
     const s = this.streamFor(streamId);
     if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     if (!name) {
-      this.streamEvent(streamId, { type: 'STREAM.PUBLISH', name, outcome: 'badName' });
+      this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: '', outcome: 'badName' });
       this.send(status(streamId, 'error', StatusCode.PublishBadName, 'no stream name'));
       return;
     }
     const outcome = this.host.startPublishing(this, streamId, name);
-    this.streamEvent(streamId, { type: 'STREAM.PUBLISH', name, outcome });
+    this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: labelOf(name), outcome });
     if (outcome === 'badName') {
       this.send(
         status(streamId, 'error', StatusCode.PublishBadName, `${name} is already being published`),
@@ -559,7 +617,7 @@ export class ServerConnection {
     const s = this.streamFor(streamId);
     if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     const result = name ? this.host.canPlay(this, name) : 'notFound';
-    this.streamEvent(streamId, { type: 'STREAM.PLAY', name, outcome: result });
+    this.streamEvent(streamId, { type: 'STREAM.PLAY', label: labelOf(name), outcome: result });
     if (result === 'notFound') {
       this.send(
         status(streamId, 'error', StatusCode.PlayStreamNotFound, `No stream named ${name}.`),
@@ -632,23 +690,54 @@ export class ServerConnection {
     this.close(`error: ${message}`, message);
   }
 
-  /** Ends every NetStream, closes the socket, and tells the server. Idempotent. */
-  close(reason = 'closed', error?: string): void {
+  /**
+   * Ends every NetStream, closes the socket, and tells the serverConnection actor and the server.
+   * Idempotent. `linger`: end the socket gracefully (what was written still goes out).
+   */
+  close(reason = 'closed', error?: string, linger = false): void {
     if (this.closed) return;
     const wasConnected = this.phase === 'connected';
     this.closed = true;
-    if (this.machine.getSnapshot().status === 'active') {
-      this.machine.send(
-        error === undefined
-          ? { type: 'SERVER.CLOSED' }
-          : { type: 'SERVER.ERROR', code: 'PROTOCOL_ERROR', message: error },
-      );
-    }
     if (wasConnected) for (const id of [...this.streams.keys()]) this.endStream(id, true);
+    this.report(
+      error === undefined
+        ? { type: 'SERVER.CLOSED', reason }
+        : { type: 'SERVER.ERROR', code: 'PROTOCOL_ERROR', message: error },
+    );
     this.subs.unsubscribe();
     this.out.complete();
-    this.socket.destroy();
+    if (linger && !this.socket.destroyed) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), REJECT_LINGER_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.host.connectionEvent(this, { type: 'close', reason });
     this.host.connectionClosed(this);
   }
+}
+
+/**
+ * The `connectionIo` actor of the embedded server: a ServerConnection on the socket the listener
+ * accepted (`takeSocket(connectionId)`), reporting to the serverConnection actor that invokes it.
+ */
+export function connectionIo(
+  host: ConnectionHost,
+  options: ServerConnectionOptions,
+  takeSocket: (connectionId: number) => Socket | undefined,
+) {
+  return fromCallback<ServerIoCommand, ServerIoInput>(({ input, sendBack, receive }) => {
+    const socket = takeSocket(input.connectionId);
+    if (!socket) throw new Error(`no socket for connection ${input.connectionId}`);
+    const c = new ServerConnection(
+      input.connectionId,
+      socket,
+      host,
+      options,
+      input.connection,
+      sendBack,
+    );
+    receive((cmd) => c.command(cmd));
+    return () => c.close('closed');
+  });
 }

@@ -22,6 +22,8 @@ export function formatServerEvent(e: ServerEvent): string {
   switch (e.type) {
     case 'connection':
       return `${who} connected`;
+    case 'refused':
+      return `${who} refused (${e.reason})`;
     case 'connect':
       return `${who} connect app=${e.app || '(none)'} tcUrl=${redactUrl(e.tcUrl)}${e.flashVer ? ` flashVer=${JSON.stringify(e.flashVer)}` : ''}`;
     case 'publish':

@@ -6,14 +6,33 @@
  * name (a second gets NetStream.Publish.BadName), and answers an unknown name with
  * NetStream.Play.StreamNotFound unless players may wait for their publisher.
  *
- * Layers: `RtmpServer` (listening socket, stream registry, events) → `ServerConnection` (one per
- * client: handshake, NetConnection, NetStreams; explicit phases) → `LiveStream` (caches, fan-out).
+ * Layers, as in the client: a `serverSupervisor` actor (machines/serverSupervisorMachine) is the
+ * root; it invokes the `listener` actor (the listening socket) and spawns one `serverConnection`
+ * actor per client (handshake as an invoked handshake machine, connect, then one `serverStream`
+ * actor per NetStream), whose invoked `connectionIo` actor is a `ServerConnection` (socket, byte
+ * pipeline). `RtmpServer` keeps the stream registry (`LiveStream`: caches, fan-out) and the events.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Observable, Subject } from 'rxjs';
+import {
+  createActor,
+  fromCallback,
+  type Actor,
+  type AnyActorRef,
+  type InspectionEvent,
+  type SnapshotFrom,
+} from 'xstate';
+import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import type { serverStreamMachine } from '../../machines/serverStreamMachine';
+import {
+  serverSupervisorMachine,
+  type ListenerCommand,
+  type ListenerEvent,
+} from '../../machines/serverSupervisorMachine';
 import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import {
-  ServerConnection,
+  connectionIo,
+  type ServerConnection,
   type ConnectionMachines,
   type ConnectionEvent,
   type ConnectionPhase,
@@ -46,6 +65,20 @@ export interface RtmpServerOptions {
   windowAckSize?: number;
   /** A connection that has not finished the handshake by then is closed. Default 10 000 ms. */
   handshakeTimeoutMs?: number;
+  /** A connection that has not sent connect this long after the handshake is closed. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** Most client connections open at once; more are refused (closed at once). Default 1024. */
+  maxConnections?: number;
+  /**
+   * Applications clients may connect to (`live`, …); connect to any other is answered with
+   * NetConnection.Connect.Rejected. Default: any application.
+   */
+  apps?: readonly string[];
+  /**
+   * Observes the server's actors (supervisor, connections, handshakes, NetStreams), e.g. the
+   * Stately inspector's `inspect` or a trace recorder. Stream names reach the actors masked only.
+   */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 /**
@@ -55,7 +88,7 @@ export interface RtmpServerOptions {
 export type ServerEvent =
   | { type: 'listening'; host: string; port: number }
   | ({ connection: number; remote: string; app: string } & (
-      { type: 'connection' } | ConnectionEvent
+      { type: 'connection' } | { type: 'refused'; reason: string } | ConnectionEvent
     ))
   | { type: 'shutdown' };
 
@@ -90,11 +123,21 @@ export interface ServerStats {
   bytesOut: number;
 }
 
-type ResolvedOptions = Required<Omit<RtmpServerOptions, 'limits'>> & { limits: RtmpLimits };
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+type ResolvedOptions = Required<Omit<RtmpServerOptions, 'limits' | 'inspect'>> & {
+  limits: RtmpLimits;
+};
+
+type StreamSnapshot = SnapshotFrom<typeof serverStreamMachine>;
+type ConnectionSnapshot = SnapshotFrom<typeof serverConnectionMachine>;
 
 export class RtmpServer implements ConnectionHost {
-  private server?: Server;
+  private readonly supervisor: Actor<typeof serverSupervisorMachine>;
   private readonly connections = new Set<ServerConnection>();
+  /** Sockets accepted and not yet taken by their connection's IO (or refused). */
+  private readonly accepted = new Map<number, Socket>();
   private readonly streams = new Map<string, LiveStream>();
   private readonly events = new Subject<ServerEvent>();
   /** Every step the server takes (connections, publish/unpublish, players), names unredacted. */
@@ -118,7 +161,19 @@ export class RtmpServer implements ConnectionHost {
       maxGopBytes: options.maxGopBytes ?? 32 * 1024 * 1024,
       windowAckSize: options.windowAckSize ?? 5_000_000,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      maxConnections: options.maxConnections ?? 1024,
+      apps: options.apps ?? [],
     };
+    for (const [name, v] of [
+      ['handshakeTimeoutMs', this.opts.handshakeTimeoutMs],
+      ['connectTimeoutMs', this.opts.connectTimeoutMs],
+      ['maxConnections', this.opts.maxConnections],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > MAX_TIMER_MS) {
+        throw new RangeError(`${name} must be an integer from 1 to ${MAX_TIMER_MS}, got ${v}`);
+      }
+    }
     if (
       !Number.isInteger(this.opts.chunkSize) ||
       this.opts.chunkSize < 128 ||
@@ -134,35 +189,105 @@ export class RtmpServer implements ConnectionHost {
       playerHighWaterMark: this.opts.playerHighWaterMark,
       maxQueuedBytes: this.opts.maxQueuedBytes,
       windowAckSize: this.opts.windowAckSize,
-      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
     };
+    const logic = serverSupervisorMachine.provide({
+      actors: {
+        listener: this.listenerActor(),
+        serverConnection: serverConnectionMachine.provide({
+          actors: {
+            connectionIo: connectionIo(this, this.connectionOptions, (id) => this.takeSocket(id)),
+          },
+        }),
+      },
+    });
+    this.supervisor = createActor(logic, {
+      id: 'server',
+      inspect: options.inspect,
+      input: {
+        maxConnections: this.opts.maxConnections,
+        connection: {
+          handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+          connectTimeoutMs: this.opts.connectTimeoutMs,
+          apps: this.opts.apps,
+        },
+        listener: { host: this.opts.host, port: this.opts.port },
+      },
+    });
+  }
+
+  /** The `listener` actor: the listening socket. */
+  private listenerActor() {
+    return fromCallback<ListenerCommand, unknown>(({ input: raw, sendBack, receive }) => {
+      const input = raw as { host: string; port: number };
+      const report = (e: ListenerEvent): void => sendBack(e);
+      const server: Server = createServer((socket) => {
+        const connectionId = this.nextConnectionId++;
+        this.accepted.set(connectionId, socket);
+        report({ type: 'LISTENER.ACCEPT', connectionId });
+      });
+      server.once('error', (e) => report({ type: 'LISTENER.FAILED', message: e.message }));
+      server.listen(input.port, input.host, () => {
+        server.removeAllListeners('error');
+        server.on('error', () => undefined);
+        const addr = server.address();
+        const port = typeof addr === 'object' && addr ? addr.port : input.port;
+        report({ type: 'LISTENER.LISTENING', host: input.host, port });
+      });
+      receive((cmd) => {
+        if (cmd.type === 'LISTENER.REFUSE') {
+          const socket = this.takeSocket(cmd.connectionId);
+          if (!socket) return;
+          this.events.next({
+            type: 'refused',
+            connection: cmd.connectionId,
+            remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+            app: '',
+            reason: cmd.reason,
+          });
+          socket.destroy();
+        } else {
+          server.close(() => report({ type: 'LISTENER.CLOSED' }));
+        }
+      });
+      return () => {
+        if (server.listening) server.close();
+      };
+    });
+  }
+
+  /** The socket accepted as connection `id` (once: its IO, or the refusal, takes it). */
+  private takeSocket(id: number): Socket | undefined {
+    const socket = this.accepted.get(id);
+    this.accepted.delete(id);
+    return socket;
   }
 
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<{ host: string; port: number }> {
+    const actor = this.supervisor;
     return new Promise((resolve, reject) => {
-      const server = createServer((socket) => {
-        const c = new ServerConnection(
-          this.nextConnectionId++,
-          socket,
-          this,
-          this.connectionOptions,
-        );
-        this.connections.add(c);
-        this.emitFor(c, { type: 'connection' });
+      const sub = actor.subscribe((snapshot) => {
+        if (snapshot.matches({ serving: 'starting' })) return;
+        sub.unsubscribe();
+        const address = snapshot.context.address;
+        if (snapshot.value === 'failed' || !address) {
+          reject(new Error(snapshot.context.failure ?? 'the server stopped'));
+          return;
+        }
+        this.address = address;
+        this.events.next({ type: 'listening', host: address.host, port: address.port });
+        resolve(address);
       });
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.host, () => {
-        server.off('error', reject);
-        server.on('error', () => undefined);
-        this.server = server;
-        const addr = server.address();
-        const port = typeof addr === 'object' && addr ? addr.port : this.opts.port;
-        this.address = { host: this.opts.host, port };
-        this.events.next({ type: 'listening', host: this.opts.host, port });
-        resolve(this.address);
-      });
+      actor.start();
     });
+  }
+
+  /**
+   * The server's root actor (`serverSupervisor`): subscribe to it, or walk its children
+   * (`connection-<n>`, each with `io`, `handshake` and `stream-<id>` children).
+   */
+  get actor(): Actor<typeof serverSupervisorMachine> {
+    return this.supervisor;
   }
 
   /** The bound port (after `listen`). */
@@ -172,10 +297,18 @@ export class RtmpServer implements ConnectionHost {
 
   /** Stops accepting, closes every connection, and completes `events$`. */
   async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const c of [...this.connections]) c.close('server shutting down');
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const actor = this.supervisor;
+    if (actor.getSnapshot().status === 'active') {
+      await new Promise<void>((resolve) => {
+        const sub = actor.subscribe({ complete: () => resolve(), error: () => resolve() });
+        actor.send({ type: 'SERVER.SHUTDOWN' });
+        if (actor.getSnapshot().status !== 'active') {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    }
+    actor.stop();
     if (!this.events.closed) {
       this.events.next({ type: 'shutdown' });
       this.events.complete();
@@ -187,7 +320,22 @@ export class RtmpServer implements ConnectionHost {
    * serverStream snapshot per message stream id (for debugging and tests).
    */
   machines(): Array<{ id: number } & ConnectionMachines> {
-    return [...this.connections].map((c) => ({ id: c.id, ...c.machines() }));
+    const out: Array<{ id: number } & ConnectionMachines> = [];
+    const children = this.supervisor.getSnapshot().children as Record<string, AnyActorRef>;
+    for (const [key, ref] of Object.entries(children)) {
+      if (!key.startsWith('connection-')) continue;
+      const connection = ref.getSnapshot() as ConnectionSnapshot;
+      const streams = new Map<number, StreamSnapshot>();
+      for (const [sid, sref] of Object.entries(
+        connection.children as Record<string, AnyActorRef>,
+      )) {
+        if (sid.startsWith('stream-')) {
+          streams.set(Number(sid.slice('stream-'.length)), sref.getSnapshot() as StreamSnapshot);
+        }
+      }
+      out.push({ id: Number(key.slice('connection-'.length)), connection, streams });
+    }
+    return out;
   }
 
   /** What the server is doing now. */
@@ -247,6 +395,12 @@ export class RtmpServer implements ConnectionHost {
   }
 
   // ConnectionHost ------------------------------------------------------------------------------
+
+  /** @internal */
+  connectionOpened(c: ServerConnection): void {
+    this.connections.add(c);
+    this.emitFor(c, { type: 'connection' });
+  }
 
   /** @internal */
   startPublishing(c: ServerConnection, streamId: number, name: string): 'ok' | 'badName' {

@@ -214,6 +214,13 @@ function ownEventTypes(snapshot: AnyMachineSnapshot): Set<string> {
   return new Set(nodes.flatMap((n) => n.ownEvents as string[]));
 }
 
+/** Whether a state whose own event descriptors are `own` accepts `type` (`a.b.*` wildcards too). */
+function acceptsEvent(own: Set<string>, type: string): boolean {
+  if (own.has(type)) return true;
+  for (const d of own) if (d.endsWith('.*') && type.startsWith(d.slice(0, -1))) return true;
+  return false;
+}
+
 function isDelayOrInternal(type: string): boolean {
   return type.startsWith('xstate.after.');
 }
@@ -239,7 +246,7 @@ export function generatePaths<TMachine extends AnyStateMachine>(
         .filter(isDelayOrInternal)
         .sort()
         .map((type) => ({ type }));
-      return [...fn(s).filter((e) => own.has(e.type)), ...delays];
+      return [...fn(s).filter((e) => acceptsEvent(own, e.type)), ...delays];
     };
   const events = wrap(options.events);
   const simpleEvents = wrap(options.simpleEvents ?? options.events);

@@ -12,6 +12,7 @@ import { netConnectionMachine } from '../../machines/netConnectionMachine';
 import { netStreamMachine } from '../../machines/netStreamMachine';
 import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
 import { serverStreamMachine } from '../../machines/serverStreamMachine';
+import { serverSupervisorMachine } from '../../machines/serverSupervisorMachine';
 import { sessionSupervisorMachine } from '../../machines/sessionSupervisorMachine';
 
 type StateNode = AnyStateMachine['root'];
@@ -23,6 +24,7 @@ export const MACHINES: readonly AnyStateMachine[] = [
   netConnectionMachine,
   netStreamMachine,
   sessionSupervisorMachine,
+  serverSupervisorMachine,
   serverConnectionMachine,
   serverStreamMachine,
 ];

@@ -1,19 +1,13 @@
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 import { createSession, type Session, type StreamHandle } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
-import { ChunkDecoder, ChunkEncoder } from '../../src/protocol/chunk';
 import { parseVideoHeader } from '../../src/protocol/flv';
-import { HandshakeClient } from '../../src/protocol/handshake';
-import {
-  buildCommand,
-  buildConnect,
-  decodeMessage,
-  encodeMessage,
-} from '../../src/protocol/message';
+import { buildCommand, buildConnect } from '../../src/protocol/message';
 import type { RtmpMessage } from '../../src/protocol/message/types';
 import { RtmpServer, formatServerEvent, type ServerEvent } from '../../src/server';
 import { waitFor } from '../helpers';
+import { RawClient } from '../helpers/rawClient';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
@@ -199,55 +193,6 @@ describe('the embedded RTMP server with our own client', () => {
 });
 
 /** A bare RTMP client on a socket, for what our session never sends (PingRequest, a window). */
-class RawClient {
-  private readonly socket: Socket;
-  private readonly encoder = new ChunkEncoder({ chunkSize: 4096 });
-  private readonly decoder = new ChunkDecoder();
-  readonly received: RtmpMessage[] = [];
-  private handshake = new HandshakeClient({ form: 'simple' });
-  private done = false;
-
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1');
-    this.socket.on('data', (b: Buffer) => this.onData(b));
-    this.socket.on('error', () => undefined);
-    this.socket.write(this.handshake.start());
-  }
-
-  private onData(b: Uint8Array): void {
-    let rest: Uint8Array = b;
-    if (!this.done) {
-      const p = this.handshake.push(b);
-      if (p.send.byteLength) this.socket.write(p.send);
-      if (p.kind !== 'completed') return;
-      this.done = true;
-      rest = p.remaining;
-    }
-    for (const raw of this.decoder.push(rest)) this.received.push(decodeMessage(raw));
-  }
-
-  get handshaken(): boolean {
-    return this.done;
-  }
-
-  send(m: RtmpMessage): void {
-    this.socket.write(this.encoder.encode(encodeMessage(m)));
-  }
-
-  setChunkSize(size: number): void {
-    this.send({ type: 'SetChunkSize', chunkSize: size, timestamp: 0, streamId: 0 });
-    this.encoder.setChunkSize(size);
-  }
-
-  /** Stops reading: the server's writes back up. */
-  stopReading(): void {
-    this.socket.pause();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 describe('the embedded RTMP server at the protocol level', () => {
   let server: RtmpServer;
