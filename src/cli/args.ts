@@ -7,6 +7,8 @@ export interface OptionSpec {
   description: string;
   valueName?: string;
   default?: string | number | boolean;
+  /** A boolean flag that may also carry a value written `--name=value` (kept as a string). */
+  optionalValue?: boolean;
 }
 
 export interface CommandSpec {
@@ -67,8 +69,10 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
       continue;
     }
     if (opt.type === 'boolean') {
-      if (inline !== undefined) options[opt.name] = inline !== 'false' && inline !== '0';
-      else options[opt.name] = true;
+      if (inline === undefined) options[opt.name] = true;
+      else if (opt.optionalValue && !['true', 'false', '1', '0'].includes(inline)) {
+        options[opt.name] = inline;
+      } else options[opt.name] = inline !== 'false' && inline !== '0';
       continue;
     }
     const value = inline ?? argv[++i];
@@ -101,7 +105,11 @@ export function formatHelp(spec: CommandSpec): string {
     const flag =
       (o.alias ? `-${o.alias}, ` : '    ') +
       `--${o.name}` +
-      (o.type === 'boolean' ? '' : ` <${o.valueName ?? o.type}>`);
+      (o.type !== 'boolean'
+        ? ` <${o.valueName ?? o.type}>`
+        : o.optionalValue
+          ? `[=<${o.valueName ?? 'value'}>]`
+          : '');
     const def = o.default !== undefined && o.type !== 'boolean' ? ` (default: ${o.default})` : '';
     return [flag, o.description + def];
   });

@@ -44,8 +44,11 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     return ExitCode.Failure;
   }
 
+  // The trace and the inspector see the server's actors too; the port is not known yet, and the
+  // URL only tells the redactor which names to mask.
+  const tracing = await openTracing('demo', `rtmp://127.0.0.1/${APP}`, args, target.inspect, io);
   // Players wait for their publisher, so the order in which the two sessions come up does not matter.
-  const server = new RtmpServer({ port: 0, waitForPublisher: true });
+  const server = new RtmpServer({ port: 0, waitForPublisher: true, inspect: tracing.inspect });
   if (json)
     server.events$.subscribe((e) =>
       io.stdout.write(`${JSON.stringify(serverEventJson(e, Date.now()))}\n`),
@@ -57,13 +60,14 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     io.stderr.write(
       `rtmp-actors demo: cannot start the embedded server: ${(e as Error).message}\n`,
     );
+    await server.close();
+    await tracing.close();
     return ExitCode.Failure;
   }
   const base = `rtmp://127.0.0.1:${port}/${APP}`;
   let publisher: Session | undefined;
   let player: Session | undefined;
   let monitor: StreamMonitor | undefined;
-  const tracing = await openTracing('demo', base, args, target.inspect, io);
   try {
     // One session, four publish() calls, all over one connection.
     publisher = createSession({

@@ -23,6 +23,8 @@ export const TRACE_OPTIONS: OptionSpec[] = [
   {
     name: 'inspect',
     type: 'boolean',
+    optionalValue: true,
+    valueName: 'ws://host:port',
     description:
       'show the statecharts in the Stately inspector: a local bridge, or `--inspect ws://host:port`',
   },
@@ -36,7 +38,10 @@ export function inspectTarget(args: ParsedArgs): {
   inspect: boolean | string;
   positionals: string[];
 } {
-  if (args.options.inspect !== true) return { inspect: false, positionals: args.positionals };
+  const given = args.options.inspect;
+  // `--inspect=ws://host:port`
+  if (typeof given === 'string') return { inspect: given, positionals: args.positionals };
+  if (given !== true) return { inspect: false, positionals: args.positionals };
   const i = args.positionals.findIndex(isInspectorUrl);
   if (i < 0) return { inspect: true, positionals: args.positionals };
   return {

@@ -1,7 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createSession, type Session } from '../../src/client';
 import { main } from '../../src/cli/index';
+import { parseArgs } from '../../src/cli/args';
+import { serveCommand } from '../../src/cli/serve';
+import { inspectTarget } from '../../src/trace/session';
 import { captureIo } from '../helpers/cliio';
 import { waitFor } from '../helpers';
 
@@ -104,5 +109,85 @@ describe('rtmp-actors serve', () => {
     const io = captureIo();
     expect(await main(['serve', '--chunk-size', '10'], io)).toBe(2);
     expect(io.err()).toMatch(/--chunk-size/);
+  });
+
+  it('records its supervisor, connection, handshake and stream actors with --trace, serves only --app, and keeps the key out of the trace', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'serve-trace-'));
+    const file = path.join(dir, 'serve.jsonl');
+    try {
+      const serve = startServe(['--app', 'live', '--trace', file]);
+      expect(await waitFor(() => serve.port() !== undefined, 5000)).toBe(true);
+      const port = serve.port();
+      const pub = createSession({ url: `rtmp://127.0.0.1:${port}/live` });
+      const other = createSession({
+        url: `rtmp://127.0.0.1:${port}/vod`,
+        retry: { maxAttempts: 1 },
+      });
+      sessions.push(pub, other);
+      pub.publish('topsecretkey', SMALL_FLV, { loop: true });
+      expect(await waitFor(() => /publish live\/to\*\*\*/.test(serve.io.out()), 10_000)).toBe(true);
+      const refused = await other.play('x').done;
+      expect(refused.status?.code).toBe('NetConnection.Connect.Rejected');
+      serve.io.interrupt();
+      expect(await serve.code).toBe(0);
+      expect(serve.io.out()).toMatch(
+        /closed \(connect rejected: application "vod" is not served\)/,
+      );
+
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toContain('topsecretkey');
+      const records = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string; actorId: string; value?: unknown });
+      const actors = new Set(records.map((r) => r.actorId));
+      for (const id of [
+        'server',
+        'listener',
+        'connection-1',
+        'connection-2',
+        'handshake',
+        'io',
+        'stream-1',
+      ]) {
+        expect(actors).toContain(id);
+      }
+      const connectionStates = (id: string) =>
+        records
+          .filter((r) => r.actorId === id && r.type === '@xstate.snapshot')
+          .map((r) => r.value);
+      expect(connectionStates('connection-1')).toEqual(
+        expect.arrayContaining(['handshaking', 'awaitingConnect', 'connected', 'closed']),
+      );
+      expect(connectionStates('connection-2')).toEqual(
+        expect.arrayContaining(['awaitingConnect', 'failed']),
+      );
+      expect(records.filter((r) => r.actorId === 'server').map((r) => r.value)).toEqual(
+        expect.arrayContaining([{ serving: 'listening' }, { serving: 'draining' }, 'stopped']),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('takes --inspect with or without =ws://host:port, and documents both in --help', () => {
+    const spec = serveCommand.spec;
+    expect(inspectTarget(parseArgs(['--inspect=ws://127.0.0.1:9999'], spec))).toEqual({
+      inspect: 'ws://127.0.0.1:9999',
+      positionals: [],
+    });
+    expect(inspectTarget(parseArgs(['--inspect', 'ws://127.0.0.1:9999'], spec))).toEqual({
+      inspect: 'ws://127.0.0.1:9999',
+      positionals: [],
+    });
+    expect(inspectTarget(parseArgs(['--inspect'], spec)).inspect).toBe(true);
+    expect(inspectTarget(parseArgs([], spec)).inspect).toBe(false);
+    const io = captureIo();
+    return main(['serve', '--help'], io).then((code) => {
+      expect(code).toBe(0);
+      expect(io.out()).toMatch(/--inspect\[=<ws:\/\/host:port>\]/);
+      expect(io.out()).toMatch(/--app <name>/);
+      expect(io.out()).toMatch(/--max-connections <number>/);
+    });
   });
 });
