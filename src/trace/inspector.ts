@@ -1,12 +1,13 @@
 /**
  * `--inspect [ws://host:port]`: the Stately inspector (@statelyai/inspect, ESM-only, loaded with
- * a dynamic import only when asked for). Without a URL a local bridge server starts on a free
- * port (the page it serves embeds https://stately.ai/inspect, so the browser needs to reach
- * it); with a ws:// URL the WebSocket inspector connects there. Everything sent is made
+ * a dynamic import only when asked for). Without a URL our loopback bridge (./bridge) starts on a
+ * free port of 127.0.0.1 (the page it serves embeds https://stately.ai/inspect, so the browser
+ * needs to reach it); with a ws:// URL the WebSocket inspector connects there. Everything sent is made
  * JSON-safe and redacted first. `stop()` closes the socket and the server so the process exits.
  */
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import type { InspectionEvent } from 'xstate';
+import { startInspectorBridge, type InspectorBridge } from './bridge';
 import { jsonSafe, type TraceRecord, type TraceRedactor } from './record';
 
 /** The parts of @statelyai/inspect's Inspector we use. */
@@ -25,18 +26,6 @@ export interface LiveInspector {
 /** True for ws:// and wss:// URLs (the optional value of --inspect). */
 export function isInspectorUrl(s: string): boolean {
   return /^wss?:\/\//i.test(s);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Rejects unless something accepts TCP connections at the ws:// URL's host and port. */
@@ -76,15 +65,13 @@ export async function startInspector(
   } catch (e) {
     throw new Error(`cannot load @statelyai/inspect: ${(e as Error).message}`);
   }
-  let server: { stop(): void } | undefined;
+  let server: InspectorBridge | undefined;
   let where: string;
   let wsUrl = url;
   if (!wsUrl) {
-    const { createInspectorServer } = await import('@statelyai/inspect/server');
-    const port = await freePort();
-    server = createInspectorServer({ port, autoOpen: false });
-    wsUrl = `ws://localhost:${port}`;
-    where = `open http://localhost:${port} in a browser to see the statecharts (events go to ${wsUrl})`;
+    server = await startInspectorBridge();
+    wsUrl = server.wsUrl;
+    where = `open ${server.pageUrl} in a browser to see the statecharts (events go to ${wsUrl}, loopback only)`;
   } else {
     // The library's socket retries an unreachable URL every 5 s for ever (keeping the process
     // alive): check that something listens first.
@@ -143,7 +130,7 @@ export async function startInspector(
       // Let the events of the last tick (sent on a setTimeout by the library) go out first.
       await new Promise((r) => setTimeout(r, 50));
       inspector.stop();
-      server?.stop();
+      await server?.stop();
     },
   };
 }
