@@ -34,6 +34,12 @@ import type {
 
 export type StreamMode = 'play' | 'publish';
 
+/**
+ * A stream actor's notification to its parent, with the key the parent knows it by (its name,
+ * unless the parent plays or publishes the same name more than once and gave it another key).
+ */
+export type NetStreamNotification = StreamNotification & { key: string };
+
 export interface PlayOptions {
   /** -2 live or recorded (default), -1 live only, >= 0 recorded from this many ms. */
   start?: number;
@@ -70,19 +76,23 @@ export interface NetStreamTimeouts {
 }
 
 export interface NetStreamInput {
+  /** The stream name sent in play/publish. */
   name: string;
+  /** What the owner calls this stream (its notifications carry it). Default `name`. */
+  key?: string;
   mode: StreamMode;
   play?: PlayOptions;
   publish?: PublishOptions;
   /** The NetConnection actor this stream lives on. */
   connection: AnyActorRef;
-  /** Key of the media sink the transport routes this stream's media to. Default `name`. */
+  /** Key of the media sink the transport routes this stream's media to. Default `key`. */
   sinkKey?: string;
   timeouts?: Partial<NetStreamTimeouts>;
 }
 
 export interface NetStreamContext {
   name: string;
+  key: string;
   mode: StreamMode;
   play: Required<Pick<PlayOptions, 'start' | 'duration' | 'bufferMs'>> & { reset?: boolean };
   publish: Required<PublishOptions>;
@@ -339,15 +349,17 @@ export const netStreamMachine = setup({
     notifyParent: enqueueActions(
       ({ context, enqueue, self }, params: { kind: 'active' | 'failed' | 'stopped' }) => {
         if (!self._parent) return;
-        let notice: StreamNotification;
+        const { key, name } = context;
+        let notice: NetStreamNotification;
         if (params.kind === 'active') {
-          notice = { type: 'STREAM.ACTIVE', name: context.name, streamId: context.streamId ?? 0 };
+          notice = { type: 'STREAM.ACTIVE', key, name, streamId: context.streamId ?? 0 };
         } else if (params.kind === 'stopped') {
-          notice = { type: 'STREAM.STOPPED', name: context.name };
+          notice = { type: 'STREAM.STOPPED', key, name };
         } else {
           notice = {
             type: 'STREAM.FAILED',
-            name: context.name,
+            key,
+            name,
             reason: context.failure?.reason ?? 'REFUSED',
             ...(context.failure?.status ? { status: context.failure.status } : {}),
           };
@@ -410,6 +422,7 @@ export const netStreamMachine = setup({
   description: 'One NetStream: createStream, play or publish, media flow, teardown, resume.',
   context: ({ input }) => ({
     name: input.name,
+    key: input.key ?? input.name,
     mode: input.mode,
     play: {
       start: input.play?.start ?? -2,
@@ -423,7 +436,7 @@ export const netStreamMachine = setup({
       fcPublish: input.publish?.fcPublish ?? false,
     },
     connection: input.connection,
-    sinkKey: input.sinkKey ?? input.name,
+    sinkKey: input.sinkKey ?? input.key ?? input.name,
     timeouts: { ...DEFAULT_NET_STREAM_TIMEOUTS, ...(input.timeouts ?? {}) },
     streamId: undefined,
     lastTimestamp: undefined,

@@ -1,6 +1,9 @@
 /**
  * The session supervisor: owns a pool of NetConnection actors (`connection-0`, `connection-1`, ...)
- * and one NetStream actor per requested stream (`stream-<name>`). It puts streams on connections
+ * and one NetStream actor per requested stream (`stream-<key>`). A request's key is its stream
+ * name, or `<name>#2`, `#3`, ... when that name is already open (the same name played twice,
+ * live and recorded, say): the key names the actor and the stream in the context, the events and
+ * the media sink, the name goes on the wire. It puts streams on connections
  * (many per connection where the server allows it), learns in 'auto' mode when a server serves
  * one stream per connection (nginx-rtmp, node-media-server) and moves the stream that showed it to
  * a connection of its own, interrupts and resumes streams when a connection drops and comes
@@ -9,10 +12,11 @@
  * `context.connections` and `context.streams` are the aggregated view of the session.
  */
 import { emit, enqueueActions, setup, type ActorRefFrom } from 'xstate';
-import type { ConnectionNotification, StatusReply, StreamNotification } from './contract';
+import type { ConnectionNotification, StatusReply } from './contract';
 import { netConnectionMachine, type NetConnectionInput } from './netConnectionMachine';
 import {
   netStreamMachine,
+  type NetStreamNotification,
   type NetStreamTimeouts,
   type PlayOptions,
   type PublishOptions,
@@ -41,7 +45,7 @@ export type ConnectionState = 'connecting' | 'up' | 'down' | 'closing' | 'failed
 export interface ConnectionSummary {
   id: string;
   state: ConnectionState;
-  /** Names of the streams placed on this connection. */
+  /** Keys of the streams placed on this connection. */
   streams: string[];
   ref: ActorRefFrom<typeof netConnectionMachine> | undefined;
 }
@@ -51,11 +55,14 @@ export type StreamState = 'waiting' | 'starting' | 'active' | 'interrupted' | 's
 export interface StreamRequestOptions {
   play?: PlayOptions;
   publish?: PublishOptions;
-  /** Media sink key (default: the stream name). */
+  /** Media sink key (default: the stream key). */
   sinkKey?: string;
 }
 
 export interface StreamSummary {
+  /** What the session calls the stream: its name, or `<name>#<n>` for another one of that name. */
+  key: string;
+  /** The stream name sent in play/publish. */
   name: string;
   mode: StreamMode;
   options: StreamRequestOptions;
@@ -81,26 +88,30 @@ export interface SessionSupervisorContext {
   sharing: 'shared' | 'single';
   connections: Record<string, ConnectionSummary>;
   nextConnectionIndex: number;
+  /** By stream key. */
   streams: Record<string, StreamSummary>;
 }
 
-export type SessionRefusal = 'MAX_STREAMS' | 'MAX_CONNECTIONS' | 'DUPLICATE_STREAM';
+/** Why a request was refused: a limit, or an explicit key that an open stream already has. */
+export type SessionRefusal = 'MAX_STREAMS' | 'MAX_CONNECTIONS' | 'DUPLICATE_KEY';
 
 export type SessionSupervisorEvent =
-  | { type: 'SESSION.PLAY'; name: string; options?: StreamRequestOptions }
-  | { type: 'SESSION.PUBLISH'; name: string; options?: StreamRequestOptions }
-  | { type: 'SESSION.STOP_STREAM'; name: string }
+  /** Play `name`; `key` (default: the first free of `name`, `name#2`, `name#3`...) names it. */
+  | { type: 'SESSION.PLAY'; name: string; key?: string; options?: StreamRequestOptions }
+  | { type: 'SESSION.PUBLISH'; name: string; key?: string; options?: StreamRequestOptions }
+  | { type: 'SESSION.STOP_STREAM'; key: string }
   | { type: 'SESSION.CLOSE' }
   | ConnectionNotification
-  | StreamNotification;
+  | NetStreamNotification;
 
 export type SessionSupervisorEmitted =
-  | { type: 'session.error'; reason: SessionRefusal; name: string; message: string }
+  | { type: 'session.error'; reason: SessionRefusal; key: string; name: string; message: string }
   | { type: 'session.sharing'; sharing: 'shared' | 'single'; because: string }
-  | { type: 'session.stream'; name: string; state: StreamState | 'stopped' }
+  | { type: 'session.stream'; key: string; name: string; state: StreamState | 'stopped' }
   | { type: 'session.connection'; id: string; state: ConnectionState | 'closed' };
 
 export interface SessionSupervisorOutput {
+  /** By stream key. */
   streams: Record<string, Omit<StreamSummary, 'ref'>>;
   connections: Record<string, Omit<ConnectionSummary, 'ref'>>;
 }
@@ -126,6 +137,22 @@ function liveStreams(context: Ctx): StreamSummary[] {
   return Object.values(context.streams).filter((s) => LIVE_STREAM.has(s.state));
 }
 
+function isLiveKey(context: Ctx, key: string): boolean {
+  const s = context.streams[key];
+  return s !== undefined && LIVE_STREAM.has(s.state);
+}
+
+/**
+ * The key of a new request of `name`: the name itself while no open stream has it, else the
+ * first of `<name>#2`, `<name>#3`, ... that none has. The client picks keys with it too.
+ */
+export function streamKeyFor(name: string, inUse: (key: string) => boolean): string {
+  if (!inUse(name)) return name;
+  let n = 2;
+  while (inUse(`${name}#${n}`)) n++;
+  return `${name}#${n}`;
+}
+
 function liveConnections(context: Ctx): ConnectionSummary[] {
   return Object.values(context.connections).filter((c) => LIVE_CONNECTION.has(c.state));
 }
@@ -149,26 +176,31 @@ export function chooseConnection(
   return null;
 }
 
-function requestOf(event: SessionSupervisorEvent): {
-  name: string;
-  mode: StreamMode;
-  options: StreamRequestOptions;
-} {
-  if (event.type === 'SESSION.PUBLISH') {
-    return { name: event.name, mode: 'publish', options: event.options ?? {} };
-  }
-  const e = event as Extract<SessionSupervisorEvent, { type: 'SESSION.PLAY' }>;
-  return { name: e.name, mode: 'play', options: e.options ?? {} };
+type StreamRequest = Extract<SessionSupervisorEvent, { type: 'SESSION.PLAY' | 'SESSION.PUBLISH' }>;
+
+/** A play or publish request: its explicit key, or the first free one of its name. */
+function requestOf(
+  context: Ctx,
+  event: SessionSupervisorEvent,
+): { key: string; name: string; mode: StreamMode; options: StreamRequestOptions } {
+  const e = event as StreamRequest;
+  const name = typeof e.name === 'string' ? e.name : '';
+  return {
+    key: e.key ?? streamKeyFor(name, (k) => isLiveKey(context, k)),
+    name,
+    mode: e.type === 'SESSION.PUBLISH' ? 'publish' : 'play',
+    options: e.options ?? {},
+  };
 }
 
 function withoutStream(
   connections: Record<string, ConnectionSummary>,
   connectionId: string | undefined,
-  name: string,
+  key: string,
 ): Record<string, ConnectionSummary> {
   if (connectionId === undefined || !connections[connectionId]) return connections;
   const c = connections[connectionId];
-  return { ...connections, [connectionId]: { ...c, streams: c.streams.filter((n) => n !== name) } };
+  return { ...connections, [connectionId]: { ...c, streams: c.streams.filter((k) => k !== key) } };
 }
 
 function omitKey<T>(record: Record<string, T>, key: string): Record<string, T> {
@@ -191,18 +223,18 @@ export const sessionSupervisorMachine = setup({
   },
   actions: {
     refuseStream: emit(({ context, event }, params: { reason: SessionRefusal }) => {
-      const name = 'name' in event && typeof event.name === 'string' ? event.name : '';
+      const { key, name } = requestOf(context, event);
       const message =
         params.reason === 'MAX_STREAMS'
-          ? `stream "${name}" refused: maxStreams (${context.options.maxStreams}) reached`
+          ? `stream "${key}" refused: maxStreams (${context.options.maxStreams}) reached`
           : params.reason === 'MAX_CONNECTIONS'
-            ? `stream "${name}" refused: maxConnections (${context.options.maxConnections}) reached`
-            : `stream "${name}" is already open`;
-      return { type: 'session.error' as const, reason: params.reason, name, message };
+            ? `stream "${key}" refused: maxConnections (${context.options.maxConnections}) reached`
+            : `stream key "${key}" is already open`;
+      return { type: 'session.error' as const, reason: params.reason, key, name, message };
     }),
     /** Places the requested stream on a connection (spawning one if needed) and spawns it. */
     startStream: enqueueActions(({ context, event, enqueue }) => {
-      const { name, mode, options } = requestOf(event);
+      const { key, name, mode, options } = requestOf(context, event);
       const choice = chooseConnection(context);
       if (!choice) return;
       let connectionId = choice.id;
@@ -232,7 +264,8 @@ export const sessionSupervisorMachine = setup({
           const conn = c.connections[connId];
           return {
             ...c.streams,
-            [name]: {
+            [key]: {
+              key,
               name,
               mode,
               options,
@@ -240,9 +273,10 @@ export const sessionSupervisorMachine = setup({
               state: conn.state === 'up' ? 'starting' : 'waiting',
               moves: 0,
               ref: spawn('stream', {
-                id: `stream-${name}`,
+                id: `stream-${key}`,
                 input: {
                   name,
+                  key,
                   mode,
                   connection: conn.ref!,
                   timeouts: c.options.streamTimeouts,
@@ -254,23 +288,24 @@ export const sessionSupervisorMachine = setup({
         },
         connections: ({ context: c }) => ({
           ...c.connections,
-          [connId]: { ...c.connections[connId], streams: [...c.connections[connId].streams, name] },
+          [connId]: { ...c.connections[connId], streams: [...c.connections[connId].streams, key] },
         }),
       });
       // Not connected yet: CONNECTION.UP starts it.
       const up = context.connections[connId]?.state === 'up';
-      if (up) enqueue.sendTo(({ context: c }) => c.streams[name].ref!, { type: 'STREAM.START' });
-      enqueue.emit({ type: 'session.stream', name, state: up ? 'starting' : 'waiting' });
+      if (up) enqueue.sendTo(({ context: c }) => c.streams[key].ref!, { type: 'STREAM.START' });
+      enqueue.emit({ type: 'session.stream', key, name, state: up ? 'starting' : 'waiting' });
     }),
     stopStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SESSION.STOP_STREAM') return;
-      const stream = context.streams[event.name];
+      const stream = context.streams[event.key];
       if (!stream || !stream.ref) return;
+      const { key, name } = stream;
       enqueue.sendTo(stream.ref, { type: 'STREAM.STOP' });
       enqueue.assign({
-        streams: { ...context.streams, [stream.name]: { ...stream, state: 'stopping' } },
+        streams: { ...context.streams, [key]: { ...stream, state: 'stopping' } },
       });
-      enqueue.emit({ type: 'session.stream', name: stream.name, state: 'stopping' });
+      enqueue.emit({ type: 'session.stream', key, name, state: 'stopping' });
     }),
     /** A connection is up: start its waiting streams, resume its interrupted ones. */
     connectionUp: enqueueActions(({ context, event, enqueue }) => {
@@ -278,8 +313,8 @@ export const sessionSupervisorMachine = setup({
       const conn = context.connections[event.connectionId];
       if (!conn) return;
       const streams = { ...context.streams };
-      for (const name of conn.streams) {
-        const s = streams[name];
+      for (const key of conn.streams) {
+        const s = streams[key];
         if (!s?.ref) continue;
         if (s.state === 'waiting') {
           enqueue.sendTo(s.ref, { type: 'STREAM.START' });
@@ -288,7 +323,7 @@ export const sessionSupervisorMachine = setup({
         } else {
           continue;
         }
-        streams[name] = { ...s, state: 'starting' };
+        streams[key] = { ...s, state: 'starting' };
       }
       enqueue.assign({
         connections: { ...context.connections, [conn.id]: { ...conn, state: 'up' } },
@@ -302,11 +337,11 @@ export const sessionSupervisorMachine = setup({
       const conn = context.connections[event.connectionId];
       if (!conn) return;
       const streams = { ...context.streams };
-      for (const name of conn.streams) {
-        const s = streams[name];
+      for (const key of conn.streams) {
+        const s = streams[key];
         if (!s?.ref || (s.state !== 'starting' && s.state !== 'active')) continue;
         enqueue.sendTo(s.ref, { type: 'NC.INTERRUPTED' });
-        streams[name] = { ...s, state: 'interrupted' };
+        streams[key] = { ...s, state: 'interrupted' };
       }
       enqueue.assign({
         connections: { ...context.connections, [conn.id]: { ...conn, state: 'down' } },
@@ -319,8 +354,8 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'CONNECTION.FAILED') return;
       const conn = context.connections[event.connectionId];
       if (!conn) return;
-      for (const name of conn.streams) {
-        const s = context.streams[name];
+      for (const key of conn.streams) {
+        const s = context.streams[key];
         if (s?.ref) enqueue.sendTo(s.ref, { type: 'NC.FAILED', reason: event.reason });
       }
       enqueue.stopChild(conn.id);
@@ -342,10 +377,10 @@ export const sessionSupervisorMachine = setup({
     }),
     markStreamActive: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.ACTIVE') return;
-      const s = context.streams[event.name];
+      const s = context.streams[event.key];
       if (!s) return;
-      enqueue.assign({ streams: { ...context.streams, [s.name]: { ...s, state: 'active' } } });
-      enqueue.emit({ type: 'session.stream', name: s.name, state: 'active' });
+      enqueue.assign({ streams: { ...context.streams, [s.key]: { ...s, state: 'active' } } });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'active' });
     }),
     /**
      * The server serves one stream per connection: switch the session to 'single' and move the
@@ -353,16 +388,16 @@ export const sessionSupervisorMachine = setup({
      */
     relocateStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.name];
+      const s = context.streams[event.key];
       if (!s) return;
       const single: Ctx = {
         ...context,
         sharing: 'single',
-        connections: withoutStream(context.connections, s.connectionId, s.name),
+        connections: withoutStream(context.connections, s.connectionId, s.key),
       };
       const choice = chooseConnection(single, s.connectionId);
       if (!choice) return;
-      enqueue.stopChild(`stream-${s.name}`);
+      enqueue.stopChild(`stream-${s.key}`);
       enqueue.assign({ sharing: 'single', connections: single.connections });
       enqueue.emit({ type: 'session.sharing', sharing: 'single', because: event.reason });
       let connectionId = choice.id;
@@ -390,15 +425,16 @@ export const sessionSupervisorMachine = setup({
       enqueue.assign({
         streams: ({ context: c, spawn }) => ({
           ...c.streams,
-          [s.name]: {
+          [s.key]: {
             ...s,
             connectionId: connId,
             state: c.connections[connId].state === 'up' ? 'starting' : 'waiting',
             moves: s.moves + 1,
             ref: spawn('stream', {
-              id: `stream-${s.name}`,
+              id: `stream-${s.key}`,
               input: {
                 name: s.name,
+                key: s.key,
                 mode: s.mode,
                 connection: c.connections[connId].ref!,
                 timeouts: c.options.streamTimeouts,
@@ -411,19 +447,24 @@ export const sessionSupervisorMachine = setup({
           ...c.connections,
           [connId]: {
             ...c.connections[connId],
-            streams: [...c.connections[connId].streams, s.name],
+            streams: [...c.connections[connId].streams, s.key],
           },
         }),
       });
       const up = context.connections[connId]?.state === 'up';
-      if (up) enqueue.sendTo(({ context: c }) => c.streams[s.name].ref!, { type: 'STREAM.START' });
-      enqueue.emit({ type: 'session.stream', name: s.name, state: up ? 'starting' : 'waiting' });
+      if (up) enqueue.sendTo(({ context: c }) => c.streams[s.key].ref!, { type: 'STREAM.START' });
+      enqueue.emit({
+        type: 'session.stream',
+        key: s.key,
+        name: s.name,
+        state: up ? 'starting' : 'waiting',
+      });
     }),
     recordStreamFailure: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.name];
+      const s = context.streams[event.key];
       if (!s) return;
-      enqueue.stopChild(`stream-${s.name}`);
+      enqueue.stopChild(`stream-${s.key}`);
       const failed: StreamSummary = {
         ...s,
         state: 'failed',
@@ -433,22 +474,22 @@ export const sessionSupervisorMachine = setup({
       };
       if (event.status) failed.status = event.status;
       enqueue.assign({
-        streams: { ...context.streams, [s.name]: failed },
-        connections: withoutStream(context.connections, s.connectionId, s.name),
+        streams: { ...context.streams, [s.key]: failed },
+        connections: withoutStream(context.connections, s.connectionId, s.key),
       });
-      enqueue.emit({ type: 'session.stream', name: s.name, state: 'failed' });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'failed' });
     }),
     /** A stream stopped: forget it. */
     forgetStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.STOPPED' && event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.name];
+      const s = context.streams[event.key];
       if (!s) return;
-      enqueue.stopChild(`stream-${s.name}`);
+      enqueue.stopChild(`stream-${s.key}`);
       enqueue.assign({
-        streams: omitKey(context.streams, s.name),
-        connections: withoutStream(context.connections, s.connectionId, s.name),
+        streams: omitKey(context.streams, s.key),
+        connections: withoutStream(context.connections, s.connectionId, s.key),
       });
-      enqueue.emit({ type: 'session.stream', name: s.name, state: 'stopped' });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'stopped' });
     }),
     /** Connections left without streams close. */
     closeIdleConnections: enqueueActions(({ context, enqueue }) => {
@@ -466,15 +507,16 @@ export const sessionSupervisorMachine = setup({
       for (const s of Object.values(context.streams)) {
         if (!s.ref || s.state === 'stopping') continue;
         enqueue.sendTo(s.ref, { type: 'STREAM.STOP' });
-        streams[s.name] = { ...s, state: 'stopping' };
+        streams[s.key] = { ...s, state: 'stopping' };
       }
       enqueue.assign({ streams });
     }),
   },
   guards: {
-    isDuplicateStream: ({ context, event }) => {
-      const s = context.streams[requestOf(event).name];
-      return s !== undefined && LIVE_STREAM.has(s.state);
+    /** The request names its key explicitly, and an open stream has that key. */
+    isKeyTaken: ({ context, event }) => {
+      const key = (event as StreamRequest).key;
+      return key !== undefined && isLiveKey(context, key);
     },
     atStreamLimit: ({ context }) => liveStreams(context).length >= context.options.maxStreams,
     noConnectionAvailable: ({ context }) => chooseConnection(context) === null,
@@ -486,14 +528,14 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'STREAM.FAILED') return false;
       if (context.options.streamsPerConnection !== 'auto') return false;
       if (!RELOCATING_REASONS.has(event.reason)) return false;
-      const s = context.streams[event.name];
+      const s = context.streams[event.key];
       if (!s || s.connectionId === undefined) return false;
       const conn = context.connections[s.connectionId];
       if (!conn || conn.streams.length < 2) return false;
       const single: Ctx = {
         ...context,
         sharing: 'single',
-        connections: withoutStream(context.connections, s.connectionId, s.name),
+        connections: withoutStream(context.connections, s.connectionId, s.key),
       };
       return chooseConnection(single, s.connectionId) !== null;
     },
@@ -528,8 +570,8 @@ export const sessionSupervisorMachine = setup({
       on: {
         'SESSION.PLAY': [
           {
-            guard: 'isDuplicateStream',
-            actions: { type: 'refuseStream', params: { reason: 'DUPLICATE_STREAM' } },
+            guard: 'isKeyTaken',
+            actions: { type: 'refuseStream', params: { reason: 'DUPLICATE_KEY' } },
           },
           {
             guard: 'atStreamLimit',
@@ -543,8 +585,8 @@ export const sessionSupervisorMachine = setup({
         ],
         'SESSION.PUBLISH': [
           {
-            guard: 'isDuplicateStream',
-            actions: { type: 'refuseStream', params: { reason: 'DUPLICATE_STREAM' } },
+            guard: 'isKeyTaken',
+            actions: { type: 'refuseStream', params: { reason: 'DUPLICATE_KEY' } },
           },
           {
             guard: 'atStreamLimit',

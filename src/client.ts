@@ -10,6 +10,7 @@ import {
 import type { NetStreamTimeouts, PlayOptions, PublishOptions } from '../machines/netStreamMachine';
 import {
   sessionSupervisorMachine,
+  streamKeyFor,
   type SessionSupervisorEmitted,
   type ConnectionSummary,
   type StreamsPerConnection,
@@ -68,25 +69,31 @@ export interface SessionOptions {
   backpressure?: 'pause' | 'dropToKeyframe';
 }
 
-/** Events a session surfaces: the machines' emitted events, with secrets removed. */
+/**
+ * Events a session surfaces: the machines' emitted events, with secrets removed. Stream events
+ * carry the stream's `key` (its handle's `stream.key`: the name, or `<name>#2`... for another
+ * stream of the same name) and its `name`.
+ */
 export type SessionEvent =
   | SessionSupervisorEmitted
-  | { type: 'stream.state'; name: string; state: string }
-  | { type: 'stream.status'; name: string; status: StatusReply }
-  | { type: 'stream.error'; name: string; reason: string; status?: StatusReply }
-  | { type: 'stream.stall'; name: string; lastTimestamp: number | undefined }
-  | { type: 'stream.resumed'; name: string; lastTimestamp: number | undefined }
-  | { type: 'stream.ended'; name: string; reason: string };
+  | { type: 'stream.state'; key: string; name: string; state: string }
+  | { type: 'stream.status'; key: string; name: string; status: StatusReply }
+  | { type: 'stream.error'; key: string; name: string; reason: string; status?: StatusReply }
+  | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
+  | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
+  | { type: 'stream.ended'; key: string; name: string; reason: string };
 
 /** How a stream ended. */
 export interface StreamOutcome {
+  key: string;
   name: string;
   outcome: 'stopped' | 'ended' | 'failed';
   reason?: string;
   status?: StatusReply;
 }
 
-export type StreamEvent = Extract<SessionEvent, { name: string }>;
+/** The events of one stream (by key), refusals of its request included. */
+export type StreamEvent = Extract<SessionEvent, { key: string }>;
 
 function enhancedConnect(): Partial<ConnectParams> {
   return {
@@ -122,8 +129,18 @@ function headerKind(m: MediaMessage): 'metadata' | 'video' | 'audio' | undefined
   return format === 10 && b[1] === 0 ? 'audio' : undefined; // AACPacketType 0
 }
 
+/** Options of `session.play` and `session.publish` that name the stream in the session. */
+export interface StreamKeyOptions {
+  /**
+   * The stream's key in the session (actor `stream-<key>`, events, summary). Default: the name,
+   * or `<name>#2`, `#3`... while streams of that name are open. An explicit key that an open
+   * stream has is refused (`session.error` DUPLICATE_KEY).
+   */
+  key?: string;
+}
+
 /** Options of `session.play`: the NetStream's play options plus what the client does itself. */
-export interface ClientPlayOptions extends PlayOptions {
+export interface ClientPlayOptions extends PlayOptions, StreamKeyOptions {
   /**
    * End the play when no media arrived for this long (ms) since Play.Start or the last media
    * message: servers drop end-of-stream messages (nginx-rtmp under a VOD burst), so a recorded
@@ -167,7 +184,13 @@ export class StreamHandle {
   durationMs: number | undefined;
 
   constructor(
+    /** The stream name sent in play/publish. */
     readonly name: string,
+    /**
+     * The stream's key in the session: its name, or `<name>#2`, `#3`... when the session already
+     * had a stream of that name open. Names its actor (`stream-<key>`), events and summary entry.
+     */
+    readonly key: string,
     readonly mode: 'play' | 'publish',
     private readonly session: Session,
     events$: Observable<StreamEvent>,
@@ -177,7 +200,7 @@ export class StreamHandle {
     this.status$ = events$;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const finished$ = from(this.done);
-    this.media$ = session.router.sink(name).media$.pipe(takeUntil(finished$));
+    this.media$ = session.router.sink(key).media$.pipe(takeUntil(finished$));
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
         this.lastState = e.state;
@@ -188,6 +211,7 @@ export class StreamHandle {
           this.resumePending = false;
           this.session.announce({
             type: 'stream.resumed',
+            key,
             name,
             lastTimestamp: this.actor?.getSnapshot().context.lastTimestamp,
           });
@@ -197,7 +221,7 @@ export class StreamHandle {
       if (e.type === 'stream.ended') this.ended = e.reason;
       if (e.type === 'session.stream') {
         this.accepted = true;
-        const summary = this.session.summary().streams[name];
+        const summary = this.session.summary().streams[key];
         this.connectionId = summary?.connectionId ?? this.connectionId;
         if (e.state === 'active') this.lastActivityAt = Date.now();
         if (e.state === 'stopped' || e.state === 'failed') {
@@ -206,6 +230,7 @@ export class StreamHandle {
               ? this.session.connectionFailure(this.connectionId)
               : undefined;
           this.settle({
+            key,
             name,
             outcome: e.state === 'failed' ? 'failed' : this.ended ? 'ended' : 'stopped',
             reason: summary?.reason ?? this.ended,
@@ -213,10 +238,10 @@ export class StreamHandle {
           });
         }
       }
-      // A refusal (duplicate name, limits) answers the request that caused it, never a stream
-      // of the same name that the supervisor already accepted.
+      // A refusal (limits, an explicit key already open) answers the request that caused it,
+      // never a stream of the same key that the supervisor already accepted.
       if (e.type === 'session.error' && !this.accepted) {
-        this.settle({ name, outcome: 'failed', reason: e.reason });
+        this.settle({ key, name, outcome: 'failed', reason: e.reason });
       }
     });
     void this.done.then(() => sub.unsubscribe());
@@ -247,7 +272,7 @@ export class StreamHandle {
 
   /** Video messages dropped by the 'dropToKeyframe' backpressure policy so far. */
   get dropped(): number {
-    return this.session.router.sink(this.name).dropped;
+    return this.session.router.sink(this.key).dropped;
   }
 
   /** The stream machine's current state (as its last state event named it). */
@@ -257,7 +282,7 @@ export class StreamHandle {
 
   /** The stream's actor, once the supervisor spawned it. */
   get actor(): StreamSummary['ref'] {
-    return this.session.summary().streams[this.name]?.ref;
+    return this.session.summary().streams[this.key]?.ref;
   }
 
   /**
@@ -289,7 +314,7 @@ export class StreamHandle {
   endBecause(reason: string): void {
     if (this.settled || this.ended) return;
     this.ended = reason;
-    this.session.actor.send({ type: 'SESSION.STOP_STREAM', name: this.name });
+    this.session.actor.send({ type: 'SESSION.STOP_STREAM', key: this.key });
   }
 
   /**
@@ -301,7 +326,7 @@ export class StreamHandle {
     options: { until?: Promise<unknown> } = {},
   ): Promise<FlvSaveResult> {
     const sink = new FlvFileSink(target);
-    const sub = this.session.router.sink(this.name);
+    const sub = this.session.router.sink(this.key);
     const unregister = sub.addBacklogSource(() => sink.backlog());
     const offDrain = sink.onDrain(() => sub.drained());
     const mediaSub = this.media$.subscribe((m) => sink.write(m));
@@ -322,7 +347,7 @@ export class StreamHandle {
 
   /** Stops the stream (deleteStream, and FCUnpublish for a publish) and waits for the end. */
   async stop(): Promise<StreamOutcome> {
-    if (!this.settled) this.session.actor.send({ type: 'SESSION.STOP_STREAM', name: this.name });
+    if (!this.settled) this.session.actor.send({ type: 'SESSION.STOP_STREAM', key: this.key });
     return this.done;
   }
 }
@@ -361,9 +386,10 @@ export class Session {
   private readonly events = new Subject<SessionEvent>();
   /** Every event of the session and its streams, secrets (URL stream key, tokens) masked: safe to log. */
   readonly events$: Observable<SessionEvent>;
+  /** Handles by stream key. */
   private readonly streams = new Map<string, StreamHandle>();
-  /** Events by stream name, so that each handle sees only its own (no N x N fan-out). */
-  private readonly named = new Map<string, Subject<StreamEvent>>();
+  /** Events by stream key, so that each handle sees only its own (no N x N fan-out). */
+  private readonly keyed = new Map<string, Subject<StreamEvent>>();
   private readonly watched = new WeakSet<object>();
   /** Every connection actor the supervisor spawned, by id (it forgets failed ones). */
   private readonly connectionRefs = new Map<string, ConnectionSummary['ref']>();
@@ -457,27 +483,41 @@ export class Session {
   }
 
   private publishEvent(e: SessionEvent): void {
-    if ('name' in e && typeof e.name === 'string') this.named.get(e.name)?.next(e as StreamEvent);
+    if ('key' in e && typeof e.key === 'string') this.keyed.get(e.key)?.next(e as StreamEvent);
     this.events.next(e);
   }
 
-  private streamEvents(name: string): Subject<StreamEvent> {
-    let subject = this.named.get(name);
+  private streamEvents(key: string): Subject<StreamEvent> {
+    let subject = this.keyed.get(key);
     if (!subject) {
       subject = new Subject<StreamEvent>();
-      this.named.set(name, subject);
+      this.keyed.set(key, subject);
     }
     return subject;
   }
 
-  /** Registers a new handle under its name (unless an unfinished one holds it) and forgets it when done. */
+  /**
+   * The key of a new request of `name` (see `streamKeyFor`): taken are the keys of the
+   * supervisor's open streams and of handles not finished yet.
+   */
+  private keyFor(name: string): string {
+    const streams = this.actor.getSnapshot().context.streams;
+    return streamKeyFor(name, (key) => {
+      const handle = this.streams.get(key);
+      if (handle && !handle.finished) return true;
+      const s = streams[key];
+      return s !== undefined && s.state !== 'failed';
+    });
+  }
+
+  /** Registers a new handle under its key (unless an unfinished one holds it) and forgets it when done. */
   private track(handle: StreamHandle): void {
-    const existing = this.streams.get(handle.name);
-    if (!existing || existing.finished) this.streams.set(handle.name, handle);
+    const existing = this.streams.get(handle.key);
+    if (!existing || existing.finished) this.streams.set(handle.key, handle);
     void handle.done.then(() => {
-      if (this.streams.get(handle.name) !== handle) return;
-      this.streams.delete(handle.name);
-      this.named.delete(handle.name);
+      if (this.streams.get(handle.key) !== handle) return;
+      this.streams.delete(handle.key);
+      this.keyed.delete(handle.key);
     });
   }
 
@@ -488,7 +528,7 @@ export class Session {
       const reason = handle.idleEnding(now);
       if (!reason) continue;
       handle.endBecause(reason);
-      this.announce({ type: 'stream.ended', name: handle.name, reason });
+      this.announce({ type: 'stream.ended', key: handle.key, name: handle.name, reason });
     }
   }
 
@@ -499,7 +539,7 @@ export class Session {
       : value;
   }
 
-  /** @internal Unredacted events, for the stream handles (names must match). */
+  /** @internal Unredacted events, for the stream handles (keys must match). */
   get rawEvents$(): Observable<SessionEvent> {
     return this.events.asObservable();
   }
@@ -533,7 +573,9 @@ export class Session {
     for (const s of Object.values(streams)) {
       if (s.ref && !this.watched.has(s.ref)) {
         this.watched.add(s.ref);
-        s.ref.on('*', (e) => this.publishEvent(e as SessionEvent));
+        // The stream machine names its events by stream name; the key tells two of one name apart.
+        const key = s.key;
+        s.ref.on('*', (e) => this.publishEvent({ ...e, key } as SessionEvent));
       }
     }
   }
@@ -558,44 +600,47 @@ export class Session {
   }
 
   /**
-   * Plays a stream (default: the URL's playpath). One handle per name at a time: to play the
-   * same server stream twice, vary the name in a way the server ignores (nginx-rtmp drops
-   * everything after `?`).
+   * Plays a stream (default: the URL's playpath). Playing a name that is already open plays it
+   * again as a stream of its own (its own actor, and a connection of its own where the server
+   * wants one): the first handle's `key` is the name, the next ones' `<name>#2`, `<name>#3`...
    */
   play(name: string = this.url.playpath, options: ClientPlayOptions = {}): StreamHandle {
-    const { endOnIdleMs: _endOnIdleMs, ...play } = options;
-    const handle = new StreamHandle(name, 'play', this, this.streamEvents(name), options);
+    const { endOnIdleMs: _endOnIdleMs, key: askedKey, ...play } = options;
+    const key = askedKey ?? this.keyFor(name);
+    const handle = new StreamHandle(name, key, 'play', this, this.streamEvents(key), options);
     this.track(handle);
     if (!this.idleTimer && !this.closed) {
       this.idleTimer = setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
       this.idleTimer.unref();
     }
-    this.actor.send({ type: 'SESSION.PLAY', name, options: { play } });
+    this.actor.send({ type: 'SESSION.PLAY', name, key, options: { play } });
     return handle;
   }
 
   /**
    * Publishes media: an FLV file path (paced in real time unless `realtime: false`, optionally
    * looped) or an observable of media messages. Resolves the handle's `done` when the source ends
-   * and the stream is stopped.
+   * and the stream is stopped. Like `play`, a name already open gets the key `<name>#2`...
    */
   publish(
     name: string = this.url.playpath,
     source: string | Observable<MediaMessage>,
-    options: PublishOptions & FlvSourceOptions = {},
+    options: PublishOptions & FlvSourceOptions & StreamKeyOptions = {},
   ): PublishHandle {
-    const handle = new PublishHandle(name, 'publish', this, this.streamEvents(name));
+    const key = options.key ?? this.keyFor(name);
+    const handle = new PublishHandle(name, key, 'publish', this, this.streamEvents(key));
     this.track(handle);
     const media$ =
       typeof source === 'string'
         ? flvFileSource(source, options, () => {
-            const w = this.router.writer(name);
+            const w = this.router.writer(key);
             return w && w.queued() > 4 * 1024 * 1024 ? w.drained() : undefined;
           })
         : source;
     this.actor.send({
       type: 'SESSION.PUBLISH',
       name,
+      key,
       options: {
         publish: {
           type: options.type,
@@ -619,7 +664,7 @@ export class Session {
    * flushed before STREAM.DRAINED.
    */
   private async pump(handle: PublishHandle, media$: Observable<MediaMessage>): Promise<void> {
-    const key = handle.name;
+    const key = handle.key;
     let startSub: { unsubscribe(): void } | undefined;
     const started = await new Promise<boolean>((resolve) => {
       startSub = handle.status$.subscribe((e) => {
@@ -685,7 +730,7 @@ export class Session {
     ]);
     if (!stoppedMeanwhile) {
       await writer?.drained();
-      this.actor.send({ type: 'SESSION.STOP_STREAM', name: key });
+      this.actor.send({ type: 'SESSION.STOP_STREAM', key });
       await handle.done;
     }
     sourceSub?.unsubscribe();

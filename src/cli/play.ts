@@ -210,7 +210,7 @@ export const playCommand: Command = {
     const outputFailed = new Promise<Ending>((resolve) => {
       resolveOutputError = (error) => resolve({ kind: 'output', error });
     });
-    const mediaSink = session.router.sink(handle.name);
+    const mediaSink = session.router.sink(handle.key);
     const cleanups: Array<() => void> = [];
     const openSink = (): FlvFileSink | undefined => {
       if (sink || output === undefined) return sink;

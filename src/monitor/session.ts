@@ -78,7 +78,7 @@ export class StreamMonitor {
       if (e.state !== 'down' && e.state !== 'failed') return;
       const streams = session.summary().streams;
       for (const w of this.watched) {
-        const s = streams[w.playName];
+        const s = w.handle ? streams[w.handle.key] : undefined;
         if (s && s.connectionId !== undefined && s.connectionId !== e.id) continue;
         if (w.state === 'failed') continue;
         this.setState(w, e.state === 'failed' ? 'failed' : 'disconnected');

@@ -103,7 +103,7 @@ export function summarizeContext(context: unknown): Record<string, unknown> | un
 }
 
 /**
- * Masks a URL's secrets in a trace line, and the stream name in actor ids `stream-<name>` when
+ * Masks a URL's secrets in a trace line, and the stream name in actor ids `stream-<key>` when
  * the name is the URL's playpath (or holds a secret).
  */
 export class TraceRedactor {
@@ -138,13 +138,25 @@ export class TraceRedactor {
     return this.secrets.length ? redactText(text, this.secrets) : text;
   }
 
+  /**
+   * `stream-<key>` with the key masked when it is (or holds) a playpath or a secret. The `#2`,
+   * `#3`... of a second stream of one name stays, so that the two actors stay apart.
+   */
   actorId(id: string): string {
     if (id.startsWith('stream-')) {
-      const name = id.slice('stream-'.length);
-      if (this.playpaths.has(name) || this.text(name) !== name) return `stream-${MASK}`;
-      for (const p of this.playpaths) if (p && name.includes(p)) return `stream-${MASK}`;
+      const key = id.slice('stream-'.length);
+      const suffix = /#\d+$/.exec(key)?.[0] ?? '';
+      const name = key.slice(0, key.length - suffix.length);
+      const masked = `stream-${MASK}${this.text(suffix) === suffix ? suffix : ''}`;
+      if (this.isSecretName(key) || this.isSecretName(name)) return masked;
     }
     return this.text(id);
+  }
+
+  private isSecretName(name: string): boolean {
+    if (this.playpaths.has(name) || this.text(name) !== name) return true;
+    for (const p of this.playpaths) if (p && name.includes(p)) return true;
+    return false;
   }
 }
 

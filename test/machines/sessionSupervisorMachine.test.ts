@@ -1,5 +1,6 @@
 import {
   sessionSupervisorMachine,
+  streamKeyFor,
   type SessionSupervisorContext,
 } from '../../machines/sessionSupervisorMachine';
 import {
@@ -17,6 +18,7 @@ import {
 
 const scenarios: Array<[string, SessionSupervisorModelOptions]> = [
   ['auto mode with two plays', {}],
+  ['auto mode with one name played twice', { names: ['a'], repeat: true }],
   ['auto mode with a play and a publish', { names: ['a'], publish: true }],
   ['auto mode with refused connects and createStream errors', { names: ['a'], rare: true }],
   [
@@ -31,7 +33,15 @@ const scenarios: Array<[string, SessionSupervisorModelOptions]> = [
 
 const up = (id: string) => ({ type: 'CONNECTION.UP', connectionId: id });
 const play = (name: string) => ({ type: 'SESSION.PLAY', name });
-const active = (name: string) => ({ type: 'STREAM.ACTIVE', name });
+/** Stream notifications name the stream by key (`a`, or `a#2` for a second stream of `a`). */
+const nameOf = (key: string) => key.replace(/#\d+$/, '');
+const active = (key: string) => ({ type: 'STREAM.ACTIVE', key, name: nameOf(key) });
+const failed = (key: string, reason: string) => ({
+  type: 'STREAM.FAILED',
+  key,
+  name: nameOf(key),
+  reason,
+});
 
 /** Scenarios written by hand: what the generated paths cannot reach (children answer at once). */
 const directed: Array<
@@ -58,7 +68,7 @@ const directed: Array<
       play('b'),
       up('connection-0'),
       active('a'),
-      { type: 'STREAM.FAILED', name: 'b', reason: 'STREAM_ID_IN_USE' },
+      failed('b', 'STREAM_ID_IN_USE'),
       up('connection-1'),
       active('b'),
     ],
@@ -73,6 +83,34 @@ const directed: Array<
       { type: 'CONNECTION.DOWN', connectionId: 'connection-0' },
       up('connection-0'),
       active('a'),
+    ],
+  ],
+  [
+    'one name is played twice: two streams, and stopping the first leaves the second',
+    { names: ['a'], repeat: true },
+    [
+      play('a'),
+      play('a'),
+      up('connection-0'),
+      active('a'),
+      active('a#2'),
+      // A play stops at once (deleteStream needs no answer): STREAM.STOPPED follows by itself.
+      { type: 'SESSION.STOP_STREAM', key: 'a' },
+      play('a'),
+      { type: 'SESSION.STOP_STREAM', key: 'a#2' },
+    ],
+  ],
+  [
+    'an nginx-like server serves one name twice: the second stream moves',
+    { names: ['a'], repeat: true },
+    [
+      play('a'),
+      play('a'),
+      up('connection-0'),
+      active('a'),
+      failed('a#2', 'STREAM_ID_IN_USE'),
+      up('connection-1'),
+      active('a#2'),
     ],
   ],
 ];
@@ -145,22 +183,70 @@ describe('sessionSupervisorMachine', () => {
     h.actor.stop();
   });
 
-  it('refuses a stream beyond maxStreams, or one already open, with an emitted error', () => {
-    const model = sessionSupervisorModel({ maxStreams: 1 });
+  it('refuses a stream beyond maxStreams, or an explicit key already open, with an emitted error', () => {
+    const model = sessionSupervisorModel({ maxStreams: 2 });
     const h = model.harness(() => undefined);
-    const errors: Array<{ reason: string; name: string }> = [];
-    h.actor.on('session.error', (e) => errors.push({ reason: e.reason, name: e.name }));
+    const errors: Array<{ reason: string; key: string; name: string }> = [];
+    h.actor.on('session.error', (e) => errors.push({ reason: e.reason, key: e.key, name: e.name }));
     h.actor.send({ type: 'SESSION.PLAY', name: 'a' });
-    h.actor.send({ type: 'SESSION.PLAY', name: 'b' });
+    h.actor.send({ type: 'SESSION.PLAY', name: 'b', key: 'a' });
+    h.actor.send({ type: 'SESSION.PLAY', name: 'a' });
     h.actor.send({ type: 'SESSION.PLAY', name: 'a' });
     expect(errors).toEqual([
-      { reason: 'MAX_STREAMS', name: 'b' },
-      { reason: 'DUPLICATE_STREAM', name: 'a' },
+      { reason: 'DUPLICATE_KEY', key: 'a', name: 'b' },
+      { reason: 'MAX_STREAMS', key: 'a#3', name: 'a' },
     ]);
     expect(
       Object.keys((h.actor.getSnapshot().context as SessionSupervisorContext).streams),
-    ).toEqual(['a']);
+    ).toEqual(['a', 'a#2']);
     h.actor.stop();
+  });
+
+  it('plays one name twice as two stream actors, and stopping one leaves the other', () => {
+    const model = sessionSupervisorModel({ names: ['cam'] });
+    const h = model.harness(() => undefined);
+    const emitted: string[] = [];
+    h.actor.on('session.stream', (e) => emitted.push(`${e.key}(${e.name}):${e.state}`));
+    const steps = [play('cam'), play('cam'), up('connection-0'), active('cam'), active('cam#2')];
+    steps.forEach((event, index) =>
+      h.realize(event as never, { before: h.actor.getSnapshot(), index }),
+    );
+    const children = () => Object.keys(h.actor.getSnapshot().children).sort();
+    const ctx = () => h.actor.getSnapshot().context as SessionSupervisorContext;
+    expect(children()).toEqual(['connection-0', 'stream-cam', 'stream-cam#2']);
+    expect(ctx().streams['cam#2']).toMatchObject({ key: 'cam#2', name: 'cam', state: 'active' });
+    expect(ctx().connections['connection-0'].streams).toEqual(['cam', 'cam#2']);
+    // Both went out as plays of `cam` on their own message streams.
+    const socket = h.peer.socket('connection-0');
+    const plays = socket.receivedOf('Command').filter((m) => m.name === 'play');
+    expect(plays.map((m) => m.args[0])).toEqual(['cam', 'cam']);
+    expect(new Set(plays.map((m) => m.streamId)).size).toBe(2);
+
+    h.actor.send({ type: 'SESSION.STOP_STREAM', key: 'cam' });
+    expect(children()).toEqual(['connection-0', 'stream-cam#2']);
+    expect(Object.keys(ctx().streams)).toEqual(['cam#2']);
+    expect(ctx().streams['cam#2'].state).toBe('active');
+    expect(ctx().connections['connection-0']).toMatchObject({ state: 'up', streams: ['cam#2'] });
+    // The name is free again: a new play of it takes the key `cam`.
+    h.actor.send({ type: 'SESSION.PLAY', name: 'cam' });
+    expect(children()).toEqual(['connection-0', 'stream-cam', 'stream-cam#2']);
+    expect(emitted).toEqual([
+      'cam(cam):waiting',
+      'cam#2(cam):waiting',
+      'cam(cam):active',
+      'cam#2(cam):active',
+      'cam(cam):stopping',
+      'cam(cam):stopped',
+      'cam(cam):starting',
+    ]);
+    h.actor.stop();
+  });
+
+  it('keys a request by its name, or by the first free <name>#n while that name is open', () => {
+    const open = new Set(['cam', 'cam#2', 'cam#4', 'other']);
+    expect(streamKeyFor('new', (k) => open.has(k))).toBe('new');
+    expect(streamKeyFor('cam', (k) => open.has(k))).toBe('cam#3');
+    expect(streamKeyFor('other', (k) => open.has(k))).toBe('other#2');
   });
 
   it('stops every stream, then closes every connection, then reaches closed', () => {

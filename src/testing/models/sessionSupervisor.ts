@@ -34,6 +34,11 @@ export interface SessionSupervisorModelOptions {
   maxConnections?: number;
   /** Stream names the model may request (play). Default ['a', 'b']. */
   names?: string[];
+  /**
+   * Also request a name again while a stream of it is open (it gets the key `<name>#2`). Off by
+   * default: it multiplies the states, so one scenario with one name explores it.
+   */
+  repeat?: boolean;
   /** Most connections ever opened in one path (keeps the graph finite). Default 2. */
   connectionBudget?: number;
   /** Also request a publish stream 'p'. */
@@ -81,13 +86,27 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     const starting = streams.filter((s) => s.state === 'starting');
     if (running) {
       if (ctx.nextConnectionIndex < budget) {
-        for (const name of names) out.push({ type: 'SESSION.PLAY', name });
-        if (options.publish) out.push({ type: 'SESSION.PUBLISH', name: 'p' });
+        const open = (name: string) => streams.some((s) => s.name === name && s.state !== 'failed');
+        for (const name of names) {
+          if (options.repeat || !open(name)) out.push({ type: 'SESSION.PLAY', name });
+        }
+        if (options.publish && (options.repeat || !open('p'))) {
+          out.push({ type: 'SESSION.PUBLISH', name: 'p' });
+        }
       }
       for (const s of streams) {
         if (s.state !== 'stopping' && s.state !== 'failed') {
-          out.push({ type: 'SESSION.STOP_STREAM', name: s.name });
+          out.push({ type: 'SESSION.STOP_STREAM', key: s.key });
         }
+      }
+      // A request that names an open stream's key explicitly (refused: DUPLICATE_KEY).
+      for (const s of streams) {
+        if (s.state === 'failed') continue;
+        out.push({
+          type: s.mode === 'play' ? 'SESSION.PLAY' : 'SESSION.PUBLISH',
+          name: s.name,
+          key: s.key,
+        });
       }
       out.push({ type: 'SESSION.CLOSE' });
     }
@@ -108,22 +127,22 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     }
     for (const s of streams) {
       const conn = s.connectionId !== undefined ? ctx.connections[s.connectionId] : undefined;
+      const id = { key: s.key, name: s.name };
       if (s.state === 'starting' && conn?.state === 'up') {
-        out.push({ type: 'STREAM.ACTIVE', name: s.name });
-        out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'REFUSED' });
-        if (options.rare)
-          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'CREATE_FAILED' });
+        out.push({ type: 'STREAM.ACTIVE', ...id });
+        out.push({ type: 'STREAM.FAILED', ...id, reason: 'REFUSED' });
+        if (options.rare) out.push({ type: 'STREAM.FAILED', ...id, reason: 'CREATE_FAILED' });
         const sharedActive = conn.streams.some(
-          (n) => n !== s.name && ctx.streams[n]?.state === 'active',
+          (k) => k !== s.key && ctx.streams[k]?.state === 'active',
         );
         if (sharedActive) {
-          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'STREAM_ID_IN_USE' });
+          out.push({ type: 'STREAM.FAILED', ...id, reason: 'STREAM_ID_IN_USE' });
         }
         if (starting.length === 1) {
-          out.push({ type: 'STREAM.FAILED', name: s.name, reason: 'START_TIMEOUT' });
+          out.push({ type: 'STREAM.FAILED', ...id, reason: 'START_TIMEOUT' });
         }
       }
-      if (s.state === 'stopping') out.push({ type: 'STREAM.STOPPED', name: s.name });
+      if (s.state === 'stopping') out.push({ type: 'STREAM.STOPPED', ...id });
     }
     return out;
   };
@@ -137,7 +156,8 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     }
     const streams: Record<string, string> = {};
     for (const s of Object.values(ctx.streams)) {
-      streams[s.name] = `${s.state}@${s.connectionId ?? '-'}${s.reason ? `:${s.reason}` : ''}`;
+      streams[s.key] =
+        `${s.name}:${s.state}@${s.connectionId ?? '-'}${s.reason ? `:${s.reason}` : ''}`;
     }
     return { sharing: ctx.sharing, next: ctx.nextConnectionIndex, connections, streams };
   };
@@ -157,10 +177,11 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     const ctx = () => actor.getSnapshot().context as SessionSupervisorContext;
     const child = (id: string): AnyActorRef | undefined =>
       (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
-    const streamActor = (name: string) => child(`stream-${name}`);
-    const connectionOf = (name: string) => {
-      const id = ctx().streams[name]?.connectionId;
-      if (id === undefined) throw new ScriptError(`stream ${name} has no connection`);
+    // Streams go by key (`a`, `a#2`: two requests of the name `a`), as in the supervisor.
+    const streamActor = (key: string) => child(`stream-${key}`);
+    const connectionOf = (key: string) => {
+      const id = ctx().streams[key]?.connectionId;
+      if (id === undefined) throw new ScriptError(`stream ${key} has no connection`);
       return id;
     };
     const ncSnapshot = (id: string) => {
@@ -238,7 +259,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           peer.socket(event.connectionId).confirmClose();
           return;
         case 'STREAM.ACTIVE': {
-          const name = event.name as string;
+          const name = event.key as string;
           const { socket, streamId } = ensureCreated(name);
           const mode = ctx().streams[name].mode;
           socket.sendStatus(
@@ -248,7 +269,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           return;
         }
         case 'STREAM.FAILED': {
-          const name = event.name as string;
+          const name = event.key as string;
           const socket = peer.socket(connectionOf(name));
           if (event.reason === 'CREATE_FAILED') {
             answerCreate(name, socket, null);
@@ -274,7 +295,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           return;
         }
         case 'STREAM.STOPPED': {
-          const name = event.name as string;
+          const name = event.key as string;
           const stream = streamActor(name);
           if (!stream) return; // already gone
           const snap = stream.getSnapshot() as AnyMachineSnapshot;
@@ -303,12 +324,15 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         if (socket.violations.length) throw new Error(socket.violations.join('; '));
       }
       for (const s of Object.values(c.streams)) {
-        const real = streamActor(s.name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+        const real = streamActor(s.key)?.getSnapshot() as AnyMachineSnapshot | undefined;
         if (s.state === 'failed') {
-          if (real) throw new Error(`stream ${s.name} failed but its actor lives on`);
+          if (real) throw new Error(`stream ${s.key} failed but its actor lives on`);
           continue;
         }
-        if (!real) throw new Error(`stream ${s.name} is ${s.state} but has no actor`);
+        if (!real) throw new Error(`stream ${s.key} is ${s.state} but has no actor`);
+        const realName = (real.context as NetStreamContext).name;
+        if (realName !== s.name)
+          throw new Error(`stream ${s.key} plays ${s.name} in the summary, ${realName} really`);
         const ok =
           (s.state === 'waiting' && real.matches('idle')) ||
           (s.state === 'starting' && (real.matches('creating') || real.matches('requesting'))) ||
@@ -317,7 +341,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           (s.state === 'stopping' && (real.matches('stopping') || real.matches('active')));
         if (!ok)
           throw new Error(
-            `stream ${s.name} is ${s.state} in the summary, ${JSON.stringify(real.value)} really`,
+            `stream ${s.key} is ${s.state} in the summary, ${JSON.stringify(real.value)} really`,
           );
       }
       for (const conn of Object.values(c.connections)) {
