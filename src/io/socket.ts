@@ -14,6 +14,12 @@ export interface ConnectOptions {
   keepAliveMs?: number;
   /** Aborting destroys the socket and rejects with a CLOSED TransportError. */
   signal?: AbortSignal;
+  /**
+   * rtmp (plain TCP) only: read into this one reusable buffer and pass each read to `onData` as
+   * a view of it, valid only until `onData` returns (no Buffer is allocated per read, and no
+   * 'data' event is emitted). Ignored for rtmps: read its 'data' events.
+   */
+  readInto?: { buffer: Uint8Array; onData: (bytes: Uint8Array) => void };
 }
 
 const DEFAULT_KEEPALIVE_MS = 15_000;
@@ -44,7 +50,11 @@ export function connectSocket(
           rejectUnauthorized: target.tls?.rejectUnauthorized ?? true,
           ca: target.tls?.ca,
         })
-      : net.connect({ host: target.host, port: target.port });
+      : net.connect({
+          host: target.host,
+          port: target.port,
+          ...(opts.readInto ? { onread: onreadOption(opts.readInto) } : {}),
+        });
     const readyEvent = secure ? 'secureConnect' : 'connect';
     let tcpConnected = false;
     let settled = false;
@@ -109,6 +119,20 @@ export function connectSocket(
     socket.on('close', onClose);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function onreadOption(into: {
+  buffer: Uint8Array;
+  onData: (bytes: Uint8Array) => void;
+}): net.OnReadOpts {
+  const { buffer, onData } = into;
+  return {
+    buffer,
+    callback: (n: number): boolean => {
+      onData(buffer.subarray(0, n));
+      return true;
+    },
+  };
 }
 
 function describe(where: { host?: string; port?: number; protocol?: string }): string {

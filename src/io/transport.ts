@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { fromEvent, Subscription } from 'rxjs';
+import { Subscription } from 'rxjs';
 import { fromCallback } from 'xstate';
 import type {
   HandshakeForm,
@@ -50,6 +50,20 @@ export interface TransportDeps {
   random?: (n: number) => Uint8Array;
   /** Counts every transport's bytes in and out (for progress and metrics). */
   onBytes?: (bytesIn: number, bytesOut: number) => void;
+}
+
+/**
+ * Every plain-TCP transport of the process reads into this one buffer (allocated on first use):
+ * JavaScript runs one read callback at a time and the pipeline copies whatever it keeps before
+ * the callback returns, so one buffer serves any number of sockets. 1 MiB: a fast VOD download
+ * drains up to that much per read (fewer, larger reads), and a thousand live sockets cost
+ * nothing more. rtmps and sockets handed in (`input.socket`) use 'data' events instead.
+ */
+const SHARED_READ_BUFFER_SIZE = 1 << 20;
+let sharedReadBuffer: Uint8Array | undefined;
+function readBuffer(): Uint8Array {
+  sharedReadBuffer ??= new Uint8Array(SHARED_READ_BUFFER_SIZE);
+  return sharedReadBuffer;
 }
 
 const DATA_FOR_MACHINES = new Set([
@@ -129,6 +143,17 @@ export function createTransportLogic(deps: TransportDeps) {
     let mediaQueuedBytes = 0;
     let pendingHandshakeStart: { role: HandshakeRole; form: HandshakeForm } | undefined;
     let role: HandshakeRole = 'client';
+    /** Socket reads, once the pipeline runs; before that they wait in `early` (copied). */
+    const inbound = new Subject<Uint8Array>();
+    let pipelineStarted = false;
+    const early: Uint8Array[] = [];
+    /** Whether reads arrive as views of the shared read buffer (see `readBuffer`). */
+    let readsReused = false;
+    const onRead = (bytes: Uint8Array): void => {
+      deps.onBytes?.(bytes.byteLength, 0);
+      if (pipelineStarted) inbound.next(bytes);
+      else early.push(readsReused ? bytes.slice() : bytes);
+    };
 
     const send = (event: TransportEvent): void => {
       if (!finished) sendBack(event);
@@ -353,8 +378,8 @@ export function createTransportLogic(deps: TransportDeps) {
           : new HandshakeServer({ clock, random: deps.random });
       const s = socket;
       subs.add(
-        fromEvent<Buffer>(s, 'data')
-          .pipe(decodeRtmp({ handshake, limits, reportBytes: true }))
+        inbound
+          .pipe(decodeRtmp({ handshake, limits, reportBytes: true, reusedInput: readsReused }))
           .subscribe({
             next: (item) => {
               try {
@@ -366,8 +391,9 @@ export function createTransportLogic(deps: TransportDeps) {
             error: (err) => onPipelineError(err),
           }),
       );
-      s.on('data', (chunk: Buffer) => deps.onBytes?.(chunk.byteLength, 0));
+      pipelineStarted = true;
       if (role === 'client') write((handshake as HandshakeClient).start(), true);
+      for (const bytes of early.splice(0)) inbound.next(bytes);
       s.resume();
     };
 
@@ -388,9 +414,11 @@ export function createTransportLogic(deps: TransportDeps) {
       fail('PROTOCOL', (err as Error)?.message ?? String(err));
     };
 
-    const attach = (s: Socket): void => {
+    /** `viaReadBuffer`: the socket was opened with `readInto` (reads arrive through `onRead`). */
+    const attach = (s: Socket, viaReadBuffer: boolean): void => {
       socket = s;
       s.pause();
+      if (!viaReadBuffer) s.on('data', onRead);
       s.on('drain', flushQueues);
       s.on('error', (err) => {
         const e = classifySocketError(err);
@@ -411,17 +439,22 @@ export function createTransportLogic(deps: TransportDeps) {
       switch (command.type) {
         case 'TRANSPORT.OPEN':
           if (input.socket) {
-            attach(input.socket);
+            attach(input.socket, false);
             send({ type: 'TRANSPORT.CONNECTED' });
             return;
           }
-          connectSocket(input.target, { timeoutMs: input.connectTimeoutMs ?? 10_000 }).then(
+          // Plain TCP reads into the shared buffer; rtmps reads its 'data' events.
+          readsReused = input.target.protocol !== 'rtmps';
+          connectSocket(input.target, {
+            timeoutMs: input.connectTimeoutMs ?? 10_000,
+            ...(readsReused ? { readInto: { buffer: readBuffer(), onData: onRead } } : {}),
+          }).then(
             (s) => {
               if (finished || closedByUs) {
                 s.destroy();
                 return;
               }
-              attach(s);
+              attach(s, readsReused);
               send({ type: 'TRANSPORT.CONNECTED' });
             },
             (err: unknown) => {
@@ -515,6 +548,7 @@ export function createTransportLogic(deps: TransportDeps) {
       closedByUs = true;
       subs.unsubscribe();
       outbound.complete();
+      inbound.complete();
       socket?.destroy();
     };
   });

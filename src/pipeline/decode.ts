@@ -35,6 +35,11 @@ export interface DecodeOptions {
   limits?: Partial<RtmpLimits>;
   /** Emit a `bytes` item after each read (for acknowledgements and progress). */
   reportBytes?: boolean;
+  /**
+   * The source reuses each buffer it emits once `next` returns (a socket reading into one fixed
+   * buffer): everything kept or emitted downstream is then copied, never a view of it.
+   */
+  reusedInput?: boolean;
 }
 
 /**
@@ -45,7 +50,8 @@ export interface DecodeOptions {
 export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8Array, InboundItem> {
   return (source) =>
     new Observable<InboundItem>((subscriber) => {
-      const decoder = new ChunkDecoder(options.limits);
+      const reused = options.reusedInput ?? false;
+      const decoder = new ChunkDecoder(options.limits, { reusedInput: reused });
       let handshake = options.handshake;
       let total = 0;
       const onMessage = (message: RawMessage): void =>
@@ -56,7 +62,8 @@ export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8A
           try {
             let rest: Uint8Array | undefined = bytes;
             if (handshake) {
-              const progress = handshake.push(bytes);
+              // The handshake keeps views of what it is given until it has whole packets.
+              const progress = handshake.push(reused ? bytes.slice() : bytes);
               // Our answer (C2, or S0+S1+S2) leaves before anyone hears of the step: a peer-echo
               // listener may send `connect` at once, and it must follow C2 on the wire.
               if (progress.send.byteLength > 0)

@@ -19,6 +19,14 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 /** Below this many bytes a plain loop copies faster than `subarray` + `set`. */
 const SMALL_COPY = 48;
 
+/** `b[p..p+n)` in a buffer of its own (Buffer's pool for small sizes). */
+function copyOf(b: Uint8Array, p: number, n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  if (n >= SMALL_COPY) out.set(b.subarray(p, p + n));
+  else for (let i = 0; i < n; i++) out[i] = b[p + i];
+  return out;
+}
+
 /** Header and reassembly state of one chunk stream (one csid). */
 class ChunkStream {
   /** Absolute timestamp of the message in progress (or of the last one). */
@@ -37,6 +45,17 @@ class ChunkStream {
   constructor(readonly csid: number) {}
 }
 
+/** How the decoder may treat the bytes pushed into it. */
+export interface ChunkDecoderOptions {
+  /**
+   * The caller reuses each pushed buffer once `push`/`pushTo` returns (a socket read into one
+   * fixed buffer). The decoder then hands out no views of it: a message that fits one chunk is
+   * copied too, as every other kept byte already is. Default false: single-chunk messages are
+   * views of the pushed bytes.
+   */
+  reusedInput?: boolean;
+}
+
 function collect(this: RawMessage[], m: RawMessage): void {
   this.push(m);
 }
@@ -48,6 +67,7 @@ function collect(this: RawMessage[], m: RawMessage): void {
  */
 export class ChunkDecoder {
   private readonly limits: RtmpLimits;
+  private readonly reusedInput: boolean;
   private chunkSizeValue = DEFAULT_CHUNK_SIZE;
   private bytesReceivedValue = 0;
   private bufferedBytesValue = 0;
@@ -80,9 +100,13 @@ export class ChunkDecoder {
   private hStreamId = 0;
   private hExt = -1;
 
-  /** @param limits overrides of DEFAULT_LIMITS (chunk size, message size, csids, buffered bytes). */
-  constructor(limits?: Partial<RtmpLimits>) {
+  /**
+   * @param limits overrides of DEFAULT_LIMITS (chunk size, message size, csids, buffered bytes).
+   * @param options how pushed bytes may be kept (see ChunkDecoderOptions).
+   */
+  constructor(limits?: Partial<RtmpLimits>, options: ChunkDecoderOptions = {}) {
     this.limits = resolveLimits(limits);
+    this.reusedInput = options.reusedInput ?? false;
   }
 
   /** The peer's current chunk size (128 until it sends Set Chunk Size). */
@@ -110,7 +134,10 @@ export class ChunkDecoder {
     return this.streamCount;
   }
 
-  /** Decodes `bytes` and returns every message they complete (payloads may be views of `bytes`). */
+  /**
+   * Decodes `bytes` and returns every message they complete (payloads may be views of `bytes`,
+   * unless the decoder was made with `reusedInput`).
+   */
   push(bytes: Uint8Array): RawMessage[] {
     const out: RawMessage[] = [];
     this.pushTo(bytes, collect.bind(out));
@@ -346,8 +373,10 @@ export class ChunkDecoder {
     const remaining = cs.length - cs.received;
     const n = remaining < this.chunkSizeValue ? remaining : this.chunkSizeValue;
     if (cs.received === 0 && n === remaining && q + n <= b.length) {
-      // The whole message is in this chunk and this push: hand out a view, no copy.
-      this.complete(cs, n === 0 ? EMPTY : b.subarray(q, q + n), onMessage);
+      // The whole message is in this chunk and this push: hand out a view, no copy (or, when
+      // the caller reuses its buffer, one copy; small ones come from Buffer's shared pool).
+      const payload = n === 0 ? EMPTY : this.reusedInput ? copyOf(b, q, n) : b.subarray(q, q + n);
+      this.complete(cs, payload, onMessage);
       return q + n;
     }
     this.chunkLeft = n;

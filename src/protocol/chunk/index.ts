@@ -1,3 +1,8 @@
 /** The chunk stream layer: bytes ⇄ whole RTMP messages (RawMessage). */
-export { ChunkDecoder, DEFAULT_CHUNK_SIZE, MAX_CHUNK_HEADER_SIZE } from './decoder';
+export {
+  ChunkDecoder,
+  DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_HEADER_SIZE,
+  type ChunkDecoderOptions,
+} from './decoder';
 export { ChunkEncoder, validateChunkSize } from './encoder';
