@@ -148,6 +148,8 @@ export class StreamStats {
   private readonly bucketVideoBytes: Float64Array;
   private readonly bucketAudioBytes: Float64Array;
   private readonly bucketFrames: Float64Array;
+  /** Earliest media timestamp (on the continuous timeline) in each bucket; +Infinity: none. */
+  private readonly bucketMinTs: Float64Array;
   /** Wall time of the first media message ever: rates never average over time before it. */
   private firstMediaWall: number | undefined;
 
@@ -209,6 +211,7 @@ export class StreamStats {
     this.bucketVideoBytes = new Float64Array(this.buckets);
     this.bucketAudioBytes = new Float64Array(this.buckets);
     this.bucketFrames = new Float64Array(this.buckets);
+    this.bucketMinTs = new Float64Array(this.buckets).fill(Infinity);
   }
 
   /** Every audio, video and data message of the stream, in arrival order. */
@@ -227,6 +230,7 @@ export class StreamStats {
     const size = m.payload.length;
     this.bytes += size;
     const ext = this.unwrap(m.timestamp, now);
+    if (ext < this.bucketMinTs[bucket]) this.bucketMinTs[bucket] = ext;
     if (m.type === 'Video') {
       this.bucketVideoBytes[bucket] += size;
       this.lastVideoExt = ext;
@@ -262,6 +266,8 @@ export class StreamStats {
     this.keyframeIntervalNext = 0;
     this.mediaSinceStart = false;
     this.stallCounted = false;
+    // Timestamps before the reconnect are on another timeline.
+    this.bucketMinTs.fill(Infinity);
     this.emit?.({ stream: this.name, event: 'reconnect', at: this.clock(), state: this.state });
   }
 
@@ -290,17 +296,25 @@ export class StreamStats {
     let videoBytes = 0;
     let audioBytes = 0;
     let frames = 0;
+    let minTs = Infinity;
     for (let i = 0; i < this.buckets; i++) {
       const s = this.bucketSecond[i];
       if (s < oldestSecond || s > currentSecond) continue;
       videoBytes += this.bucketVideoBytes[i];
       audioBytes += this.bucketAudioBytes[i];
       frames += this.bucketFrames[i];
+      if (this.bucketMinTs[i] < minTs) minTs = this.bucketMinTs[i];
     }
     // The window runs from the start of the oldest bucket (or the first media) to now; at least
-    // one bucket long so that the first messages do not read as a huge rate.
+    // one bucket long so that the first messages do not read as a huge rate. When the window's
+    // media spans more time than that (a server's GOP cache delivered at once to a new player),
+    // the media time is used instead: rates are the stream's, not the burst's. Capped at the
+    // window, so a timestamp jump cannot make them read low for longer than the window.
     const from = Math.max(oldestSecond * BUCKET_MS, this.firstMediaWall ?? now);
-    const seconds = Math.max(now - from, BUCKET_MS) / 1000;
+    const mediaSpan = Number.isFinite(minTs)
+      ? Math.min(Math.max(this.maxExtTs - minTs, 0), this.buckets * BUCKET_MS)
+      : 0;
+    const seconds = Math.max(now - from, BUCKET_MS, mediaSpan) / 1000;
 
     let keyframeInterval: number | undefined;
     if (this.keyframeIntervalCount > 0) {

@@ -137,6 +137,17 @@ describe('StreamStats', () => {
     expect(s.lastMediaAgeMs).toBe(0);
   });
 
+  it('reads the stream’s bitrate, not the burst’s, when a server delivers its GOP cache at once', () => {
+    const { clock, stats, t0 } = setup();
+    // 2 s of cached media arrive at t0 in one burst, then the live edge at real-time pace.
+    feed({ stats, clock, durationMs: 2000, startWall: t0, pace: 0 });
+    feed({ stats, clock, durationMs: 1000, startWall: t0, fromMs: 2000 });
+    const s = stats.snapshot();
+    expect(relativeError(s.videoBitrate, 1_000_000)).toBeLessThan(0.1);
+    expect(relativeError(s.audioBitrate, 128_000)).toBeLessThan(0.1);
+    expect(relativeError(s.fps, 30)).toBeLessThan(0.1);
+  });
+
   it('lets rates fall to zero once the window has passed without media', () => {
     const { clock, stats, t0 } = setup();
     feed({ stats, clock, durationMs: 3000, startWall: t0 });
