@@ -226,4 +226,31 @@ describe('the embedded server as a tree of actors', () => {
     expect(text).not.toContain(key);
     expect(text).toContain('STREAM.PUBLISH');
   });
+
+  it('forgets every connection actor, socket and NetStream after 200 clients come and go', async () => {
+    const { server, port } = await start();
+    for (let round = 0; round < 10; round++) {
+      const batch = Array.from({ length: 20 }, () => raw(port));
+      expect(await waitFor(() => batch.every((c) => c.handshaken), 5_000)).toBe(true);
+      for (const c of batch) {
+        c.send(buildConnect({ app: 'live', tcUrl: `rtmp://127.0.0.1:${port}/live` }));
+      }
+      expect(
+        await waitFor(
+          () =>
+            batch.every((c) =>
+              c.received.some((m) => m.type === 'Command' && m.name === '_result'),
+            ),
+          5_000,
+        ),
+      ).toBe(true);
+      for (const c of batch) c.close();
+    }
+    expect(
+      await waitFor(() => server.actor.getSnapshot().context.connections.length === 0, 5_000),
+    ).toBe(true);
+    expect(childIds(server.actor)).toEqual(['listener']);
+    expect(server.stats().connections).toBe(0);
+    expect(server.actor.getSnapshot().context.accepted).toBe(200);
+  }, 60_000);
 });
