@@ -202,12 +202,21 @@ describe('a server that dies mid-stream and comes back', () => {
     const sentAtRestart = handle.sent.messages;
 
     // Publishing resumes on its own, and a reader that starts after the restart gets media.
-    const republished = await waitFor(
-      () =>
-        conn.states.some((s) => s.at >= restartedAt && s.state === 'session.connected') &&
-        handle.sent.messages > sentAtRestart + 50,
+    const connectedAgain = await waitFor(
+      () => conn.states.some((s) => s.at >= restartedAt && s.state === 'session.connected'),
       20_000,
     );
+    const sentAgain = await waitFor(() => handle.sent.messages > sentAtRestart + 50, 10_000);
+    // Everything needed to tell which step did not happen, should one not.
+    const resumed = {
+      connectedAgain,
+      sentAgain,
+      sentSinceRestart: handle.sent.messages - sentAtRestart,
+      connectionStates: conn.states.filter((s) => s.at >= killedAt).map((s) => s.state),
+      streamStates: events
+        .filter((e) => e.type === 'stream.state' && e.at >= killedAt)
+        .map((e) => (e as { state: string }).state),
+    };
     let probeError: unknown;
     const second = await ffprobeJson(url, { timeoutMs: 15_000 }).catch((err: unknown) => {
       probeError = err;
@@ -219,7 +228,7 @@ describe('a server that dies mid-stream and comes back', () => {
     expect(conn.states.filter((s) => s.at >= killedAt).map((s) => s.state)).toContain(
       'retrying.waiting',
     );
-    expect(republished).toBe(true);
+    expect(resumed).toMatchObject({ connectedAgain: true, sentAgain: true });
     const streamStates = events
       .filter((e) => e.type === 'stream.state' && e.at >= killedAt)
       .map((e) => (e as { state: string }).state);
