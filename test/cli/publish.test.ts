@@ -60,6 +60,11 @@ describe('rtmp-actors publish', () => {
         .filter((t) => t.type === 8 || t.type === 9)
         .map((t) => t.timestamp);
       expect(Math.max(...stamps) - Math.min(...stamps)).toBeGreaterThan(2800);
+      // One progress line a second while publishing: wait for a third before stopping (the
+      // publisher's clock starts at Publish.Start, a little after nginx logged it).
+      expect(
+        await waitFor(() => (pubIo.err().match(/"type":"progress"/g) ?? []).length >= 3, 5_000),
+      ).toBe(true);
     } finally {
       pubIo.interrupt();
     }
