@@ -37,8 +37,8 @@ import {
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
 import { decodeRtmp } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
-import { maskValue } from '../redact';
 import type { PlayerSink } from './liveStream';
+import { maskStreamName } from './log';
 import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
 
 export type ConnectionPhase = 'handshake' | 'awaitingConnect' | 'connected' | 'closed';
@@ -190,12 +190,6 @@ class ServerPlayer implements PlayerSink {
 function status(streamId: number, level: string, code: string, description: string): RtmpMessage {
   const info: StatusInfo = { level, code, description };
   return buildOnStatus(info, { streamId, csid: 5 });
-}
-
-/** A stream name as the machines see it: masked like a stream key (`ca***`). */
-function labelOf(name: string): string {
-  const q = name.indexOf('?');
-  return `${maskValue(q < 0 ? name : name.slice(0, q))}${q < 0 ? '' : '?***'}`;
 }
 
 function stringArg(v: AmfValue | undefined): string {
@@ -598,7 +592,7 @@ export class ServerConnection {
       return;
     }
     const outcome = this.host.startPublishing(this, streamId, name);
-    this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: labelOf(name), outcome });
+    this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: maskStreamName(name), outcome });
     if (outcome === 'badName') {
       this.send(
         status(streamId, 'error', StatusCode.PublishBadName, `${name} is already being published`),
@@ -617,7 +611,11 @@ export class ServerConnection {
     const s = this.streamFor(streamId);
     if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     const result = name ? this.host.canPlay(this, name) : 'notFound';
-    this.streamEvent(streamId, { type: 'STREAM.PLAY', label: labelOf(name), outcome: result });
+    this.streamEvent(streamId, {
+      type: 'STREAM.PLAY',
+      label: maskStreamName(name),
+      outcome: result,
+    });
     if (result === 'notFound') {
       this.send(
         status(streamId, 'error', StatusCode.PlayStreamNotFound, `No stream named ${name}.`),

@@ -2,11 +2,16 @@
 import { maskValue, redactUrl } from '../redact';
 import type { ServerEvent } from './server';
 
-/** `live/ab***`: the app, and the stream name masked as a stream key. */
-function streamLabel(app: string, name: string): string {
+/** `ab***` (or `ab***?***` with a query): a stream name masked as a stream key. */
+export function maskStreamName(name: string): string {
   const q = name.indexOf('?');
   const base = q < 0 ? name : name.slice(0, q);
-  return `${app}/${maskValue(base)}${q < 0 ? '' : '?***'}`;
+  return `${maskValue(base)}${q < 0 ? '' : '?***'}`;
+}
+
+/** `live/ab***`: the app, and the stream name masked as a stream key. */
+function streamLabel(app: string, name: string): string {
+  return `${app}/${maskStreamName(name)}`;
 }
 
 /** A human line for `e` (no timestamp, no newline); stream names and URLs are redacted. */
