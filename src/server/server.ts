@@ -147,6 +147,8 @@ export class RtmpServer implements ConnectionHost {
   private nextConnectionId = 1;
   private closedBytes = { in: 0, out: 0, dropped: 0 };
   private address?: { host: string; port: number };
+  /** listen() started the supervisor. */
+  private started = false;
 
   constructor(options: RtmpServerOptions = {}) {
     this.opts = {
@@ -265,6 +267,8 @@ export class RtmpServer implements ConnectionHost {
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<{ host: string; port: number }> {
     const actor = this.supervisor;
+    if (this.started) return Promise.reject(new Error('listen() was called already'));
+    this.started = true;
     return new Promise((resolve, reject) => {
       const sub = actor.subscribe((snapshot) => {
         if (snapshot.matches({ serving: 'starting' })) return;
@@ -298,7 +302,7 @@ export class RtmpServer implements ConnectionHost {
   /** Stops accepting, closes every connection, and completes `events$`. */
   async close(): Promise<void> {
     const actor = this.supervisor;
-    if (actor.getSnapshot().status === 'active') {
+    if (this.started && actor.getSnapshot().status === 'active') {
       await new Promise<void>((resolve) => {
         const sub = actor.subscribe({ complete: () => resolve(), error: () => resolve() });
         actor.send({ type: 'SERVER.SHUTDOWN' });

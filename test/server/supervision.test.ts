@@ -253,4 +253,14 @@ describe('the embedded server as a tree of actors', () => {
     expect(server.stats().connections).toBe(0);
     expect(server.actor.getSnapshot().context.accepted).toBe(200);
   }, 60_000);
+
+  it('closes at once when it never listened, and refuses a second listen', async () => {
+    const idle = new RtmpServer({ port: 0 });
+    const seen: string[] = [];
+    idle.events$.subscribe({ next: (e) => seen.push(e.type), complete: () => seen.push('end') });
+    await idle.close();
+    expect(seen).toEqual(['shutdown', 'end']);
+    const { server } = await start();
+    await expect(server.listen()).rejects.toThrow(/already/);
+  });
 });
