@@ -11,6 +11,11 @@ export interface RtmpLimits {
   maxChunkStreams: number;
   /** Most bytes buffered, summed over all chunk streams, for messages not yet complete. */
   maxBufferedBytes: number;
+  /**
+   * Capacity of the reassembly buffers a chunk decoder keeps to lend again (only when payloads
+   * are lent to consumers that do not keep them); above it, buffers are left to the GC.
+   */
+  maxLendPoolBytes: number;
   /** Deepest AMF nesting (objects, arrays) a decoder follows. */
   maxAmfDepth: number;
   /** Longest AMF string (bytes) a decoder accepts. */
@@ -26,6 +31,7 @@ export const DEFAULT_LIMITS: Readonly<RtmpLimits> = Object.freeze({
   maxMessageSize: 16 * 1024 * 1024, // 16 MiB
   maxChunkStreams: 1024,
   maxBufferedBytes: 64 * 1024 * 1024, // 64 MiB
+  maxLendPoolBytes: 8 * 1024 * 1024, // 8 MiB
   maxAmfDepth: 64,
   maxAmfStringLength: 8 * 1024 * 1024,
   maxAmfEntries: 65536,

@@ -36,6 +36,11 @@ export interface RawMessage {
   streamId: number;
   /** The body. May be a view into a larger buffer: copy it if you keep it past the next read. */
   payload: Uint8Array;
+  /**
+   * The payload is lent (ChunkDecoderOptions.lend): valid only while the callback that received
+   * the message runs; the decoder reuses its memory afterwards.
+   */
+  lent?: true;
 }
 
 /** Well-known chunk stream ids used by librtmp / FFmpeg when sending. */

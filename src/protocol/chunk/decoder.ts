@@ -42,6 +42,10 @@ class ChunkStream {
   received = 0;
   /** Preallocated body of the message in progress (null until its first partial chunk). */
   buf: Buffer | null = null;
+  /** `buf` is a pooled buffer lent for one callback (see ChunkDecoderOptions.lend). */
+  lent = false;
+  /** Bytes `buf` counts against maxBufferedBytes (its length; a pooled one may be larger). */
+  held = 0;
   constructor(readonly csid: number) {}
 }
 
@@ -54,6 +58,27 @@ export interface ChunkDecoderOptions {
    * views of the pushed bytes.
    */
   reusedInput?: boolean;
+  /**
+   * Asked when a message starts (its first chunk): may its payload be lent? A lent payload is
+   * valid only while `onMessage` runs (pushTo); the decoder then reassembles it into a pooled
+   * buffer it reuses for later messages (no allocation per message), or, when the message is one
+   * chunk of the pushed bytes, hands out a view of them. Such messages carry `lent: true`.
+   * Consumers that keep a lent payload past the callback must copy it. Never used by `push`.
+   */
+  lend?: (typeId: number, streamId: number) => boolean;
+}
+
+/** The smallest pooled reassembly buffer: small messages share the sizes of larger ones. */
+const MIN_POOLED = 64 * 1024;
+
+/**
+ * The size of a new pooled buffer for a `length`-byte message: a power of two of at least 64 KiB,
+ * so that later messages of similar sizes fit the buffers earlier ones leave behind.
+ */
+function pooledSize(length: number): number {
+  let size = MIN_POOLED;
+  while (size < length) size *= 2;
+  return size;
 }
 
 function collect(this: RawMessage[], m: RawMessage): void {
@@ -68,6 +93,12 @@ function collect(this: RawMessage[], m: RawMessage): void {
 export class ChunkDecoder {
   private readonly limits: RtmpLimits;
   private readonly reusedInput: boolean;
+  private readonly lend: ((typeId: number, streamId: number) => boolean) | undefined;
+  /** Whether the current push may lend payloads (pushTo: yes; push: no). */
+  private lending = false;
+  /** Reassembly buffers returned after a lent message, kept for the next ones. */
+  private readonly pool: Buffer[] = [];
+  private pooledBytesValue = 0;
   private chunkSizeValue = DEFAULT_CHUNK_SIZE;
   private bytesReceivedValue = 0;
   private bufferedBytesValue = 0;
@@ -107,6 +138,7 @@ export class ChunkDecoder {
   constructor(limits?: Partial<RtmpLimits>, options: ChunkDecoderOptions = {}) {
     this.limits = resolveLimits(limits);
     this.reusedInput = options.reusedInput ?? false;
+    this.lend = options.lend;
   }
 
   /** The peer's current chunk size (128 until it sends Set Chunk Size). */
@@ -122,6 +154,11 @@ export class ChunkDecoder {
   /** Bytes allocated for messages not yet complete, summed over all chunk streams. */
   get bufferedBytes(): number {
     return this.bufferedBytesValue;
+  }
+
+  /** Capacity of the reassembly buffers kept for lending again (at most maxLendPoolBytes). */
+  get pooledBytes(): number {
+    return this.pooledBytesValue;
   }
 
   /** Whether the last push ended inside a chunk header (its bytes wait for the next push). */
@@ -140,13 +177,18 @@ export class ChunkDecoder {
    */
   push(bytes: Uint8Array): RawMessage[] {
     const out: RawMessage[] = [];
-    this.pushTo(bytes, collect.bind(out));
+    this.decode(bytes, collect.bind(out), false);
     return out;
   }
 
   /** Decodes `bytes`, calling `onMessage` for each message as soon as it is complete. */
   pushTo(bytes: Uint8Array, onMessage: (m: RawMessage) => void): void {
+    this.decode(bytes, onMessage, this.lend !== undefined);
+  }
+
+  private decode(bytes: Uint8Array, onMessage: (m: RawMessage) => void, lending: boolean): void {
     if (this.failure !== null) throw this.failure;
+    this.lending = lending;
     this.pushStart = this.bytesReceivedValue;
     this.bytesReceivedValue += bytes.length;
     try {
@@ -374,7 +416,12 @@ export class ChunkDecoder {
     const n = remaining < this.chunkSizeValue ? remaining : this.chunkSizeValue;
     if (cs.received === 0 && n === remaining && q + n <= b.length) {
       // The whole message is in this chunk and this push: hand out a view, no copy (or, when
-      // the caller reuses its buffer, one copy; small ones come from Buffer's shared pool).
+      // the caller reuses its buffer, one copy; small ones come from Buffer's shared pool, and
+      // a lent payload is a view: it is only valid during the callback anyway).
+      if (n > 0 && this.reusedInput && this.lending && this.lend!(cs.typeId, cs.streamId)) {
+        this.complete(cs, b.subarray(q, q + n), onMessage, true);
+        return q + n;
+      }
       const payload = n === 0 ? EMPTY : this.reusedInput ? copyOf(b, q, n) : b.subarray(q, q + n);
       this.complete(cs, payload, onMessage);
       return q + n;
@@ -389,7 +436,11 @@ export class ChunkDecoder {
     let buf = cs.buf;
     if (buf === null) {
       const length = cs.length;
-      if (this.bufferedBytesValue + length > this.limits.maxBufferedBytes) {
+      // A lent message holds a pooled buffer (maybe larger than itself): that is what counts.
+      const lend = this.lending && this.lend!(cs.typeId, cs.streamId);
+      const pooled = lend ? this.fittingPooled(length) : -1;
+      const held = !lend ? length : pooled >= 0 ? this.pool[pooled].length : pooledSize(length);
+      if (this.bufferedBytesValue + held > this.limits.maxBufferedBytes) {
         this.fail(
           'BUFFER_LIMIT',
           `buffering a ${length}-byte message on chunk stream ${cs.csid} would exceed maxBufferedBytes ${this.limits.maxBufferedBytes}`,
@@ -402,42 +453,111 @@ export class ChunkDecoder {
           },
         );
       }
-      buf = Buffer.allocUnsafe(length);
+      if (!lend) buf = Buffer.allocUnsafe(length);
+      else if (pooled < 0) buf = Buffer.allocUnsafe(held);
+      else buf = this.takePooled(pooled);
       cs.buf = buf;
-      this.bufferedBytesValue += length;
+      cs.lent = lend;
+      cs.held = held;
+      this.bufferedBytesValue += held;
     }
-    const avail = b.length - p;
-    const n = this.chunkLeft < avail ? this.chunkLeft : avail;
-    const off = cs.received;
-    if (n >= SMALL_COPY) {
-      buf.set(b.subarray(p, p + n), off);
+    const end = b.length;
+    // A fmt-3 header of this chunk stream (1 byte, no extended timestamp) continues the message:
+    // such chunks are read here, one after another, without a trip through the header parser.
+    const continuation = cs.csid < 64 && cs.ext < 0 ? 0xc0 | cs.csid : -1;
+    for (;;) {
+      const avail = end - p;
+      const n = this.chunkLeft < avail ? this.chunkLeft : avail;
+      const off = cs.received;
+      if (n >= SMALL_COPY) {
+        buf.set(b.subarray(p, p + n), off);
+      } else {
+        for (let i = 0; i < n; i++) buf[off + i] = b[p + i];
+      }
+      cs.received = off + n;
+      this.chunkLeft -= n;
+      p += n;
+      if (this.chunkLeft > 0) return p;
+      if (cs.received === cs.length) break;
+      if (p >= end || b[p] !== continuation) return p;
+      p++;
+      const remaining = cs.length - cs.received;
+      this.chunkLeft = remaining < this.chunkSizeValue ? remaining : this.chunkSizeValue;
+    }
+    cs.buf = null;
+    this.bufferedBytesValue -= cs.held;
+    if (cs.lent) {
+      cs.lent = false;
+      this.complete(
+        cs,
+        buf.length === cs.length ? buf : buf.subarray(0, cs.length),
+        onMessage,
+        true,
+      );
+      this.givePooled(buf);
     } else {
-      for (let i = 0; i < n; i++) buf[off + i] = b[p + i];
-    }
-    cs.received = off + n;
-    this.chunkLeft -= n;
-    if (this.chunkLeft === 0 && cs.received === cs.length) {
-      cs.buf = null;
-      this.bufferedBytesValue -= cs.length;
       this.complete(cs, buf, onMessage);
     }
-    return p + n;
+    return p;
+  }
+
+  /** Index of the smallest pooled buffer of at least `length` bytes, or -1. */
+  private fittingPooled(length: number): number {
+    const pool = this.pool;
+    let best = -1;
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i].length >= length && (best < 0 || pool[i].length < pool[best].length)) best = i;
+    }
+    return best;
+  }
+
+  /** Takes pooled buffer `i` out of the pool. */
+  private takePooled(i: number): Buffer {
+    const pool = this.pool;
+    const buf = pool[i];
+    pool[i] = pool[pool.length - 1];
+    pool.pop();
+    this.pooledBytesValue -= buf.length;
+    return buf;
+  }
+
+  /** Keeps a lent message's buffer for the next one, within maxLendPoolBytes. */
+  private givePooled(buf: Buffer): void {
+    if (this.pooledBytesValue + buf.length > this.limits.maxLendPoolBytes) return;
+    this.pool.push(buf);
+    this.pooledBytesValue += buf.length;
   }
 
   /** Emits a finished message; applies Set Chunk Size and Abort first. */
-  private complete(cs: ChunkStream, payload: Uint8Array, onMessage: (m: RawMessage) => void): void {
+  private complete(
+    cs: ChunkStream,
+    payload: Uint8Array,
+    onMessage: (m: RawMessage) => void,
+    lent = false,
+  ): void {
     cs.received = 0;
     this.cur = null;
     const typeId = cs.typeId;
     if (typeId === MessageTypeId.SetChunkSize) this.applySetChunkSize(cs, payload);
     else if (typeId === MessageTypeId.Abort && payload.length >= 4) this.applyAbort(payload);
-    onMessage({
-      csid: cs.csid,
-      timestamp: cs.timestamp,
-      typeId,
-      streamId: cs.streamId,
-      payload,
-    });
+    if (lent) {
+      onMessage({
+        csid: cs.csid,
+        timestamp: cs.timestamp,
+        typeId,
+        streamId: cs.streamId,
+        payload,
+        lent: true,
+      });
+    } else {
+      onMessage({
+        csid: cs.csid,
+        timestamp: cs.timestamp,
+        typeId,
+        streamId: cs.streamId,
+        payload,
+      });
+    }
   }
 
   private applySetChunkSize(cs: ChunkStream, payload: Uint8Array): void {
@@ -478,7 +598,11 @@ export class ChunkDecoder {
     const csid = ((payload[0] << 24) | (payload[1] << 16) | (payload[2] << 8) | payload[3]) >>> 0;
     const target = csid < 64 ? this.low[csid] : this.high.get(csid);
     if (target === undefined || target.received === 0) return;
-    if (target.buf !== null) this.bufferedBytesValue -= target.length;
+    if (target.buf !== null) {
+      this.bufferedBytesValue -= target.held;
+      if (target.lent) this.givePooled(target.buf);
+    }
+    target.lent = false;
     target.buf = null;
     target.received = 0;
   }
