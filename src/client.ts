@@ -163,6 +163,14 @@ const DURATION_TOLERANCE_MS = 500;
 export class StreamHandle {
   /** Audio, video and metadata, straight from the transport (never through the machines); completes when the stream is done. */
   readonly media$: Observable<MediaMessage>;
+  /**
+   * The same messages as `media$`, but a payload may be lent: it is valid only while your
+   * callback runs, and the library reuses its memory afterwards (copy what you keep; do not
+   * hold it in an operator such as `bufferTime`). While nobody subscribes to `media$`, the
+   * stream's connection reassembles media into reused buffers and allocates nothing per message:
+   * the way to watch bitrate, frames or codecs, or to write the media somewhere, at the least cost.
+   */
+  readonly lentMedia$: Observable<MediaMessage>;
   /** The stream's status events and state changes. */
   readonly status$: Observable<StreamEvent>;
   /** Resolves when the stream stopped, ended or failed. */
@@ -201,6 +209,7 @@ export class StreamHandle {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const finished$ = from(this.done);
     this.media$ = session.router.sink(key).media$.pipe(takeUntil(finished$));
+    this.lentMedia$ = session.router.sink(key).lentMedia$.pipe(takeUntil(finished$));
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
         this.lastState = e.state;
@@ -246,7 +255,7 @@ export class StreamHandle {
     });
     void this.done.then(() => sub.unsubscribe());
     if (mode === 'play') {
-      const mediaSub = this.media$.subscribe((m) => {
+      const mediaSub = this.lentMedia$.subscribe((m) => {
         if (m.type === 'Data') {
           const duration = metadataDuration(m);
           if (duration !== undefined) this.durationMs = duration;
@@ -329,7 +338,8 @@ export class StreamHandle {
     const sub = this.session.router.sink(this.key);
     const unregister = sub.addBacklogSource(() => sink.backlog());
     const offDrain = sink.onDrain(() => sub.drained());
-    const mediaSub = this.media$.subscribe((m) => sink.write(m));
+    // Lent payloads: the sink copies each tag into its output blocks before it returns.
+    const mediaSub = this.lentMedia$.subscribe((m) => sink.write(m));
     const gapSub = this.status$.subscribe((e) => {
       // After a reconnect the server's timestamps start again: the next tag follows the last one.
       if (e.type === 'stream.state' && e.state === 'interrupted') sink.markGap();

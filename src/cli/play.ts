@@ -230,7 +230,7 @@ export const playCommand: Command = {
       resolveDuration = () => resolve({ kind: 'duration' });
     });
     let finished = false;
-    const mediaSub = handle.media$.subscribe((m: MediaMessage) => {
+    const mediaSub = handle.lentMedia$.subscribe((m: MediaMessage) => {
       if (finished) return;
       if (m.type === 'Audio' || m.type === 'Video') {
         if (stats.firstTimestamp === undefined) stats.firstTimestamp = m.timestamp;

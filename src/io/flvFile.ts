@@ -1,7 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, WriteStream } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { encodeAmf0Values } from '../protocol/amf';
-import { FlvWriter } from '../protocol/flv';
+import { FLV_TAG_HEADER_SIZE, FlvWriter } from '../protocol/flv';
 import type { MediaMessage } from './media';
 
 /** What was written when the sink closed. */
@@ -16,11 +17,22 @@ export interface FlvSaveResult {
   gaps: number;
 }
 
+/** Size of the blocks tags are gathered into before they are written. */
+const BLOCK_SIZE = 256 * 1024;
+/** Written blocks kept for reuse (8 MiB, the transport's default high-water mark). */
+const MAX_SPARE_BLOCKS = 32;
+
 /**
  * Writes media messages as an FLV file (or to any writable). Timestamps are kept as the server
  * sent them, except across a reconnect (`markGap`), where the new run is rebased onto the last
  * written time so the file never jumps back. Every tag is written whole, so the file is valid
  * whatever happens to the connection.
+ *
+ * Tags are copied into 256 KiB blocks as they come, so `write` may be given lent payloads (valid
+ * only during the call), and the blocks are written once per turn of the event loop (a socket
+ * read's worth of tags in one write, not three writes per tag). Blocks are reused once written
+ * when the target is a file or socket, which are done with a chunk when its callback runs; any
+ * other writable (a PassThrough may hand the very chunk to its reader later) gets new ones.
  */
 export class FlvFileSink {
   private readonly out: Writable;
@@ -38,6 +50,16 @@ export class FlvFileSink {
   private closing?: Promise<FlvSaveResult>;
   private drainListeners = new Set<() => void>();
   private rebaseNext = false;
+  /** The block being filled, and how much of it is. */
+  private block: Buffer | null = null;
+  private used = 0;
+  private flushQueued = false;
+  private readonly spare: Buffer[] = [];
+  private readonly reuseBlocks: boolean;
+  private readonly flushNow = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   constructor(target: string | Writable, options: { audio?: boolean; video?: boolean } = {}) {
     this.ownsStream = typeof target === 'string';
@@ -47,6 +69,8 @@ export class FlvFileSink {
       video: options.video ?? true,
       monotonic: false,
     });
+    // (Not `out === process.stdout`: reading that getter would open stdout.)
+    this.reuseBlocks = this.out instanceof WriteStream || this.out instanceof Socket;
     this.out.on('drain', () => {
       for (const l of this.drainListeners) l();
     });
@@ -54,7 +78,7 @@ export class FlvFileSink {
 
   /** Bytes handed to the file but not yet written (for the transport's backpressure). */
   backlog(): number {
-    return this.out.writableLength;
+    return this.out.writableLength + this.used;
   }
 
   onDrain(listener: () => void): () => void {
@@ -93,26 +117,83 @@ export class FlvFileSink {
       this.writer.rebase(33);
     }
     this.rebaseNext = false;
-    // Header, payload and trailer leave in one writev: the payload is not copied.
-    const [header, payload, trailer] = this.writer.writeParts({
-      type,
-      timestamp: message.timestamp,
-      data,
-    });
-    this.out.cork();
-    this.push(header);
-    this.push(payload);
-    this.push(trailer);
-    this.out.uncork();
+    // The header goes straight into the block, then the data, then PreviousTagSize.
+    this.room(FLV_TAG_HEADER_SIZE);
+    this.writer.writeHeaderInto(
+      { type, timestamp: message.timestamp, data },
+      this.block!,
+      this.used,
+    );
+    this.used += FLV_TAG_HEADER_SIZE;
+    this.push(data);
+    this.room(4);
+    const size = FLV_TAG_HEADER_SIZE + data.length;
+    const block = this.block!;
+    const at = this.used;
+    block[at] = size >>> 24;
+    block[at + 1] = (size >>> 16) & 0xff;
+    block[at + 2] = (size >>> 8) & 0xff;
+    block[at + 3] = size & 0xff;
+    this.used += 4;
+    this.result.bytes += size + 4 - data.length;
     this.result.tags++;
     if (type === 8) this.result.audioTags++;
     if (type === 9) this.result.videoTags++;
     this.result.lastTimestamp = this.writer.lastTimestamp ?? message.timestamp;
   }
 
+  /** Makes sure the block being filled has `n` free bytes (writing it out if it has not). */
+  private room(n: number): void {
+    if (this.block !== null && BLOCK_SIZE - this.used >= n) return;
+    this.flush();
+    this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
+    this.used = 0;
+    this.queueFlush();
+  }
+
+  /** Copies `bytes` into the blocks; full ones are written at once, the last one soon. */
   private push(bytes: Uint8Array): void {
     this.result.bytes += bytes.byteLength;
-    this.out.write(bytes);
+    let p = 0;
+    while (p < bytes.byteLength) {
+      if (this.block === null) {
+        this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
+        this.used = 0;
+      }
+      const n = Math.min(BLOCK_SIZE - this.used, bytes.byteLength - p);
+      this.block.set(
+        p === 0 && n === bytes.byteLength ? bytes : bytes.subarray(p, p + n),
+        this.used,
+      );
+      this.used += n;
+      p += n;
+      if (this.used === BLOCK_SIZE) this.flush();
+    }
+    this.queueFlush();
+  }
+
+  /** The block being filled is written at the end of this turn of the event loop. */
+  private queueFlush(): void {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushNow);
+    }
+  }
+
+  /** Writes the block being filled. */
+  private flush(): void {
+    const block = this.block;
+    if (block === null || this.used === 0) return;
+    const bytes = this.used === BLOCK_SIZE ? block : block.subarray(0, this.used);
+    this.block = null;
+    this.used = 0;
+    if (this.reuseBlocks) {
+      this.out.write(bytes, () => {
+        if (this.spare.length < MAX_SPARE_BLOCKS) this.spare.push(block);
+      });
+    } else {
+      this.out.write(bytes);
+    }
   }
 
   /** Flushes and closes (the file stays valid: every tag is whole). */
@@ -123,6 +204,7 @@ export class FlvFileSink {
           this.push(this.writer.header());
           this.headerWritten = true;
         }
+        this.flush();
         if (!this.ownsStream) {
           resolve({ ...this.result });
           return;

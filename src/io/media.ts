@@ -13,10 +13,19 @@ export interface MediaSink {
   backlog(): number;
 }
 
-/** A sink backed by an RxJS Subject; consumers that queue work can report their backlog. */
+/**
+ * A sink backed by RxJS Subjects; consumers that queue work can report their backlog.
+ *
+ * `media$` gives messages whose payloads the subscriber owns. `lentMedia$` gives the same
+ * messages, but a payload may be lent: valid only while the subscriber's callback runs (copy what
+ * you keep). While nobody subscribes to `media$`, the transport lends: its decoder reassembles
+ * into reused buffers and allocates nothing per message.
+ */
 export class SubjectSink implements MediaSink {
   private readonly subject = new Subject<MediaMessage>();
+  private readonly lentSubject = new Subject<MediaMessage>();
   readonly media$: Observable<MediaMessage> = this.subject.asObservable();
+  readonly lentMedia$: Observable<MediaMessage> = this.lentSubject.asObservable();
   /** Video messages dropped by the live backpressure policy ('dropToKeyframe'). */
   dropped = 0;
   /** @internal The live policy is waiting for a keyframe. */
@@ -24,8 +33,29 @@ export class SubjectSink implements MediaSink {
   private readonly backlogSources = new Set<() => number>();
   private readonly drainListeners = new Set<() => void>();
 
+  /** Delivers a message whose payload is owned (kept as long as anyone likes). */
   next(message: MediaMessage): void {
     this.subject.next(message);
+    this.lentSubject.next(message);
+  }
+
+  /** Whether payloads may be lent: nobody subscribes to `media$`. */
+  canLend(): boolean {
+    return !this.subject.observed;
+  }
+
+  /**
+   * Delivers a message whose payload is only valid during this call. Should a `media$`
+   * subscriber have come in the meantime, everyone gets an owned copy instead.
+   */
+  lend(message: MediaMessage): void {
+    if (this.subject.observed) {
+      this.next(
+        message.type === 'Data' ? message : { ...message, payload: Buffer.from(message.payload) },
+      );
+      return;
+    }
+    this.lentSubject.next(message);
   }
 
   backlog(): number {
@@ -52,6 +82,7 @@ export class SubjectSink implements MediaSink {
 
   complete(): void {
     this.subject.complete();
+    this.lentSubject.complete();
   }
 }
 

@@ -16,6 +16,7 @@ import { HandshakeClient, HandshakeServer } from '../protocol/handshake';
 import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';
+import { MessageTypeId } from '../protocol/types';
 import { Subject } from 'rxjs';
 import { classifySocketError, connectSocket } from './socket';
 import type { MediaMessage, MediaRouter, MediaWriter, SubjectSink } from './media';
@@ -265,14 +266,20 @@ export function createTransportLogic(deps: TransportDeps) {
       });
     };
 
-    const deliverMedia = (message: MediaMessage): boolean => {
+    /** Audio and video of a stream nobody takes as owned (`media$`) are lent by the decoder. */
+    const lend = (typeId: number, streamId: number): boolean =>
+      (typeId === MessageTypeId.Audio || typeId === MessageTypeId.Video) &&
+      sinkFor(streamId)?.canLend() === true;
+
+    const deliverMedia = (message: MediaMessage, lent = false): boolean => {
       const sink = sinkFor(message.streamId);
       if (!sink) return false;
       if (dropPolicy && message.type === 'Video' && shouldDrop(sink, message)) {
         sink.dropped++;
         return true;
       }
-      sink.next(message);
+      if (lent) sink.lend(message);
+      else sink.next(message);
       tick(
         message.streamId,
         message.timestamp,
@@ -301,13 +308,13 @@ export function createTransportLogic(deps: TransportDeps) {
       return true;
     };
 
-    const onMessage = (message: RtmpMessage): void => {
+    const onMessage = (message: RtmpMessage, lent = false): void => {
       if (message.type === 'Aggregate') {
         for (const m of message.messages) onMessage(m);
         return;
       }
       if (message.type === 'Audio' || message.type === 'Video') {
-        deliverMedia(message);
+        deliverMedia(message, lent);
         return;
       }
       if (message.type === 'Data' && !DATA_FOR_MACHINES.has(message.name)) {
@@ -365,7 +372,7 @@ export function createTransportLogic(deps: TransportDeps) {
           }
           return;
         case 'message':
-          onMessage(decodeMessage(item.message, limits));
+          onMessage(decodeMessage(item.message, limits), item.message.lent === true);
           return;
       }
     };
@@ -379,7 +386,9 @@ export function createTransportLogic(deps: TransportDeps) {
       const s = socket;
       subs.add(
         inbound
-          .pipe(decodeRtmp({ handshake, limits, reportBytes: true, reusedInput: readsReused }))
+          .pipe(
+            decodeRtmp({ handshake, limits, reportBytes: true, reusedInput: readsReused, lend }),
+          )
           .subscribe({
             next: (item) => {
               try {

@@ -1,6 +1,6 @@
 /**
  * Wires `StreamStats` to client sessions: one StreamStats per played stream, fed from the
- * stream's `media$` (every audio/video/data message) and its status events (state changes,
+ * stream's `lentMedia$` (every audio/video/data message) and its status events (state changes,
  * onStatus codes, stalls, resumes), plus the session's connection events. A live stream that
  * ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a stall and is
  * played again after a backoff, as a monitor should; our own stop never is.
@@ -120,7 +120,7 @@ export class StreamMonitor {
     const handle = this.session.play(w.playName, this.options.playOptions);
     w.handle = handle;
     w.subs.push(
-      handle.media$.subscribe((m) => {
+      handle.lentMedia$.subscribe((m) => {
         if (!w.sawMedia && m.type !== 'Data') {
           w.sawMedia = true;
           w.replays = 0;

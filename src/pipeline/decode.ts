@@ -40,6 +40,8 @@ export interface DecodeOptions {
    * buffer): everything kept or emitted downstream is then copied, never a view of it.
    */
   reusedInput?: boolean;
+  /** Which messages may be lent (see ChunkDecoderOptions.lend): valid only during `next`. */
+  lend?: (typeId: number, streamId: number) => boolean;
 }
 
 /**
@@ -51,7 +53,7 @@ export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8A
   return (source) =>
     new Observable<InboundItem>((subscriber) => {
       const reused = options.reusedInput ?? false;
-      const decoder = new ChunkDecoder(options.limits, { reusedInput: reused });
+      const decoder = new ChunkDecoder(options.limits, { reusedInput: reused, lend: options.lend });
       let handshake = options.handshake;
       let total = 0;
       const onMessage = (message: RawMessage): void =>

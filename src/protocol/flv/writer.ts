@@ -64,7 +64,7 @@ function checkTag(tag: FlvTagInput): number {
 
 /** Writes the 11-byte tag header into `b` at 0. */
 function putTagHeader(
-  b: Buffer,
+  b: Uint8Array,
   type: number,
   size: number,
   timestamp: number,
@@ -193,6 +193,23 @@ export class FlvWriter {
     });
     this.commit(out, parts[0].length + parts[1].length + parts[2].length);
     return parts;
+  }
+
+  /**
+   * Like `write`, but puts only the 11-byte tag header into `out` at `at`; the caller copies the
+   * data after it, then the 4-byte PreviousTagSize (11 + data length). For writers that gather
+   * tags into blocks of their own.
+   */
+  writeHeaderInto(tag: FlvTagInput, out: Uint8Array, at: number): void {
+    const timestamp = this.mapTimestamp(tag.timestamp);
+    const streamId = checkTag({ ...tag, timestamp });
+    const size = tag.data.length;
+    const h = out.subarray(at, at + FLV_TAG_HEADER_SIZE);
+    if (h.length < FLV_TAG_HEADER_SIZE) {
+      throw new RangeError(`no room for an FLV tag header at ${at} of ${out.length}`);
+    }
+    putTagHeader(h, tag.type, size, timestamp, streamId);
+    this.commit(timestamp, FLV_TAG_HEADER_SIZE + size + FLV_PREVIOUS_TAG_SIZE_SIZE);
   }
 
   private mapTimestamp(ts: number): number {
