@@ -3,8 +3,9 @@
  *
  *  (a) VOD download of a 60 s 1080p30 20 Mbit/s H.264 + AAC FLV (generated once by ffmpeg, cached)
  *      from nginx-rtmp: ours vs rtmpdump vs ffmpeg. Each tool runs as a child process and writes
- *      the FLV to stdout (`rtmpdump -o -`, `ffmpeg -c copy -f flv -`, `player.js flv`), which this
- *      process counts tag by tag; CPU seconds and max RSS come from /usr/bin/time. Median of 3.
+ *      the FLV to stdout (`rtmpdump -o -`, `ffmpeg -c copy -f flv -`, `rtmp-actors play URL -o -`,
+ *      and that again with V8's default tiering), which this process counts tag by tag; CPU
+ *      seconds and max RSS come from /usr/bin/time. Median of 3.
  *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
  *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
  *      and our in-process figure (createSession to the first video message).
@@ -44,6 +45,7 @@ import { killAllMeasured, procCpu, spawnMeasured, type Measured } from './lib/pr
 
 const ROOT = resolve(__dirname, '..', '..');
 const PLAYER = join(__dirname, 'player.js');
+const CLI = join(ROOT, 'bin', 'rtmp-actors');
 const SMALL_FLV = join(ROOT, 'test', 'fixtures', 'media', 'small.flv');
 const RESULTS = join(ROOT, 'bench', 'results');
 
@@ -131,13 +133,18 @@ interface DownloadRun {
   note?: string;
 }
 
+/**
+ * (a)'s tools. `ours` is the command line, `rtmp-actors play URL -o -`, as `rtmpdump -o -` is;
+ * `ours-tf` is the same with V8's default tiering (RTMP_ACTORS_TURBOFAN=1), to show what the
+ * command's V8 setting is worth.
+ */
+const VOD_TOOLS = ['ours', 'rtmpdump', 'ffmpeg', 'ours-tf'];
+
 function downloadCommand(tool: string, url: string): [string, string[]] {
   switch (tool) {
     case 'ours':
-      return [
-        process.execPath,
-        [PLAYER, 'flv', url, '--idle-ms', '3000', '--timeout-ms', '120000'],
-      ];
+    case 'ours-tf':
+      return [process.execPath, [CLI, 'play', url, '-o', '-']];
     case 'rtmpdump':
       return [requireTool('rtmpdump'), ['-q', '-b', '36000000', '-r', url, '-o', '-']];
     default:
@@ -175,6 +182,7 @@ async function download(
   const cpu0 = nginxCpu(nginx);
   const child = spawnMeasured(cmd, args, {
     timeoutMs: 150_000,
+    env: tool === 'ours-tf' ? { RTMP_ACTORS_TURBOFAN: '1' } : undefined,
     onStdout: (d) => {
       counter.push(d);
       if (
@@ -190,7 +198,7 @@ async function download(
   const idle = setInterval(() => {
     const last = counter.counts.lastByteMs;
     const now = Number(process.hrtime.bigint() - start) / 1e6;
-    if (tool !== 'ours' && last !== undefined && now - last > 3000 && !idleKilled) {
+    if (!tool.startsWith('ours') && last !== undefined && now - last > 3000 && !idleKilled) {
       idleKilled = true;
       child.killTool();
     }
@@ -525,7 +533,7 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
 
   // (a)
   const vodUrl = `rtmp://127.0.0.1:${nginx.port}/vod/${bigName}`;
-  const tools = SECTIONS.has('a') ? ['ours', 'rtmpdump', 'ffmpeg'] : [];
+  const tools = SECTIONS.has('a') ? VOD_TOOLS : [];
   const downloads: DownloadRun[] = [];
   if (SECTIONS.has('a')) noteLoad('a');
   for (const tool of tools) {
@@ -668,7 +676,7 @@ function report(r: Report): void {
     lives,
     pubAlive,
   } = r;
-  const [ours, rd, fm] = vod;
+  const [ours, rd, fm, oursTf] = vod;
   const lines: string[] = [];
   const ratio = (a: number, b: number): string => fix(a / b, 2);
   if (ours && rd && fm) {
@@ -692,6 +700,12 @@ function report(r: Report): void {
       `ratios ours/rtmpdump: MB/s ${ratio(ours.mbps, rd.mbps)}, CPU ${ratio(ours.cpuS, rd.cpuS)}, RSS ${ratio(ours.maxRssMB, rd.maxRssMB)}; ` +
         `ours/ffmpeg: MB/s ${ratio(ours.mbps, fm.mbps)}, CPU ${ratio(ours.cpuS, fm.cpuS)}, RSS ${ratio(ours.maxRssMB, fm.maxRssMB)}`,
     );
+    if (oursTf) {
+      lines.push(
+        `ours = \`rtmp-actors play URL -o -\`; ours-tf = the same with V8's default tiering ` +
+          `(RTMP_ACTORS_TURBOFAN=1): MB/s ${ratio(oursTf.mbps, rd.mbps)}x rtmpdump's`,
+      );
+    }
   }
   if (first.length === 2) {
     lines.push('');

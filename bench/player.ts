@@ -49,8 +49,9 @@ async function flv(url: string): Promise<void> {
   let video = 0;
   let audio = 0;
   let bytes = 0;
-  // Subscribed before saveFlv, so the first video frame is noted before it reaches stdout.
-  stream.media$.subscribe((m: MediaMessage) => {
+  // Subscribed before saveFlv, so the first video frame is noted before it reaches stdout; lent
+  // media (only counted here), so nothing is allocated per message, as with `play -o -`.
+  stream.lentMedia$.subscribe((m: MediaMessage) => {
     last = process.hrtime.bigint();
     if (m.type === 'Video') {
       video++;
@@ -137,7 +138,7 @@ async function live(url: string): Promise<void> {
     per.push(s);
     const h = session.play(name, { start: -1 });
     handles.push(h);
-    h.media$.subscribe((m: MediaMessage) => {
+    h.lentMedia$.subscribe((m: MediaMessage) => {
       if (m.type === 'Video') {
         if (s.firstVideoWallMs === undefined) s.firstVideoWallMs = msSince(t0);
         if (windowOpen) {

@@ -65,7 +65,13 @@ export function procCpu(pid: number): { cpuS: number; rssMB: number } | undefine
 export function spawnMeasured(
   command: string,
   args: readonly string[],
-  options: { onStdout?: (chunk: Buffer) => void; timeoutMs?: number; plain?: boolean } = {},
+  options: {
+    onStdout?: (chunk: Buffer) => void;
+    timeoutMs?: number;
+    plain?: boolean;
+    /** Added to this process's environment. */
+    env?: Record<string, string>;
+  } = {},
 ): MeasuredChild {
   const useTime = TIME !== undefined && !options.plain;
   const timeFile = join(tmpdir(), `rtmp-actors-bench-time-${process.pid}-${seq++}`);
@@ -76,7 +82,10 @@ export function spawnMeasured(
     useTime && TIME ? [TIME, '-f', '%e %U %S %M', '-o', timeFile, '--', ...inner] : inner;
   const outer = SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
   const start = process.hrtime.bigint();
-  const child = spawn(outer[0], outer.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(outer[0], outer.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+  });
   const pid = child.pid ?? -1;
   if (pid > 0) live.add(pid);
   let stderr = '';
