@@ -5,7 +5,7 @@
  *      from nginx-rtmp: ours vs rtmpdump vs ffmpeg. Each tool runs as a child process and writes
  *      the FLV to stdout (`rtmpdump -o -`, `ffmpeg -c copy -f flv -`, `rtmp-actors play URL -o -`,
  *      and that again with V8's default tiering), which this process counts tag by tag; CPU
- *      seconds and max RSS come from /usr/bin/time. Median of 3.
+ *      seconds and max RSS come from /usr/bin/time. Median of 5.
  *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
  *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
  *      and our in-process figure (createSession to the first video message).
@@ -14,7 +14,8 @@
  *
  * Build with `npm run build`; run with `npm run bench`. Prints a table and writes
  * bench/results/bench.json. `npm run bench -- --only a` (or `--only a,b`) runs only those
- * sections; `--runs N` changes the number of VOD runs (default 3).
+ * sections; `--runs N` changes the number of VOD runs (default 5: on a 2-core machine the spread
+ * from run to run is wide).
  */
 import {
   copyFileSync,
@@ -61,7 +62,7 @@ function sectionsFromArgv(argv: readonly string[]): Set<string> {
 }
 const SECTIONS = sectionsFromArgv(process.argv);
 const runsArg = process.argv.indexOf('--runs');
-const VOD_RUNS = runsArg >= 0 ? Math.max(1, Number(process.argv[runsArg + 1]) || 3) : 3;
+const VOD_RUNS = runsArg >= 0 ? Math.max(1, Number(process.argv[runsArg + 1]) || 5) : 5;
 const FIRST_FRAME_RUNS = 10;
 const LIVE_COUNTS = [10, 100, 500];
 const LIVE_SECONDS = 20;

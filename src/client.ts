@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { Observable, Subject, from, map, takeUntil } from 'rxjs';
+import { Observable, Subject, from, map, takeUntil } from './rx';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import {
   netConnectionMachine,

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx';
 import { createSession, type PublishHandle, type Session, type StreamOutcome } from '../client';
 import type { MediaMessage } from '../io/media';
 import type { PublishType } from '../protocol/message/commands';

@@ -1,4 +1,4 @@
-import { Subject, type Observable } from 'rxjs';
+import { Subject, type Observable } from '../rx';
 import type { RtmpMessage } from '../protocol/message/types';
 
 /** Audio, video and data messages delivered to a stream, never through the machines. */

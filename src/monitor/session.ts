@@ -8,7 +8,7 @@
  * `UrlMonitor` puts URLs on sessions: one session per host/app (and connect parameters), one
  * stream actor per URL; the session's 'auto' mode shares connections where the server allows it.
  */
-import type { Subscription } from 'rxjs';
+import type { Subscription } from '../rx';
 import type { PlayOptions } from '../../machines/netStreamMachine';
 import type { SessionOptions, StreamEvent as ClientStreamEvent, StreamHandle } from '../client';
 import { createSession, type Session } from '../client';

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx';
 import { ChunkDecoder } from '../protocol/chunk';
 import type { RtmpLimits } from '../protocol/limits';
 import type { RawMessage } from '../protocol/types';

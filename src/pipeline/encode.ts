@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx';
 import { ChunkEncoder } from '../protocol/chunk';
 import { encodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';

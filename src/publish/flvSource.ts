@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx';
 import { FlvReader, type FlvTag } from '../protocol/flv';
 import { decodeAmf0Values } from '../protocol/amf';
 import type { MediaMessage } from '../io/media';

@@ -12,7 +12,7 @@
  * reads its phase and its NetStreams' states from it. Many NetStreams share the connection.
  */
 import type { Socket } from 'node:net';
-import { fromEvent, Subject, Subscription } from 'rxjs';
+import { fromEvent, Subject, Subscription } from '../rx';
 import { fromCallback, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import {
   serverStreamId,

@@ -13,7 +13,7 @@
  * pipeline). `RtmpServer` keeps the stream registry (`LiveStream`: caches, fan-out) and the events.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject } from '../rx';
 import {
   createActor,
   fromCallback,
