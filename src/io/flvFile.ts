@@ -31,8 +31,9 @@ const MAX_SPARE_BLOCKS = 32;
  * Tags are copied into 256 KiB blocks as they come, so `write` may be given lent payloads (valid
  * only during the call), and the blocks are written once per turn of the event loop (a socket
  * read's worth of tags in one write, not three writes per tag). Blocks are reused once written
- * when the target is a file or socket, which are done with a chunk when its callback runs; any
- * other writable (a PassThrough may hand the very chunk to its reader later) gets new ones.
+ * when the target is a file, a socket or stdout, which are done with a chunk when its callback
+ * runs; any other writable (a PassThrough may hand the very chunk to its reader later) gets new
+ * ones.
  */
 export class FlvFileSink {
   private readonly out: Writable;
@@ -69,8 +70,12 @@ export class FlvFileSink {
       video: options.video ?? true,
       monotonic: false,
     });
-    // (Not `out === process.stdout`: reading that getter would open stdout.)
-    this.reuseBlocks = this.out instanceof WriteStream || this.out instanceof Socket;
+    // (Not `out === process.stdout`: reading that getter would open stdout.) Node's stdout on a
+    // file is a SyncWriteStream, which writes each chunk with writeSync before its callback.
+    this.reuseBlocks =
+      this.out instanceof WriteStream ||
+      this.out instanceof Socket ||
+      this.out.constructor?.name === 'SyncWriteStream';
     this.out.on('drain', () => {
       for (const l of this.drainListeners) l();
     });

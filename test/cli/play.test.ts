@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/index';
@@ -67,6 +68,33 @@ describe('rtmp-actors play', () => {
     expect(bytes.subarray(0, 3).toString('latin1')).toBe('FLV');
     expect(mediaTags(bytes)).toHaveLength(mediaTags(small).length);
   });
+
+  it.each(['file', 'pipe'] as const)(
+    'writes every tag whole with -o - when stdout is a %s (the output blocks it reuses)',
+    async (kind) => {
+      const cli = path.join(__dirname, '..', '..', 'bin', 'rtmp-actors');
+      const file = path.join(dir, `stdout-${kind}.flv`);
+      const fd = kind === 'file' ? openSync(file, 'w') : 'pipe';
+      const child = spawn(process.execPath, [cli, 'play', `${vod}/small.flv`, '-o', '-'], {
+        stdio: ['ignore', fd, 'pipe'],
+      });
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const chunks: Buffer[] = [];
+      child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearTimeout(guard);
+      if (typeof fd === 'number') closeSync(fd);
+      expect(code).toBe(0);
+      const saved = mediaTags(kind === 'file' ? readFileSync(file) : Buffer.concat(chunks));
+      const source = mediaTags(small);
+      expect(saved).toHaveLength(source.length);
+      saved.forEach((t, i) => {
+        expect(t.timestamp).toBe(source[i].timestamp);
+        expect(Buffer.from(t.data).equals(Buffer.from(source[i].data))).toBe(true);
+      });
+    },
+    30_000,
+  );
 
   it('without -o only counts the media, writes nothing to stdout and reports the totals', async () => {
     const { code, io } = await play(`${vod}/small.flv`);
