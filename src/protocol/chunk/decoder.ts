@@ -540,6 +540,8 @@ export class ChunkDecoder {
     const typeId = cs.typeId;
     if (typeId === MessageTypeId.SetChunkSize) this.applySetChunkSize(cs, payload);
     else if (typeId === MessageTypeId.Abort && payload.length >= 4) this.applyAbort(payload);
+    // Two literals rather than `lent: lent || undefined`: owned messages keep the shape they
+    // always had (no `lent` key), lent ones have their own.
     if (lent) {
       onMessage({
         csid: cs.csid,

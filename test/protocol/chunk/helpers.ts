@@ -38,6 +38,12 @@ export const SESSION_NAMES = [
   'rtmpdump-nms-live-play',
 ] as const;
 
+/** Every captured session, both directions: `it.each(SESSION_CASES)("… %s %s", (name, dir) => …)`. */
+export const SESSION_CASES: Array<[string, Direction]> = SESSION_NAMES.flatMap((name) => [
+  [name, 's2c'] as [string, Direction],
+  [name, 'c2s'] as [string, Direction],
+]);
+
 /** Reads the captured byte streams, segments and the independent decoder's findings. */
 export function loadSession(name: string): Session {
   const dir = join(FIXTURES, 'sessions');

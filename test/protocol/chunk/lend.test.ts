@@ -10,13 +10,12 @@ import { DEFAULT_LIMITS } from '../../../src/protocol/limits';
 import { MessageTypeId, type RawMessage } from '../../../src/protocol/types';
 import {
   HANDSHAKE_BYTES,
-  SESSION_NAMES,
+  SESSION_CASES,
   decodeSplit,
   digest,
   loadSession,
   rng,
   snapshot,
-  type Direction,
 } from './helpers';
 
 /** A video message of `length` bytes whose content depends on `seed`. */
@@ -52,10 +51,7 @@ function decodeLent(
   return { seen, lent, decoder };
 }
 
-const CASES: Array<[string, Direction]> = SESSION_NAMES.flatMap((name) => [
-  [name, 's2c'] as [string, Direction],
-  [name, 'c2s'] as [string, Direction],
-]);
+const CASES = SESSION_CASES;
 
 describe('ChunkDecoder lending payloads', () => {
   it.each(CASES)(

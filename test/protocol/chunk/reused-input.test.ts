@@ -4,15 +4,7 @@
  */
 import { ChunkDecoder } from '../../../src/protocol/chunk';
 import type { RawMessage } from '../../../src/protocol/types';
-import {
-  HANDSHAKE_BYTES,
-  SESSION_NAMES,
-  decodeSplit,
-  digest,
-  loadSession,
-  rng,
-  type Direction,
-} from './helpers';
+import { HANDSHAKE_BYTES, SESSION_CASES, decodeSplit, digest, loadSession, rng } from './helpers';
 
 /** Pushes `bytes` in reads of the given sizes through ONE scratch buffer, scribbled on after each. */
 function decodeThroughScratch(
@@ -32,10 +24,7 @@ function decodeThroughScratch(
   return { messages, scratch };
 }
 
-const CASES: Array<[string, Direction]> = SESSION_NAMES.flatMap((name) => [
-  [name, 's2c'] as [string, Direction],
-  [name, 'c2s'] as [string, Direction],
-]);
+const CASES = SESSION_CASES;
 
 describe('ChunkDecoder with reusedInput', () => {
   it.each(CASES)(
