@@ -151,9 +151,14 @@ export class FlvFileSink {
   private room(n: number): void {
     if (this.block !== null && BLOCK_SIZE - this.used >= n) return;
     this.flush();
-    this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
-    this.used = 0;
+    this.takeBlock();
     this.queueFlush();
+  }
+
+  /** Starts filling a spare block, or a new one. */
+  private takeBlock(): Buffer {
+    this.used = 0;
+    return (this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE));
   }
 
   /** Copies `bytes` into the blocks; full ones are written at once, the last one soon. */
@@ -161,15 +166,9 @@ export class FlvFileSink {
     this.result.bytes += bytes.byteLength;
     let p = 0;
     while (p < bytes.byteLength) {
-      if (this.block === null) {
-        this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
-        this.used = 0;
-      }
+      const block = this.block ?? this.takeBlock();
       const n = Math.min(BLOCK_SIZE - this.used, bytes.byteLength - p);
-      this.block.set(
-        p === 0 && n === bytes.byteLength ? bytes : bytes.subarray(p, p + n),
-        this.used,
-      );
+      block.set(p === 0 && n === bytes.byteLength ? bytes : bytes.subarray(p, p + n), this.used);
       this.used += n;
       p += n;
       if (this.used === BLOCK_SIZE) this.flush();

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Subscription } from '../rx';
+import { Subject, Subscription } from '../rx';
 import { fromCallback } from 'xstate';
 import type {
   HandshakeForm,
@@ -17,7 +17,6 @@ import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';
 import { MessageTypeId } from '../protocol/types';
-import { Subject } from '../rx';
 import { classifySocketError, connectSocket } from './socket';
 import type { MediaMessage, MediaRouter, MediaWriter, SubjectSink } from './media';
 
