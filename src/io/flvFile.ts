@@ -29,11 +29,12 @@ const MAX_SPARE_BLOCKS = 32;
  * whatever happens to the connection.
  *
  * Tags are copied into 256 KiB blocks as they come, so `write` may be given lent payloads (valid
- * only during the call), and the blocks are written once per turn of the event loop (a socket
- * read's worth of tags in one write, not three writes per tag). Blocks are reused once written
- * when the target is a file, a socket or stdout, which are done with a chunk when its callback
- * runs; any other writable (a PassThrough may hand the very chunk to its reader later) gets new
- * ones.
+ * only during the call), and what a turn of the event loop added is written at its end (a socket
+ * read's worth of tags in one write, not three writes per tag). The next turn goes on filling
+ * the same block after the part already written, so a backlog of N bytes holds about N bytes of
+ * blocks, however small the reads. A full block is reused once all its writes are done when the
+ * target is a file, a socket or stdout, which are done with a chunk when its callback runs; any
+ * other writable (a PassThrough may hand the very chunk to its reader later) gets new ones.
  */
 export class FlvFileSink {
   private readonly out: Writable;
@@ -51,9 +52,12 @@ export class FlvFileSink {
   private closing?: Promise<FlvSaveResult>;
   private drainListeners = new Set<() => void>();
   private rebaseNext = false;
-  /** The block being filled, and how much of it is. */
+  /** The block being filled, how much of it is, and how much of that was handed to `out`. */
   private block: Buffer | null = null;
   private used = 0;
+  private written = 0;
+  /** Blocks with writes whose callbacks have not run yet, and how many. */
+  private readonly pendingWrites = new Map<Buffer, number>();
   private flushQueued = false;
   private readonly spare: Buffer[] = [];
   private readonly reuseBlocks: boolean;
@@ -83,7 +87,7 @@ export class FlvFileSink {
 
   /** Bytes handed to the file but not yet written (for the transport's backpressure). */
   backlog(): number {
-    return this.out.writableLength + this.used;
+    return this.out.writableLength + this.used - this.written;
   }
 
   onDrain(listener: () => void): () => void {
@@ -147,18 +151,31 @@ export class FlvFileSink {
     this.result.lastTimestamp = this.writer.lastTimestamp ?? message.timestamp;
   }
 
-  /** Makes sure the block being filled has `n` free bytes (writing it out if it has not). */
+  /** Makes sure the block being filled has `n` free bytes (starting a new one if it has not). */
   private room(n: number): void {
     if (this.block !== null && BLOCK_SIZE - this.used >= n) return;
-    this.flush();
-    this.takeBlock();
+    this.nextBlock();
     this.queueFlush();
   }
 
-  /** Starts filling a spare block, or a new one. */
-  private takeBlock(): Buffer {
+  /** Writes what is left of the block being filled, lets it go, and starts a spare or new one. */
+  private nextBlock(): Buffer {
+    this.flush();
+    this.retire();
     this.used = 0;
+    this.written = 0;
     return (this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE));
+  }
+
+  /** The block being filled is done with: it goes back to the spares once its writes are. */
+  private retire(): void {
+    const block = this.block;
+    this.block = null;
+    if (block !== null && this.reuseBlocks && !this.pendingWrites.has(block)) this.keep(block);
+  }
+
+  private keep(block: Buffer): void {
+    if (this.spare.length < MAX_SPARE_BLOCKS) this.spare.push(block);
   }
 
   /** Copies `bytes` into the blocks; full ones are written at once, the last one soon. */
@@ -166,7 +183,7 @@ export class FlvFileSink {
     this.result.bytes += bytes.byteLength;
     let p = 0;
     while (p < bytes.byteLength) {
-      const block = this.block ?? this.takeBlock();
+      const block = this.block !== null && this.used < BLOCK_SIZE ? this.block : this.nextBlock();
       const n = Math.min(BLOCK_SIZE - this.used, bytes.byteLength - p);
       block.set(p === 0 && n === bytes.byteLength ? bytes : bytes.subarray(p, p + n), this.used);
       this.used += n;
@@ -184,20 +201,35 @@ export class FlvFileSink {
     }
   }
 
-  /** Writes the block being filled. */
+  /**
+   * Writes the part of the block being filled that is not written yet. The block stays the one
+   * being filled: later tags go after that part, which nothing touches again.
+   */
   private flush(): void {
     const block = this.block;
-    if (block === null || this.used === 0) return;
-    const bytes = this.used === BLOCK_SIZE ? block : block.subarray(0, this.used);
-    this.block = null;
-    this.used = 0;
-    if (this.reuseBlocks) {
-      this.out.write(bytes, () => {
-        if (this.spare.length < MAX_SPARE_BLOCKS) this.spare.push(block);
-      });
-    } else {
+    if (block === null || this.used === this.written) return;
+    const bytes =
+      this.written === 0 && this.used === BLOCK_SIZE
+        ? block
+        : block.subarray(this.written, this.used);
+    this.written = this.used;
+    if (!this.reuseBlocks) {
       this.out.write(bytes);
+      return;
     }
+    this.pendingWrites.set(block, (this.pendingWrites.get(block) ?? 0) + 1);
+    this.out.write(bytes, () => this.writeDone(block));
+  }
+
+  /** A write of `block` is done; a block no longer being filled is spare once all of them are. */
+  private writeDone(block: Buffer): void {
+    const left = (this.pendingWrites.get(block) ?? 1) - 1;
+    if (left > 0) {
+      this.pendingWrites.set(block, left);
+      return;
+    }
+    this.pendingWrites.delete(block);
+    if (block !== this.block) this.keep(block);
   }
 
   /** Flushes and closes (the file stays valid: every tag is whole). */

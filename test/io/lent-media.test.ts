@@ -4,6 +4,7 @@
  * what reaches the file is right whatever happens to that memory afterwards.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -131,4 +132,70 @@ describe('FlvFileSink with lent payloads', () => {
     expect(writes).toEqual([gathered]);
     await sink.close();
   });
+
+  it('fills a block across turns while a slow socket holds its earlier part, and reuses it once written', async () => {
+    const server = createServer();
+    const accepted = new Promise<Socket>((r) => server.once('connection', r));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    const peer = await accepted;
+    try {
+      await slowSocketRounds(client, peer);
+    } finally {
+      client.destroy();
+      peer.destroy();
+      server.close();
+    }
+  });
 });
+
+/** Two rounds of small turns into a sink on `client`, the first while `peer` does not read. */
+async function slowSocketRounds(client: Socket, peer: Socket): Promise<void> {
+  peer.pause(); // the reader stalls: writes pile up in the kernel and in the socket
+  const received: Buffer[] = [];
+  const blocks = new Set<ArrayBufferLike>();
+  const write = client.write.bind(client);
+  client.write = ((chunk: Buffer, ...rest: never[]) => {
+    blocks.add(chunk.buffer);
+    return write(chunk, ...rest);
+  }) as typeof client.write;
+  const sink = new FlvFileSink(client);
+  // 150 turns of about 40 KiB each, as small socket reads give them: 6 MB in all.
+  const turn = (round: number, i: number): MediaMessage[] => [
+    videoMessage(40_000, i, round * 100_000 + i * 33),
+    videoMessage(37, i + 1, round * 100_000 + i * 33 + 1),
+  ];
+  const all: MediaMessage[] = [];
+  for (let i = 0; i < 150; i++) {
+    const messages = turn(0, i);
+    all.push(...messages);
+    writeLent(sink, messages);
+    await new Promise((r) => setImmediate(r));
+  }
+  const firstRound = blocks.size;
+  // One block per 256 KiB written, not one per turn.
+  expect(firstRound).toBeLessThanOrEqual(Math.ceil((13 + 150 * (2 * 15 + 40_037)) / 262_144) + 1);
+  peer.on('data', (c: Buffer) => received.push(c));
+  peer.resume();
+  await new Promise((r) => (client.writableLength === 0 ? r(null) : client.once('drain', r)));
+  await new Promise((r) => setImmediate(r));
+  // A second round of the same size goes into the blocks the first one used.
+  for (let i = 0; i < 150; i++) {
+    const messages = turn(1, i);
+    all.push(...messages);
+    writeLent(sink, messages);
+    await new Promise((r) => setImmediate(r));
+  }
+  expect(blocks.size).toBeLessThanOrEqual(firstRound + 1);
+  await sink.close();
+  const total = expectedFlv(all).length;
+  await new Promise<void>((r) => {
+    const check = (): void => {
+      if (received.reduce((n, c) => n + c.length, 0) >= total) r();
+      else peer.once('data', check);
+    };
+    check();
+  });
+  expect(Buffer.concat(received).equals(expectedFlv(all))).toBe(true);
+}
