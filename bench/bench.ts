@@ -5,7 +5,8 @@
  *      from nginx-rtmp: ours vs rtmpdump vs ffmpeg. Each tool runs as a child process and writes
  *      the FLV to stdout (`rtmpdump -o -`, `ffmpeg -c copy -f flv -`, `rtmp-actors play URL -o -`,
  *      and that again with V8's default tiering), which this process counts tag by tag; CPU
- *      seconds and max RSS come from /usr/bin/time. Median of 5.
+ *      seconds and max RSS come from /usr/bin/time. Median of 5, and ours/rtmpdump round by round
+ *      (the tools take turns, so each round's pair ran under the same load).
  *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
  *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
  *      and our in-process figure (createSession to the first video message).
@@ -246,6 +247,26 @@ function summarizeVod(tool: string, downloads: DownloadRun[]) {
   };
 }
 type VodSummary = ReturnType<typeof summarizeVod>;
+
+/**
+ * `a`'s MB/s over `b`'s run by run (the tools run back to back in each round, so a pair shares
+ * the machine's state at that moment): the median ratio, its range, and in how many rounds `a`
+ * was at least as fast.
+ */
+function pairedRatios(downloads: DownloadRun[], a: string, b: string) {
+  const ratios: number[] = [];
+  for (const x of downloads.filter((d) => d.tool === a)) {
+    const y = downloads.find((d) => d.tool === b && d.run === x.run);
+    if (y && y.mbps > 0) ratios.push(x.mbps / y.mbps);
+  }
+  return {
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    atLeast: ratios.filter((r) => r >= 1).length,
+    rounds: ratios.length,
+  };
+}
 
 // ---------------------------------------------------------------- (b) first frame
 
@@ -705,6 +726,11 @@ function report(r: Report): void {
       `ratios ours/rtmpdump: MB/s ${ratio(ours.mbps, rd.mbps)}, CPU ${ratio(ours.cpuS, rd.cpuS)}, RSS ${ratio(ours.maxRssMB, rd.maxRssMB)}; ` +
         `ours/ffmpeg: MB/s ${ratio(ours.mbps, fm.mbps)}, CPU ${ratio(ours.cpuS, fm.cpuS)}, RSS ${ratio(ours.maxRssMB, fm.maxRssMB)}`,
     );
+    const paired = pairedRatios(downloads, 'ours', 'rtmpdump');
+    lines.push(
+      `round by round (ours and rtmpdump back to back): ours/rtmpdump MB/s median ${fix(paired.median, 2)}, ` +
+        `${fix(paired.min, 2)}-${fix(paired.max, 2)}; ours at least as fast in ${paired.atLeast} of ${paired.rounds} rounds`,
+    );
     if (oursTf) {
       lines.push(
         `ours = \`rtmp-actors play URL -o -\`; ours-tf = the same with V8's default tiering ` +
@@ -803,7 +829,14 @@ function report(r: Report): void {
           : '/proc/<pid>/stat polling',
         units:
           'MB = 1e6 bytes of audio+video tag bodies; CPU s = user + system of the tool process',
-        vod: { file: bigName, bytes: bigSize, source: bigCounts, runs: downloads, median: vod },
+        vod: {
+          file: bigName,
+          bytes: bigSize,
+          source: bigCounts,
+          runs: downloads,
+          median: vod,
+          oursOverRtmpdump: pairedRatios(downloads, 'ours', 'rtmpdump'),
+        },
         firstFrame: { url: 'vod/small.flv', runs: ff, startOverhead: overhead, summary: first },
         live: {
           publishers: PUBLISHERS,
