@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import { FlvFileSink } from '../../src/io/flvFile';
 import { SubjectSink, type MediaMessage } from '../../src/io/media';
 import { flvHeader, flvTag, parseFlv } from '../../src/protocol/flv';
@@ -37,6 +37,15 @@ function writeLent(sink: FlvFileSink, messages: MediaMessage[]): void {
     sink.write({ ...m, payload: scratch.subarray(0, source.length) } as MediaMessage);
     scratch.fill(0xee, 0, source.length);
   }
+}
+
+/** Calls `seen` with every chunk written to `stream`, then writes it as before. */
+function spyOnWrites(stream: Writable, seen: (chunk: Buffer) => void): void {
+  const write = stream.write.bind(stream);
+  stream.write = ((chunk: Buffer, ...rest: never[]) => {
+    seen(chunk);
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
 }
 
 // Sizes around the 256 KiB block: tags that end just before, on, and across block boundaries.
@@ -117,11 +126,7 @@ describe('FlvFileSink with lent payloads', () => {
   it('writes what a turn of the event loop gathered in one write, not three writes a tag', async () => {
     const through = new PassThrough({ highWaterMark: 64 * 1024 * 1024 });
     const writes: number[] = [];
-    const write = through.write.bind(through);
-    through.write = ((chunk: Buffer, ...rest: never[]) => {
-      writes.push(chunk.length);
-      return write(chunk, ...rest);
-    }) as typeof through.write;
+    spyOnWrites(through, (chunk) => writes.push(chunk.length));
     const sink = new FlvFileSink(through);
     const small = Array.from({ length: 50 }, (_, i) => videoMessage(200, i, i * 33));
     writeLent(sink, small);
@@ -155,11 +160,7 @@ async function slowSocketRounds(client: Socket, peer: Socket): Promise<void> {
   peer.pause(); // the reader stalls: writes pile up in the kernel and in the socket
   const received: Buffer[] = [];
   const blocks = new Set<ArrayBufferLike>();
-  const write = client.write.bind(client);
-  client.write = ((chunk: Buffer, ...rest: never[]) => {
-    blocks.add(chunk.buffer);
-    return write(chunk, ...rest);
-  }) as typeof client.write;
+  spyOnWrites(client, (chunk) => blocks.add(chunk.buffer));
   const sink = new FlvFileSink(client);
   // 150 turns of about 40 KiB each, as small socket reads give them: 6 MB in all.
   const turn = (round: number, i: number): MediaMessage[] => [
