@@ -16,6 +16,7 @@ import type { ConnectionNotification, StatusReply } from './contract';
 import { netConnectionMachine, type NetConnectionInput } from './netConnectionMachine';
 import {
   netStreamMachine,
+  type NetStreamInput,
   type NetStreamNotification,
   type NetStreamTimeouts,
   type PlayOptions,
@@ -203,6 +204,36 @@ function withoutStream(
   return { ...connections, [connectionId]: { ...c, streams: c.streams.filter((k) => k !== key) } };
 }
 
+function withStream(
+  connections: Record<string, ConnectionSummary>,
+  connectionId: string,
+  key: string,
+): Record<string, ConnectionSummary> {
+  const c = connections[connectionId];
+  return { ...connections, [connectionId]: { ...c, streams: [...c.streams, key] } };
+}
+
+/** The input of a new NetConnection actor `id`. */
+function connectionInput(context: Ctx, id: string): NetConnectionInput {
+  return { ...context.options.connection, connectionId: id, autostart: true };
+}
+
+/** The input of a NetStream actor for `stream` on connection `connectionId`. */
+function streamInput(
+  context: Ctx,
+  stream: { name: string; key: string; mode: StreamMode; options: StreamRequestOptions },
+  connectionId: string,
+): NetStreamInput {
+  return {
+    name: stream.name,
+    key: stream.key,
+    mode: stream.mode,
+    connection: context.connections[connectionId].ref!,
+    timeouts: context.options.streamTimeouts,
+    ...stream.options,
+  };
+}
+
 function omitKey<T>(record: Record<string, T>, key: string): Record<string, T> {
   const out: Record<string, T> = {};
   for (const [k, v] of Object.entries(record)) if (k !== key) out[k] = v;
@@ -249,10 +280,7 @@ export const sessionSupervisorMachine = setup({
               id,
               state: 'connecting',
               streams: [],
-              ref: spawn('connection', {
-                id,
-                input: { ...c.options.connection, connectionId: id, autostart: true },
-              }),
+              ref: spawn('connection', { id, input: connectionInput(c, id) }),
             },
           }),
         });
@@ -274,22 +302,12 @@ export const sessionSupervisorMachine = setup({
               moves: 0,
               ref: spawn('stream', {
                 id: `stream-${key}`,
-                input: {
-                  name,
-                  key,
-                  mode,
-                  connection: conn.ref!,
-                  timeouts: c.options.streamTimeouts,
-                  ...options,
-                },
+                input: streamInput(c, { name, key, mode, options }, connId),
               }),
             },
           };
         },
-        connections: ({ context: c }) => ({
-          ...c.connections,
-          [connId]: { ...c.connections[connId], streams: [...c.connections[connId].streams, key] },
-        }),
+        connections: ({ context: c }) => withStream(c.connections, connId, key),
       });
       // Not connected yet: CONNECTION.UP starts it.
       const up = context.connections[connId]?.state === 'up';
@@ -412,10 +430,7 @@ export const sessionSupervisorMachine = setup({
               id,
               state: 'connecting',
               streams: [],
-              ref: spawn('connection', {
-                id,
-                input: { ...c.options.connection, connectionId: id, autostart: true },
-              }),
+              ref: spawn('connection', { id, input: connectionInput(c, id) }),
             },
           }),
         });
@@ -430,26 +445,10 @@ export const sessionSupervisorMachine = setup({
             connectionId: connId,
             state: c.connections[connId].state === 'up' ? 'starting' : 'waiting',
             moves: s.moves + 1,
-            ref: spawn('stream', {
-              id: `stream-${s.key}`,
-              input: {
-                name: s.name,
-                key: s.key,
-                mode: s.mode,
-                connection: c.connections[connId].ref!,
-                timeouts: c.options.streamTimeouts,
-                ...s.options,
-              },
-            }),
+            ref: spawn('stream', { id: `stream-${s.key}`, input: streamInput(c, s, connId) }),
           },
         }),
-        connections: ({ context: c }) => ({
-          ...c.connections,
-          [connId]: {
-            ...c.connections[connId],
-            streams: [...c.connections[connId].streams, s.key],
-          },
-        }),
+        connections: ({ context: c }) => withStream(c.connections, connId, s.key),
       });
       const up = context.connections[connId]?.state === 'up';
       if (up) enqueue.sendTo(({ context: c }) => c.streams[s.key].ref!, { type: 'STREAM.START' });
