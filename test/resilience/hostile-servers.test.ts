@@ -8,8 +8,6 @@
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { InspectionEvent } from 'xstate';
-import type { NetConnectionContext } from '../../machines/netConnectionMachine';
 import { createSession, type Session, type StreamOutcome } from '../../src/client';
 import type { RtmpLimits } from '../../src/protocol/limits';
 import {
@@ -27,7 +25,7 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
-import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
+import { connectionLog, trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
@@ -56,32 +54,6 @@ async function settledMemory(): Promise<NodeJS.MemoryUsage> {
     await sleep(20);
   }
   return process.memoryUsage();
-}
-
-function connectionLog(): {
-  inspect: (e: InspectionEvent) => void;
-  last: () => { status: string; context: NetConnectionContext } | undefined;
-  opened: () => number;
-} {
-  let last: { status: string; context: NetConnectionContext } | undefined;
-  let opened = 0;
-  let wasOpening = false;
-  return {
-    last: () => last,
-    opened: () => opened,
-    inspect: (e) => {
-      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
-      const snap = e.snapshot as unknown as {
-        value?: unknown;
-        status: string;
-        context: NetConnectionContext;
-      };
-      last = { status: snap.status, context: snap.context };
-      const opening = JSON.stringify(snap.value) === '{"session":"opening"}';
-      if (opening && !wasOpening) opened++;
-      wasOpening = opening;
-    },
-  };
 }
 
 interface Figures {

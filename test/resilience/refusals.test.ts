@@ -4,12 +4,10 @@
  * at once with the server's reply and never tries again.
  */
 import * as path from 'node:path';
-import type { InspectionEvent } from 'xstate';
-import type { NetConnectionContext } from '../../machines/netConnectionMachine';
 import { type SessionEvent, type StreamOutcome } from '../../src/client';
 import { startFaultServer, type FaultServer } from '../../src/testing/faultServers';
 import { freePort, sleep, startNginxRtmp, stopAll, type NginxRtmp } from '../helpers';
-import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
+import { connectionLog, trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(30_000);
 
@@ -18,39 +16,6 @@ const openSession = trackSessions();
 const MEDIA_DIR = path.join(__dirname, '..', 'fixtures', 'media');
 const RETRY = { maxAttempts: 3, baseMs: 100, maxMs: 400 };
 const TIMEOUTS = { transport: 1000, handshake: 1000, connect: 1000 };
-
-function dotted(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
-    return v === undefined ? k : `${k}.${dotted(v)}`;
-  }
-  return String(value);
-}
-
-function connectionLog(): {
-  inspect: (e: InspectionEvent) => void;
-  states: string[];
-  last: () => { status: string; context: NetConnectionContext } | undefined;
-} {
-  const states: string[] = [];
-  let last: { status: string; context: NetConnectionContext } | undefined;
-  return {
-    states,
-    last: () => last,
-    inspect: (e) => {
-      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
-      const snap = e.snapshot as unknown as {
-        value?: unknown;
-        status: string;
-        context: NetConnectionContext;
-      };
-      last = { status: snap.status, context: snap.context };
-      const state = dotted(snap.value);
-      if (states.at(-1) !== state) states.push(state);
-    },
-  };
-}
 
 async function playOnce(
   url: string,
@@ -97,7 +62,7 @@ describe('refusals', () => {
       ['TRANSPORT_ERROR', 'REFUSED'],
     ]);
     expect(ctx.failure?.reason).toBe('RETRIES_EXHAUSTED');
-    expect(log.states.filter((s) => s === 'retrying.waiting')).toHaveLength(2);
+    expect(log.names().filter((s) => s === 'retrying.waiting')).toHaveLength(2);
   });
 
   it('fails at once with the server’s _error reply when connect is rejected, and never connects again', async () => {
@@ -106,7 +71,7 @@ describe('refusals', () => {
     await sleep(2 * RETRY.maxMs);
     // One connection, one attempt, no backoff.
     expect(fault.connections()).toBe(1);
-    expect(log.states).not.toContain('retrying.waiting');
+    expect(log.names()).not.toContain('retrying.waiting');
     const ctx = log.last()!.context;
     expect(ctx.attempts).toEqual([
       expect.objectContaining({ reason: 'REJECTED', code: 'NetConnection.Connect.Rejected' }),
@@ -145,7 +110,7 @@ describe('refusals', () => {
     // One connection to nginx, one play, and the connection itself never retried.
     const log2 = nginx.errorLog();
     expect((log2.match(/ connect: app=/g) ?? []).length - before).toBe(1);
-    expect(log.states).not.toContain('retrying.waiting');
+    expect(log.names()).not.toContain('retrying.waiting');
   });
 
   it('treats nginx-rtmp closing the socket on an unknown application as transient: bounded retries, then failed', async () => {

@@ -8,7 +8,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { InspectionEvent } from 'xstate';
 import { type SessionEvent } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
 import { parseFlv, type FlvTag } from '../../src/protocol/flv';
@@ -22,40 +21,13 @@ import {
   type NginxRtmp,
   type PublisherHandle,
 } from '../helpers';
-import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
+import { connectionLog, trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(60_000);
 
 const openSession = trackSessions();
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
-
-/** The value of a state snapshot as a dotted path: `{ session: 'connected' }` -> `session.connected`. */
-function dotted(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
-    return v === undefined ? k : `${k}.${dotted(v)}`;
-  }
-  return String(value);
-}
-
-/** Records every state the NetConnection actors pass through (consecutive duplicates dropped). */
-function connectionStates(): {
-  inspect: (e: InspectionEvent) => void;
-  states: Array<{ at: number; id: string; state: string }>;
-} {
-  const states: Array<{ at: number; id: string; state: string }> = [];
-  return {
-    states,
-    inspect: (e) => {
-      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
-      const state = dotted((e.snapshot as unknown as { value?: unknown }).value);
-      const last = states.filter((s) => s.id === idOf(e)).at(-1);
-      if (last?.state !== state) states.push({ at: Date.now(), id: idOf(e), state });
-    },
-  };
-}
 
 /**
  * Whether a connection was connected again after it went to retrying, from `since` on. Not "a
@@ -124,7 +96,7 @@ describe('a server that dies mid-stream and comes back', () => {
     const name = 'restart-play';
     const url = `rtmp://127.0.0.1:${nginx.port}/live/${name}`;
     let pub = publish(name);
-    const conn = connectionStates();
+    const conn = connectionLog();
     const session = openSession({
       url,
       retry: { maxAttempts: 30, baseMs: 200, maxMs: 800 },
@@ -188,7 +160,7 @@ describe('a server that dies mid-stream and comes back', () => {
   it('retries, reconnects and resumes a publish, and a fresh reader sees media again', async () => {
     const name = 'restart-publish';
     const url = `rtmp://127.0.0.1:${nginx.port}/live/${name}`;
-    const conn = connectionStates();
+    const conn = connectionLog();
     const session = openSession({
       url,
       retry: { maxAttempts: 30, baseMs: 200, maxMs: 800 },

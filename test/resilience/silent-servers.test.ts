@@ -3,8 +3,6 @@
  * a timeout that holds for the whole phase, each attempt retries with exponential backoff, and
  * after `maxAttempts` the connection ends `failed`, listing every attempt and why it failed.
  */
-import type { InspectionEvent } from 'xstate';
-import type { NetConnectionContext } from '../../machines/netConnectionMachine';
 import { type StreamOutcome } from '../../src/client';
 import {
   FAULT_FIGURES,
@@ -13,7 +11,7 @@ import {
   type FaultServer,
 } from '../../src/testing/faultServers';
 import { sleep } from '../helpers';
-import { trackSessions, actorIdOf as idOf } from '../helpers/sessions';
+import { connectionLog, trackSessions } from '../helpers/sessions';
 
 jest.setTimeout(30_000);
 
@@ -22,40 +20,6 @@ const openSession = trackSessions();
 const RETRY = { maxAttempts: 3, baseMs: 200, maxMs: 1000 };
 const PHASE_MS = 1000;
 const TIMEOUTS = { transport: PHASE_MS, handshake: PHASE_MS, connect: PHASE_MS };
-
-function dotted(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
-    return v === undefined ? k : `${k}.${dotted(v)}`;
-  }
-  return String(value);
-}
-
-/** What the NetConnection actors did: their states over time and their last context. */
-function connectionLog(): {
-  inspect: (e: InspectionEvent) => void;
-  states: Array<{ at: number; state: string }>;
-  last: () => { status: string; context: NetConnectionContext } | undefined;
-} {
-  const states: Array<{ at: number; state: string }> = [];
-  let last: { status: string; context: NetConnectionContext } | undefined;
-  return {
-    states,
-    last: () => last,
-    inspect: (e) => {
-      if (e.type !== '@xstate.snapshot' || !idOf(e).startsWith('connection-')) return;
-      const snap = e.snapshot as unknown as {
-        value?: unknown;
-        status: string;
-        context: NetConnectionContext;
-      };
-      last = { status: snap.status, context: snap.context };
-      const state = dotted(snap.value);
-      if (states.at(-1)?.state !== state) states.push({ at: Date.now(), state });
-    },
-  };
-}
 
 /** Durations of each visit to `state` (entry to the next state). */
 function visits(states: Array<{ at: number; state: string }>, state: string): number[] {
