@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Observable, Subject, from, map, takeUntil } from './rx';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
@@ -17,6 +20,7 @@ import {
   type StreamSummary,
 } from '../machines/sessionSupervisorMachine';
 import type { HandshakeForm, StatusReply, TransportTarget } from '../machines/contract';
+import { OutputError } from './io/errors';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
 import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
@@ -26,6 +30,15 @@ import type { ConnectParams } from './protocol/message/commands';
 import { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 import { parseRtmpUrl, type RtmpUrl } from './url';
 import { redactText, redactUrl, secretsOf } from './redact';
+import {
+  ConnectionLog,
+  SessionError,
+  type StreamFailureCause,
+  type StreamOutcome,
+  type StreamOutcomeReason,
+} from './outcome';
+
+export type { StreamOutcome } from './outcome';
 
 /** Options of a session: one supervisor actor, its NetConnections and its streams. */
 export interface SessionOptions {
@@ -82,15 +95,6 @@ export type SessionEvent =
   | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.ended'; key: string; name: string; reason: string };
-
-/** How a stream ended. */
-export interface StreamOutcome {
-  key: string;
-  name: string;
-  outcome: 'stopped' | 'ended' | 'failed';
-  reason?: string;
-  status?: StatusReply;
-}
 
 /** The events of one stream (by key), refusals of its request included. */
 export type StreamEvent = Extract<SessionEvent, { key: string }>;
@@ -150,6 +154,51 @@ export interface ClientPlayOptions extends PlayOptions, StreamKeyOptions {
   endOnIdleMs?: number;
 }
 
+/**
+ * SetBufferLength of a recorded (or unknown: start -2) play when `bufferMs` is not given: ten
+ * hours, so servers that pace a recorded stream by the client's buffer (nginx-rtmp) send it at
+ * full speed, as the command line does.
+ */
+export const DEFAULT_VOD_BUFFER_MS = 36_000_000;
+/** SetBufferLength of a live play (start -1) when `bufferMs` is not given (FFmpeg's). */
+export const DEFAULT_LIVE_BUFFER_MS = 3000;
+
+/** Options of `stream.saveFlv`. */
+export interface SaveFlvOptions {
+  /** Stop writing when this settles (the stream goes on); default: when the stream ends. */
+  until?: Promise<unknown>;
+  /**
+   * Keep the server's timestamps in a live play's file. By default a saved live FLV starts at 0,
+   * as ffmpeg's and OBS's recordings do; a recorded play keeps the file's own times.
+   */
+  keepTimestamps?: boolean;
+}
+
+/** The first bytes of an FLV file. */
+const FLV_SIGNATURE = 'FLV';
+
+/** Why a file cannot be published (unreadable, not an FLV), or undefined when it looks fine. */
+function flvFileProblem(file: string): Error | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    return e as Error;
+  }
+  try {
+    const head = Buffer.alloc(9);
+    const n = readSync(fd, head, 0, 9, 0);
+    if (n < 9 || head.toString('latin1', 0, 3) !== FLV_SIGNATURE) {
+      return new Error(`${file} is not an FLV file (it does not start with "FLV")`);
+    }
+    return undefined;
+  } catch (e) {
+    return e as Error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** How often the session looks for silent plays. */
 const IDLE_CHECK_MS = 250;
 /** Default idle end of a recorded play. */
@@ -180,6 +229,8 @@ export class StreamHandle {
   private ended?: string;
   private accepted = false;
   private settled = false;
+  /** A publish's source failed (read or parse error): the outcome is `failed`, SOURCE_ERROR. */
+  private sourceError: Error | undefined;
   /** The connection the stream was last placed on (the supervisor forgets it on failure). */
   private connectionId: string | undefined;
   /** Interrupted by a lost connection, not flowing again yet. */
@@ -233,24 +284,19 @@ export class StreamHandle {
         const summary = this.session.summary().streams[key];
         this.connectionId = summary?.connectionId ?? this.connectionId;
         if (e.state === 'active') this.lastActivityAt = Date.now();
-        if (e.state === 'stopped' || e.state === 'failed') {
-          const failure =
-            e.state === 'failed' && summary?.reason === 'CONNECTION_FAILED' && !summary.status
-              ? this.session.connectionFailure(this.connectionId)
-              : undefined;
-          this.settle({
-            key,
-            name,
-            outcome: e.state === 'failed' ? 'failed' : this.ended ? 'ended' : 'stopped',
-            reason: summary?.reason ?? this.ended,
-            status: summary?.status ?? failure?.status,
-          });
-        }
+        if (e.state === 'stopped' || e.state === 'failed') this.settleFrom(e.state, summary);
       }
       // A refusal (limits, an explicit key already open) answers the request that caused it,
       // never a stream of the same key that the supervisor already accepted.
       if (e.type === 'session.error' && !this.accepted) {
-        this.settle({ key, name, outcome: 'failed', reason: e.reason });
+        this.settle({
+          key,
+          name,
+          mode,
+          outcome: 'failed',
+          reason: e.reason,
+          cause: { kind: 'session', refusal: e.reason, message: e.message },
+        });
       }
     });
     void this.done.then(() => sub.unsubscribe());
@@ -268,10 +314,54 @@ export class StreamHandle {
     }
   }
 
-  private settle(outcome: StreamOutcome): void {
+  /** The stream stopped or failed in the supervisor: what it says, with the failure's cause. */
+  private settleFrom(state: 'stopped' | 'failed', summary: StreamSummary | undefined): void {
+    const base = { key: this.key, name: this.name, mode: this.mode };
+    if (this.sourceError) {
+      this.settle({
+        ...base,
+        outcome: 'failed',
+        reason: 'SOURCE_ERROR',
+        cause: { kind: 'source', error: this.sourceError },
+      });
+      return;
+    }
+    if (state === 'stopped') {
+      this.settle({
+        ...base,
+        outcome: this.ended ? 'ended' : 'stopped',
+        ...(this.ended ? { reason: this.ended as StreamOutcomeReason } : {}),
+      });
+      return;
+    }
+    const reason = (summary?.reason ?? 'CONNECTION_FAILED') as StreamOutcomeReason;
+    let status = summary?.status;
+    let cause: StreamFailureCause | undefined;
+    if (reason === 'CONNECTION_FAILED') {
+      cause = this.session.connectionCause(this.connectionId);
+      if (!status && cause?.kind === 'status') status = cause.status;
+    } else if (status) {
+      cause = { kind: 'status', status };
+    }
+    this.settle({
+      ...base,
+      outcome: 'failed',
+      reason,
+      ...(status ? { status } : {}),
+      ...(cause ? { cause } : {}),
+    });
+  }
+
+  /** @internal Settles `done` (once). */
+  settle(outcome: StreamOutcome): void {
     if (this.settled) return;
     this.settled = true;
     this.resolveDone(outcome);
+  }
+
+  /** @internal A publish's source failed: the stream stops and ends as failed (SOURCE_ERROR). */
+  sourceFailed(error: Error): void {
+    this.sourceError ??= error;
   }
 
   /** True once `done` resolved. */
@@ -302,8 +392,7 @@ export class StreamHandle {
     if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
       return undefined;
     if (this.lastState === 'paused' || this.lastState === 'stopping') return undefined;
-    const recorded =
-      (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true;
+    const recorded = this.isRecorded();
     const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);
     if (!(limit > 0)) return undefined;
     const idle = now - this.lastActivityAt;
@@ -328,31 +417,97 @@ export class StreamHandle {
 
   /**
    * Writes the stream's media to an FLV file (or writable) until the stream ends (or `until`
-   * settles); timestamps never go backwards across reconnects. Resolves with what was written.
+   * settles); timestamps never go backwards across reconnects, and a live play's file starts at
+   * 0 (`keepTimestamps` keeps the server's). Resolves with what was written.
+   *
+   * The file is created with the first media message: a play that fails before any media
+   * leaves no file, one that ends without media leaves an FLV header. Rejects with an
+   * `OutputError` when the file's folder cannot be written (at once) or a write fails (the
+   * stream goes on; stop it if you wish). Never throws an unhandled error at the process.
    */
-  async saveFlv(
-    target: string | Writable,
-    options: { until?: Promise<unknown> } = {},
-  ): Promise<FlvSaveResult> {
-    const sink = new FlvFileSink(target);
+  async saveFlv(target: string | Writable, options: SaveFlvOptions = {}): Promise<FlvSaveResult> {
+    if (typeof target === 'string') {
+      const dir = path.dirname(path.resolve(target));
+      try {
+        await access(dir, fsConstants.W_OK);
+      } catch (e) {
+        throw new OutputError(
+          'OPEN_FAILED',
+          `cannot write ${target}: ${(e as Error).message}`,
+          {
+            path: target,
+            errno: (e as NodeJS.ErrnoException).code,
+          },
+          { cause: e },
+        );
+      }
+    }
+    let sink: FlvFileSink | undefined;
+    let failure: OutputError | undefined;
+    let rejectFailure: (e: OutputError) => void = () => undefined;
+    const failed = new Promise<never>((_, reject) => (rejectFailure = reject));
+    failed.catch(() => undefined);
+    const fail = (e: unknown): void => {
+      if (failure) return;
+      failure =
+        e instanceof OutputError
+          ? e
+          : new OutputError(
+              'WRITE_FAILED',
+              `cannot write ${typeof target === 'string' ? target : 'the output'}: ${(e as Error)?.message ?? String(e)}`,
+              {
+                ...(typeof target === 'string' ? { path: target } : {}),
+                errno: (e as NodeJS.ErrnoException)?.code,
+              },
+              { cause: e },
+            );
+      rejectFailure(failure);
+    };
     const sub = this.session.router.sink(this.key);
-    const unregister = sub.addBacklogSource(() => sink.backlog());
-    const offDrain = sink.onDrain(() => sub.drained());
+    const cleanups: Array<() => void> = [];
+    const open = (): FlvFileSink | undefined => {
+      if (sink || failure) return sink;
+      const s = new FlvFileSink(target, {
+        startAtZero: options.keepTimestamps !== true && !this.isRecorded(),
+        onError: fail,
+      });
+      sink = s;
+      cleanups.push(sub.addBacklogSource(() => s.backlog()));
+      cleanups.push(s.onDrain(() => sub.drained()));
+      return s;
+    };
     // Lent payloads: the sink copies each tag into its output blocks before it returns.
-    const mediaSub = this.lentMedia$.subscribe((m) => sink.write(m));
+    const mediaSub = this.lentMedia$.subscribe((m) => open()?.write(m));
     const gapSub = this.status$.subscribe((e) => {
       // After a reconnect the server's timestamps start again: the next tag follows the last one.
-      if (e.type === 'stream.state' && e.state === 'interrupted') sink.markGap();
+      if (e.type === 'stream.state' && e.state === 'interrupted') sink?.markGap();
     });
+    let outcome: StreamOutcome | undefined;
     try {
-      await Promise.race([this.done, options.until ?? new Promise(() => undefined)]);
+      const ended = await Promise.race([
+        this.done,
+        (options.until ?? new Promise(() => undefined)).then(() => undefined),
+        failed,
+      ]);
+      outcome = ended ?? undefined;
     } finally {
       mediaSub.unsubscribe();
       gapSub.unsubscribe();
-      unregister();
-      offDrain();
+      for (const c of cleanups) c();
     }
-    return sink.close();
+    // A play that did not fail leaves a file, an FLV header at least; a failed one only with media.
+    if (outcome?.outcome !== 'failed') open();
+    if (!sink) return { tags: 0, bytes: 0, audioTags: 0, videoTags: 0, lastTimestamp: 0, gaps: 0 };
+    const result = await Promise.race([sink.close(), failed]);
+    if (failure) throw failure;
+    return result;
+  }
+
+  /** @internal A recorded play: asked for from a position (start >= 0) or the server said so. */
+  isRecorded(): boolean {
+    return (
+      (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true
+    );
   }
 
   /** Stops the stream (deleteStream, and FCUnpublish for a publish) and waits for the end. */
@@ -401,14 +556,14 @@ export class Session {
   /** Events by stream key, so that each handle sees only its own (no N x N fan-out). */
   private readonly keyed = new Map<string, Subject<StreamEvent>>();
   private readonly watched = new WeakSet<object>();
-  /** Every connection actor the supervisor spawned, by id (it forgets failed ones). */
-  private readonly connectionRefs = new Map<string, ConnectionSummary['ref']>();
   private idleTimer?: NodeJS.Timeout;
   private readonly subs: Array<{ unsubscribe(): void }> = [];
   private readonly secrets: string[];
   private closed?: Promise<void>;
   /** Bytes in and out over every connection of the session. */
   readonly bytes = { in: 0, out: 0 };
+  /** Why connections failed (attempts, phases, socket errors): the causes of failed streams. */
+  private readonly connectionLog = new ConnectionLog();
 
   constructor(readonly options: SessionOptions) {
     this.url = parseRtmpUrl(options.url, { app: options.app, tcUrl: options.tcUrl });
@@ -442,6 +597,7 @@ export class Session {
         this.bytes.in += i;
         this.bytes.out += o;
       },
+      onError: this.connectionLog.onTransportError,
     });
     const connect: ConnectParams = {
       app: this.url.app,
@@ -479,7 +635,12 @@ export class Session {
         maxConnections: options.maxConnections,
         streamTimeouts: options.timeouts,
       },
-      inspect: options.inspect as Observer<InspectionEvent> | undefined,
+      inspect: (ev: InspectionEvent) => {
+        this.connectionLog.inspect(ev);
+        const user = options.inspect;
+        if (typeof user === 'function') user(ev);
+        else user?.next?.(ev);
+      },
     });
     this.actor.on('*', (e) => this.publishEvent(e as SessionEvent));
     this.subs.push(
@@ -559,27 +720,29 @@ export class Session {
     this.publishEvent(e);
   }
 
-  /** @internal Why a connection failed (the server's refusal, when there was one). */
-  connectionFailure(
-    connectionId: string | undefined,
-  ): { reason: string; status?: StatusReply } | undefined {
-    if (connectionId === undefined) return undefined;
-    const failure = this.connectionRefs.get(connectionId)?.getSnapshot().context.failure;
-    return failure
-      ? { reason: failure.reason, ...(failure.status ? { status: failure.status } : {}) }
-      : undefined;
+  /** @internal Why connection `connectionId` failed, as a failed stream's `cause`. */
+  connectionCause(connectionId: string | undefined): StreamFailureCause | undefined {
+    return this.connectionLog.causeOf(connectionId, { host: this.url.host, port: this.url.port });
+  }
+
+  /** Refuses a request once the session is closed (or closing). */
+  private assertOpen(mode: 'play' | 'publish', name: string): void {
+    if (this.closed || this.actor.getSnapshot().status !== 'active') {
+      throw new SessionError(
+        'SESSION_CLOSED',
+        `cannot ${mode} ${JSON.stringify(this.redact(name))}: the session is closed`,
+        {
+          mode,
+          name: this.redact(name),
+        },
+      );
+    }
   }
 
   private watchChildren(
     streams: Record<string, StreamSummary>,
-    connections: Record<string, ConnectionSummary>,
+    _connections: Record<string, ConnectionSummary>,
   ): void {
-    for (const c of Object.values(connections)) {
-      if (c.ref) this.connectionRefs.set(c.id, c.ref);
-    }
-    for (const id of this.connectionRefs.keys()) {
-      if (!(id in connections)) this.connectionRefs.delete(id);
-    }
     for (const s of Object.values(streams)) {
       if (s.ref && !this.watched.has(s.ref)) {
         this.watched.add(s.ref);
@@ -615,7 +778,9 @@ export class Session {
    * wants one): the first handle's `key` is the name, the next ones' `<name>#2`, `<name>#3`...
    */
   play(name: string = this.url.playpath, options: ClientPlayOptions = {}): StreamHandle {
+    this.assertOpen('play', name);
     const { endOnIdleMs: _endOnIdleMs, key: askedKey, ...play } = options;
+    play.bufferMs ??= play.start === -1 ? DEFAULT_LIVE_BUFFER_MS : DEFAULT_VOD_BUFFER_MS;
     const key = askedKey ?? this.keyFor(name);
     const handle = new StreamHandle(name, key, 'play', this, this.streamEvents(key), options);
     this.track(handle);
@@ -637,9 +802,25 @@ export class Session {
     source: string | Observable<MediaMessage>,
     options: PublishOptions & FlvSourceOptions & StreamKeyOptions = {},
   ): PublishHandle {
+    this.assertOpen('publish', name);
     const key = options.key ?? this.keyFor(name);
     const handle = new PublishHandle(name, key, 'publish', this, this.streamEvents(key));
     this.track(handle);
+    // A file that cannot be read, or is not an FLV, fails the stream before anything is sent.
+    const problem = typeof source === 'string' ? flvFileProblem(source) : undefined;
+    if (problem) {
+      handle.sourceFailed(problem);
+      this.announce({ type: 'stream.error', key, name, reason: 'SOURCE_ERROR' });
+      handle.settle({
+        key,
+        name,
+        mode: 'publish',
+        outcome: 'failed',
+        reason: 'SOURCE_ERROR',
+        cause: { kind: 'source', error: problem },
+      });
+      return handle;
+    }
     const media$ =
       typeof source === 'string'
         ? flvFileSource(source, options, () => {
@@ -729,7 +910,13 @@ export class Session {
           }
           send(w, m);
         },
-        error: () => resolve(),
+        error: (err: unknown) => {
+          // A file that breaks (or any source that errors) ends the stream as failed, with it.
+          const error = err instanceof Error ? err : new Error(String(err));
+          handle.sourceFailed(error);
+          this.announce({ type: 'stream.error', key, name: handle.name, reason: 'SOURCE_ERROR' });
+          resolve();
+        },
         complete: () => resolve(),
       });
       void handle.done.then(() => resolve());

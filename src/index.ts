@@ -11,18 +11,52 @@ export {
   Session,
   StreamHandle,
   PublishHandle,
+  DEFAULT_LIVE_BUFFER_MS,
+  DEFAULT_VOD_BUFFER_MS,
+  DEFAULT_VOD_IDLE_MS,
+  type ClientPlayOptions,
+  type SaveFlvOptions,
   type SessionOptions,
   type SessionEvent,
   type StreamEvent,
-  type StreamOutcome,
+  type StreamKeyOptions,
 } from './client';
-export { RtmpServer, type RtmpServerOptions } from './server';
+export {
+  classifyFailure,
+  SessionError,
+  type FailedAttempt,
+  type FailureClassification,
+  type FailureKind,
+  type StreamEndReason,
+  type StreamFailureCause,
+  type StreamOutcome,
+  type StreamOutcomeReason,
+} from './outcome';
+export type {
+  ConnectionFailureReason,
+  StatusReply,
+  StreamFailureReason,
+  TransportErrorCode,
+} from '../machines/contract';
+export type { PlayOptions, PublishOptions } from '../machines/netStreamMachine';
+export type { SessionRefusal } from '../machines/sessionSupervisorMachine';
+export {
+  RtmpServer,
+  formatServerEvent,
+  serverEventJson,
+  type RtmpServerOptions,
+  type ServerEvent,
+  type ServerStats,
+  type ServerConnectionStats,
+  type ServerStreamStats,
+} from './server';
+export { sampleFlvPath } from './sample';
 export { MediaRouter, type MediaMessage } from './io/media';
-export { FlvFileSink, type FlvSaveResult } from './io/flvFile';
+export { FlvFileSink, type FlvFileSinkOptions, type FlvSaveResult } from './io/flvFile';
 export { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 export { parseRtmpUrl, UrlError, type RtmpUrl } from './url';
 export { redactUrl, redactText, secretsOf } from './redact';
-export { TransportError } from './io/errors';
+export { OutputError, TransportError } from './io/errors';
 export { decodeRtmp, type InboundItem } from './pipeline/decode';
 export { encodeRtmp, type OutboundItem } from './pipeline/encode';
 export * as machines from '../machines';

@@ -6,9 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { InspectionEvent } from 'xstate';
-import type { SessionOptions, StreamOutcome } from '../client';
-import type { StatusReply } from '../../machines/contract';
-import { StatusCode } from '../protocol/message/commands';
+import type { SessionOptions } from '../client';
+import { classifyFailure, type FailureKind, type StreamOutcome } from '../outcome';
 import { redactText, secretsOf } from '../redact';
 import { TRACE_OPTIONS } from '../trace/session';
 import type { OptionSpec, ParsedArgs } from './args';
@@ -19,6 +18,37 @@ import type { CliIo } from './index';
  * Options
  * ---------------------------------------------------------------------------------------------- */
 
+/** Retries after the first connection attempt when `--retries` is not given. */
+export const DEFAULT_RETRIES = 4;
+
+/**
+ * `--retries n`: how many times to try again after the first connection attempt fails, as curl
+ * and wget count them (0: one attempt, no retry). The library's `retry.maxAttempts` counts the
+ * attempts themselves, the first one included: `maxAttempts = retries + 1`.
+ */
+export const RETRIES_OPTION: OptionSpec = {
+  name: 'retries',
+  type: 'number',
+  valueName: 'n',
+  description: 'retries after the first connection attempt fails (0: one attempt, no retry)',
+  default: DEFAULT_RETRIES,
+};
+
+/**
+ * The library's `retry.maxAttempts` for `--retries n` (undefined when the option is absent).
+ * Refuses anything but a whole number from 0 up with a CommandError naming the option.
+ */
+export function retriesOption(args: ParsedArgs, name = 'retries'): number | undefined {
+  const v = args.options[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new CommandError(
+      `--${name} needs a whole number of retries after the first attempt, 0 or more`,
+    );
+  }
+  return v + 1;
+}
+
 /** Options every session command accepts. */
 export const SESSION_OPTIONS: OptionSpec[] = [
   {
@@ -28,13 +58,7 @@ export const SESSION_OPTIONS: OptionSpec[] = [
     description: 'TCP connect, handshake and `connect` timeouts, each (seconds)',
     default: 10,
   },
-  {
-    name: 'retries',
-    type: 'number',
-    valueName: 'n',
-    description: 'connection attempts before giving up, the first one included',
-    default: 5,
-  },
+  RETRIES_OPTION,
   {
     name: 'json',
     type: 'boolean',
@@ -74,12 +98,8 @@ export function sessionOptionsFrom(args: ParsedArgs): Omit<SessionOptions, 'url'
     const ms = Math.round(o.timeout * 1000);
     out.timeouts = { transport: ms, handshake: ms, connect: ms };
   }
-  if (typeof o.retries === 'number') {
-    if (!Number.isInteger(o.retries) || o.retries < 1) {
-      throw new CommandError('--retries needs a whole number of attempts, at least 1');
-    }
-    out.retry = { maxAttempts: o.retries };
-  }
+  const maxAttempts = retriesOption(args);
+  if (maxAttempts !== undefined) out.retry = { maxAttempts };
   if (o.insecure === true) out.insecure = true;
   if (typeof o.ca === 'string') {
     try {
@@ -110,103 +130,6 @@ export function redactorFor(url: string): (text: string) => string {
   return (text) => (secrets.length ? redactText(text, secrets) : text);
 }
 
-/* ------------------------------------------------------------------------------------------------
- * Why a session failed: watching the statecharts through `inspect`
- * ---------------------------------------------------------------------------------------------- */
-
-interface ActorLike {
-  id?: string;
-  getSnapshot(): { value?: unknown } | undefined;
-}
-
-/** One failed connection attempt as the CLI saw it. */
-export interface AttemptRecord {
-  reason: string;
-  code?: string;
-  message?: string;
-  /** The NetConnection's state when the socket closed or failed (e.g. `session.connecting`). */
-  phase?: string;
-}
-
-/** Flattens a state value ({session: 'connecting'}) to `session.connecting`. */
-export function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${k}.${stateName(v)}`)
-      .join(',');
-  }
-  return String(value);
-}
-
-/**
- * Follows the NetConnections' failures through xstate's inspection events. The public events
- * only say a stream failed with `CONNECTION_FAILED`; the exit code needs to know whether the
- * server refused us, broke the protocol, or was never reached.
- */
-export class ConnectionWatch {
-  /** Failed attempts since the last successful connect. */
-  attempts: AttemptRecord[] = [];
-  /** The reason of the final CONNECTION.FAILED, and the server's information object. */
-  failure: { reason: string; status?: StatusReply } | undefined;
-  /** A connection came up at least once. */
-  connected = false;
-  private lastDrop: { code?: string; message?: string; phase?: string } | undefined;
-
-  readonly inspect = (ev: InspectionEvent): void => {
-    if (ev.type !== '@xstate.event') return;
-    const event = ev.event as { type: string } & Record<string, unknown>;
-    switch (event.type) {
-      case 'TRANSPORT.CLOSED':
-      case 'TRANSPORT.ERROR': {
-        const actor = ev.actorRef as unknown as ActorLike;
-        // The handshake actor gets a forwarded TRANSPORT.CLOSED too: keep the connection's view.
-        if (!actor.id?.startsWith('connection')) return;
-        const phase = stateName(actor.getSnapshot()?.value);
-        this.lastDrop = {
-          code:
-            typeof event.code === 'string'
-              ? event.code
-              : event.type === 'TRANSPORT.CLOSED'
-                ? 'CLOSED'
-                : undefined,
-          message: typeof event.message === 'string' ? event.message : undefined,
-          phase,
-        };
-        return;
-      }
-      case 'CONNECTION.UP':
-        this.connected = true;
-        this.attempts = [];
-        this.lastDrop = undefined;
-        return;
-      case 'CONNECTION.DOWN': {
-        const a = event.attempt as { reason: string; code?: string; message?: string };
-        this.attempts.push({ ...a, phase: this.lastDrop?.phase });
-        this.lastDrop = undefined;
-        return;
-      }
-      case 'CONNECTION.FAILED': {
-        const reason = String(event.reason);
-        const status = event.status as StatusReply | undefined;
-        this.failure = status ? { reason, status } : { reason };
-        if (reason !== 'RETRIES_EXHAUSTED') {
-          this.attempts.push({
-            reason,
-            code: status?.code ?? this.lastDrop?.code,
-            message: status?.description ?? this.lastDrop?.message,
-            phase: this.lastDrop?.phase,
-          });
-        }
-        this.lastDrop = undefined;
-        return;
-      }
-      default:
-        return;
-    }
-  };
-}
-
 /** Several inspectors as one. */
 export function combineInspectors(
   ...inspectors: Array<((ev: InspectionEvent) => void) | undefined>
@@ -227,103 +150,28 @@ export interface Verdict {
   message: string;
 }
 
-function describeStatus(status: StatusReply | undefined): string {
-  if (!status) return '';
-  return status.description ? `${status.code}: ${status.description}` : status.code;
-}
+/** The exit code of each kind of failure (see `classifyFailure`). */
+const EXIT_CODES: Readonly<Record<FailureKind, number>> = {
+  unreachable: ExitCode.ConnectionFailed,
+  rejected: ExitCode.Rejected,
+  notFound: ExitCode.StreamNotFound,
+  protocol: ExitCode.ProtocolError,
+  timeout: ExitCode.Failure,
+  source: ExitCode.ProtocolError,
+  limit: ExitCode.Failure,
+  failed: ExitCode.Failure,
+};
 
-const REFUSAL_REASONS = new Set(['REJECTED', 'INVALID_APP', 'AUTH_FAILED', 'CONNECT_ERROR']);
-const HANDSHAKE_PROTOCOL_REASONS = new Set(['BAD_VERSION', 'BAD_DIGEST', 'BAD_ECHO']);
-
-/** Why the connection failed for good, from what the watch saw. */
-export function connectionVerdict(watch: ConnectionWatch): Verdict {
-  const last = watch.attempts[watch.attempts.length - 1];
-  const reason = watch.failure?.reason;
-  if (reason && REFUSAL_REASONS.has(reason)) {
-    return {
-      code: ExitCode.Rejected,
-      message: `the server refused the connection (${describeStatus(watch.failure?.status) || reason})`,
-    };
-  }
-  const protocol = watch.attempts.find(
-    (a) =>
-      HANDSHAKE_PROTOCOL_REASONS.has(a.reason) ||
-      (a.reason === 'TRANSPORT_ERROR' && (a.code === 'PROTOCOL' || a.code === 'LIMIT')),
-  );
-  if (protocol) {
-    return {
-      code: ExitCode.ProtocolError,
-      message: `the peer broke the protocol (${protocol.reason}${protocol.message ? `: ${protocol.message}` : ''})`,
-    };
-  }
-  // nginx-rtmp answers `connect` for an application it does not have by closing the socket,
-  // without `_error`: a peer that closes every attempt right after our `connect` refused us.
-  if (
-    watch.attempts.length > 0 &&
-    watch.attempts.every((a) => a.reason === 'TRANSPORT_CLOSED' && a.phase === 'session.connecting')
-  ) {
-    return {
-      code: ExitCode.Rejected,
-      message:
-        'the server closed the connection in answer to `connect` (no such application, or a refusal without a reply)',
-    };
-  }
-  const n = watch.attempts.length;
-  const detail = last
-    ? `${last.reason}${last.message ? `: ${last.message}` : last.code ? ` ${last.code}` : ''}`
-    : (reason ?? 'unknown');
-  return {
-    code: ExitCode.ConnectionFailed,
-    message: `could not connect${n > 1 ? ` after ${n} attempts` : ''} (${detail})`,
-  };
-}
-
-/** The exit code and message for a stream that ended on its own (not stopped by us). */
-export function outcomeVerdict(
-  outcome: StreamOutcome,
-  watch: ConnectionWatch,
-  mode: 'play' | 'publish',
-): Verdict {
-  if (outcome.outcome !== 'failed') {
+/**
+ * The exit code and message for a stream that ended on its own (not stopped by us): the
+ * library's `classifyFailure` sorts the failure, this maps its kind to an exit code.
+ */
+export function outcomeVerdict(outcome: StreamOutcome): Verdict {
+  const failure = classifyFailure(outcome);
+  if (!failure) {
     return { code: ExitCode.Ok, message: outcome.reason ? `ended (${outcome.reason})` : 'done' };
   }
-  const status = outcome.status;
-  switch (outcome.reason) {
-    case 'CONNECTION_FAILED':
-      return connectionVerdict(watch);
-    case 'REFUSED':
-      if (status?.code === StatusCode.PlayStreamNotFound) {
-        return {
-          code: ExitCode.StreamNotFound,
-          message: `no such stream (${describeStatus(status)})`,
-        };
-      }
-      return {
-        code: ExitCode.Rejected,
-        message: `the server refused to ${mode} the stream (${describeStatus(status) || 'no reason given'})`,
-      };
-    case 'CREATE_FAILED':
-      return {
-        code: ExitCode.Rejected,
-        message: `the server refused createStream${status ? ` (${describeStatus(status)})` : ''}`,
-      };
-    case 'STREAM_ID_IN_USE':
-      return {
-        code: ExitCode.ProtocolError,
-        message: 'the server gave this stream a message stream id already in use',
-      };
-    case 'CREATE_TIMEOUT':
-    case 'START_TIMEOUT':
-      return {
-        code: ExitCode.Failure,
-        message: `the server did not answer ${outcome.reason === 'CREATE_TIMEOUT' ? 'createStream' : mode} in time`,
-      };
-    default:
-      return {
-        code: ExitCode.Failure,
-        message: `the stream failed (${outcome.reason ?? 'unknown reason'})`,
-      };
-  }
+  return { code: EXIT_CODES[failure.kind], message: failure.message };
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -1,17 +1,22 @@
 import { accessSync, constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { createSession, type Session, type StreamHandle, type StreamOutcome } from '../client';
+import {
+  createSession,
+  DEFAULT_LIVE_BUFFER_MS,
+  DEFAULT_VOD_BUFFER_MS,
+  type Session,
+  type StreamHandle,
+  type StreamOutcome,
+} from '../client';
 import { FlvFileSink } from '../io/flvFile';
 import type { MediaMessage } from '../io/media';
 import { UrlError } from '../url';
 import type { Command } from './index';
 import {
   CommandError,
-  ConnectionWatch,
   ProgressLine,
   SESSION_OPTIONS,
-  combineInspectors,
   formatBytes,
   formatMediaTime,
   jsonLineWriter,
@@ -27,8 +32,8 @@ import { ExitCode } from './exitCodes';
 import { inspectTarget, openTracing } from '../trace/session';
 
 /** nginx-rtmp paces VOD by the client's buffer: ask for 10 hours and get the file at once. */
-const VOD_BUFFER_MS = 36_000_000;
-const LIVE_BUFFER_MS = 3000;
+const VOD_BUFFER_MS = DEFAULT_VOD_BUFFER_MS;
+const LIVE_BUFFER_MS = DEFAULT_LIVE_BUFFER_MS;
 /** Without --idle, a VOD play ends after this long without media (nginx may drop Play.Stop). */
 const DEFAULT_VOD_IDLE_MS = 10_000;
 const STOP_TIMEOUT_MS = 5000;
@@ -65,6 +70,8 @@ export const playCommand: Command = {
       'Connects, plays the stream the URL names and writes its media as an FLV file ("-" for\n' +
       'stdout); without -o it only counts what arrives (like ffmpeg -f null). Recorded streams\n' +
       'are asked for with a long buffer, so servers such as nginx-rtmp send them at full speed.\n' +
+      "A live play's file starts at 0, as ffmpeg's recordings do. --retries n is how many\n" +
+      'times to try again after the first connection attempt fails (0: no retry).\n' +
       'A terminal shows progress on stderr. Ctrl-C stops the stream (deleteStream), closes the\n' +
       'connection and finishes the file, then exits 130.\n' +
       'Exit codes: 0 done, 3 could not connect, 4 refused by the server, 5 no such stream,\n' +
@@ -105,6 +112,11 @@ export const playCommand: Command = {
         type: 'number',
         valueName: 's',
         description: `end after this long without media (default ${DEFAULT_VOD_IDLE_MS / 1000} without --live, off with it)`,
+      },
+      {
+        name: 'keep-timestamps',
+        type: 'boolean',
+        description: "keep the server's timestamps in a live play's file (default: it starts at 0)",
       },
       ...SESSION_OPTIONS,
       {
@@ -163,7 +175,6 @@ export const playCommand: Command = {
     }
     const json = o.json === true ? jsonLineWriter(io, redact) : undefined;
 
-    const watch = new ConnectionWatch();
     const tracing = await openTracing('play', url, args, target.inspect, io);
     let session: Session;
     try {
@@ -171,7 +182,7 @@ export const playCommand: Command = {
         url,
         ...common,
         enhancedRtmp: o.enhanced === true,
-        inspect: combineInspectors(watch.inspect, tracing.inspect),
+        inspect: tracing.inspect,
       });
     } catch (e) {
       await tracing.close();
@@ -219,7 +230,9 @@ export const playCommand: Command = {
       const onError = (e: Error): void => resolveOutputError(e);
       target.on('error', onError);
       cleanups.push(() => target.removeListener('error', onError));
-      const s = (sink = new FlvFileSink(target));
+      // A live play's file starts at 0, as ffmpeg's and OBS's do (--keep-timestamps: the server's).
+      const startAtZero = o['keep-timestamps'] !== true && !handle.isRecorded();
+      const s = (sink = new FlvFileSink(target, { startAtZero }));
       cleanups.push(mediaSink.addBacklogSource(() => s.backlog()));
       cleanups.push(s.onDrain(() => mediaSink.drained()));
       return sink;
@@ -308,7 +321,7 @@ export const playCommand: Command = {
     let verdict: Verdict;
     switch (ending.kind) {
       case 'done':
-        verdict = outcomeVerdict(ending.outcome, watch, 'play');
+        verdict = outcomeVerdict(ending.outcome);
         break;
       case 'duration':
         verdict = {

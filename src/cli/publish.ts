@@ -8,10 +8,8 @@ import { UrlError } from '../url';
 import type { Command } from './index';
 import {
   CommandError,
-  ConnectionWatch,
   ProgressLine,
   SESSION_OPTIONS,
-  combineInspectors,
   formatBytes,
   formatMediaTime,
   jsonLineWriter,
@@ -66,6 +64,8 @@ export const publishCommand: Command = {
       'publish) and sends the file paced by its timestamps; --loop starts again at the end with\n' +
       'timestamps that keep increasing. When the file (or --duration) ends it unpublishes\n' +
       '(FCUnpublish, deleteStream) and exits 0; Ctrl-C does the same and exits 130.\n' +
+      '--retries n is how many times to try again after the first connection attempt fails\n' +
+      '(0: one attempt, no retry).\n' +
       'Exit codes: 0 done, 1 unreadable file, 3 could not connect, 4 refused by the server,\n' +
       '6 protocol error or broken file, 130 interrupted.',
     options: [
@@ -129,7 +129,6 @@ export const publishCommand: Command = {
       return e.exitCode;
     }
     const json = o.json === true ? jsonLineWriter(io, redact) : undefined;
-    const watch = new ConnectionWatch();
     const tracing = await openTracing('publish', url, args, target.inspect, io);
     let session: Session;
     try {
@@ -140,7 +139,7 @@ export const publishCommand: Command = {
         // stream machine releases its message stream before it arrives and then waits the whole
         // stop timeout (2 s by default) for it: keep that wait short.
         timeouts: { ...common.timeouts, stop: UNPUBLISH_WAIT_MS },
-        inspect: combineInspectors(watch.inspect, tracing.inspect),
+        inspect: tracing.inspect,
       });
     } catch (e) {
       await tracing.close();
@@ -249,7 +248,7 @@ export const publishCommand: Command = {
         code: ExitCode.ProtocolError,
         message: `cannot read ${file}: ${sourceError.message}`,
       };
-    } else verdict = outcomeVerdict(ending.outcome, watch, 'publish');
+    } else verdict = outcomeVerdict(ending.outcome);
 
     const summary = {
       audio: sent.audio,

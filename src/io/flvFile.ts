@@ -17,6 +17,25 @@ export interface FlvSaveResult {
   gaps: number;
 }
 
+/** Options of an FLV sink. */
+export interface FlvFileSinkOptions {
+  audio?: boolean;
+  video?: boolean;
+  /**
+   * Start the file's timeline at 0: the first audio or video message is written at 0 and the
+   * rest keep their distance from it (metadata before it at 0), as ffmpeg's and OBS's live
+   * recordings do. After a gap (`markGap`) the writer's rebasing takes over. Default false: the
+   * timestamps as the server sent them.
+   */
+  startAtZero?: boolean;
+  /**
+   * Called once when the output fails (it cannot be opened, a write fails): the sink stops
+   * writing and `close` rejects with that error. Without it the error is still caught (the
+   * process never sees an unhandled 'error') and `close` rejects.
+   */
+  onError?: (error: Error) => void;
+}
+
 /** Size of the blocks tags are gathered into before they are written. */
 const BLOCK_SIZE = 256 * 1024;
 /** Written blocks kept for reuse (8 MiB, the transport's default high-water mark). */
@@ -66,9 +85,21 @@ export class FlvFileSink {
     this.flush();
   };
 
-  constructor(target: string | Writable, options: { audio?: boolean; video?: boolean } = {}) {
+  /** The first audio/video timestamp, subtracted from every one when `startAtZero`. */
+  private zeroBase: number | undefined;
+  private readonly startAtZero: boolean;
+  /** The output's error, once it failed. */
+  private error: Error | undefined;
+
+  constructor(target: string | Writable, options: FlvFileSinkOptions = {}) {
     this.ownsStream = typeof target === 'string';
     this.out = typeof target === 'string' ? createWriteStream(target) : target;
+    this.startAtZero = options.startAtZero ?? false;
+    this.out.on('error', (e: Error) => {
+      if (this.error) return;
+      this.error = e;
+      options.onError?.(e);
+    });
     this.writer = new FlvWriter({
       audio: options.audio ?? true,
       video: options.video ?? true,
@@ -98,12 +129,13 @@ export class FlvFileSink {
   /** The next tag follows the last one by `gapMs` (after a reconnect), whatever its own timestamp. */
   markGap(): void {
     this.rebaseNext = true;
+    this.zeroBase = undefined;
     this.result.gaps++;
   }
 
   /** Writes one message; script data other than onMetaData is skipped. */
   write(message: MediaMessage): void {
-    if (this.closing) return;
+    if (this.closing || this.error) return;
     let type: 8 | 9 | 18;
     let data: Uint8Array;
     if (message.type === 'Audio') {
@@ -129,7 +161,7 @@ export class FlvFileSink {
     // The header goes straight into the block, then the data, then PreviousTagSize.
     this.room(FLV_TAG_HEADER_SIZE);
     this.writer.writeHeaderInto(
-      { type, timestamp: message.timestamp, data },
+      { type, timestamp: this.startAtZero ? this.fromZero(message) : message.timestamp, data },
       this.block!,
       this.used,
     );
@@ -149,6 +181,16 @@ export class FlvFileSink {
     if (type === 8) this.result.audioTags++;
     if (type === 9) this.result.videoTags++;
     this.result.lastTimestamp = this.writer.lastTimestamp ?? message.timestamp;
+  }
+
+  /** A message's timestamp on a timeline that starts at the first audio or video message. */
+  private fromZero(message: MediaMessage): number {
+    if (this.zeroBase === undefined) {
+      if (message.type === 'Data') return 0;
+      this.zeroBase = message.timestamp;
+    }
+    const d = (message.timestamp - this.zeroBase) | 0; // 32-bit serial arithmetic
+    return d < 0 ? 0 : d;
   }
 
   /** Makes sure the block being filled has `n` free bytes (starting a new one if it has not). */
@@ -207,7 +249,7 @@ export class FlvFileSink {
    */
   private flush(): void {
     const block = this.block;
-    if (block === null || this.used === this.written) return;
+    if (block === null || this.used === this.written || this.error) return;
     const bytes =
       this.written === 0 && this.used === BLOCK_SIZE
         ? block
@@ -236,6 +278,10 @@ export class FlvFileSink {
   close(): Promise<FlvSaveResult> {
     if (!this.closing) {
       this.closing = new Promise((resolve, reject) => {
+        if (this.error) {
+          reject(this.error);
+          return;
+        }
         if (!this.headerWritten) {
           this.push(this.writer.header());
           this.headerWritten = true;
@@ -246,7 +292,7 @@ export class FlvFileSink {
           return;
         }
         this.out.once('error', reject);
-        this.out.end(() => resolve({ ...this.result }));
+        this.out.end(() => (this.error ? reject(this.error) : resolve({ ...this.result })));
       });
     }
     return this.closing;

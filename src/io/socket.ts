@@ -108,7 +108,7 @@ export function connectSocket(
         new TransportError(
           'TIMEOUT',
           `${describe(where)}: ${phase} timed out after ${opts.timeoutMs} ms`,
-          { ...where, timeoutMs: opts.timeoutMs, tcpConnected },
+          { ...where, timeoutMs: opts.timeoutMs, tcpConnected, errno: 'ETIMEDOUT' },
         ),
       );
     }, opts.timeoutMs);

@@ -17,6 +17,7 @@ import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';
 import { MessageTypeId } from '../protocol/types';
+import { TransportError } from './errors';
 import { classifySocketError, connectSocket } from './socket';
 import type { MediaMessage, MediaRouter, MediaWriter, SubjectSink } from './media';
 
@@ -50,6 +51,12 @@ export interface TransportDeps {
   random?: (n: number) => Uint8Array;
   /** Counts every transport's bytes in and out (for progress and metrics). */
   onBytes?: (bytesIn: number, bytesOut: number) => void;
+  /**
+   * Every socket error as a TransportError (code, errno, host and port), with the id of the
+   * actor that owns the transport (the NetConnection, `connection-<n>`): the machines only see
+   * its code and message, the session keeps the error itself as a failed stream's `cause`.
+   */
+  onError?: (error: TransportError, ownerId: string | undefined) => void;
 }
 
 /**
@@ -113,8 +120,10 @@ function protocolErrorCode(err: unknown): TransportErrorCode {
 export function createTransportLogic(deps: TransportDeps) {
   const clock = deps.clock ?? Date.now;
   // The NetConnection passes its `transport` input through untyped (`unknown`): it is ours.
-  return fromCallback<TransportCommand, unknown>(({ input: rawInput, sendBack, receive }) => {
+  return fromCallback<TransportCommand, unknown>(({ input: rawInput, sendBack, receive, self }) => {
     const input = rawInput as TransportInput;
+    const ownerId = (self as { _parent?: { id?: string } })._parent?.id;
+    const reportError = (e: TransportError): void => deps.onError?.(e, ownerId);
     const limits = resolveLimits(input.limits);
     const tickMs = input.mediaTickMs ?? 250;
     const highWater = input.highWaterMark ?? 8 * 1024 * 1024;
@@ -160,6 +169,7 @@ export function createTransportLogic(deps: TransportDeps) {
     };
 
     const fail = (code: TransportErrorCode, message: string): void => {
+      if (!finished) reportError(new TransportError(code, message));
       send({ type: 'TRANSPORT.ERROR', code, message });
       finished = true;
       socket?.destroy();
@@ -430,6 +440,7 @@ export function createTransportLogic(deps: TransportDeps) {
       s.on('drain', flushQueues);
       s.on('error', (err) => {
         const e = classifySocketError(err);
+        if (!closedByUs && !finished) reportError(e);
         if (!closedByUs) send({ type: 'TRANSPORT.ERROR', code: e.code, message: e.message });
       });
       s.on('close', () => {
@@ -467,6 +478,7 @@ export function createTransportLogic(deps: TransportDeps) {
             },
             (err: unknown) => {
               const e = classifySocketError(err);
+              if (!finished) reportError(e);
               send({ type: 'TRANSPORT.ERROR', code: e.code, message: e.message });
             },
           );

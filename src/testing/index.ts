@@ -10,7 +10,10 @@
  * - coverage / formatCoverage: states reached and transitions taken, from replays or paths.
  * - handshakeModel, netConnectionModel, netStreamModel, sessionSupervisorModel: the ready-made
  *   test models (events per state, harness over a scripted peer) of this project's machines.
+ * - createActor, SimulatedClock: xstate's own, re-exported so that your tests drive the
+ *   machines with the very xstate they were built with (xstate is a dependency of rtmp-actors).
  */
+export { createActor, SimulatedClock } from 'xstate';
 export {
   createScriptedPeer,
   PeerSocket,
