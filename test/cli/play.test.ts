@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -149,13 +150,13 @@ describe('rtmp-actors play', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('exits 3 when nothing listens on the port (--retries 1 --timeout 1)', async () => {
+  it('exits 3 when nothing listens on the port (--retries 0 --timeout 1)', async () => {
     const port = await freePort();
     const started = Date.now();
     const { code, io } = await play(
       `rtmp://127.0.0.1:${port}/live/x`,
       '--retries',
-      '1',
+      '0',
       '--timeout',
       '1',
     );
@@ -179,7 +180,7 @@ describe('rtmp-actors play', () => {
   // closes the socket right after `connect`. The CLI counts a peer that closes every attempt in
   // answer to `connect` as a refusal.
   it('exits 4 for an application nginx-rtmp does not have (it closes the connection in answer to connect)', async () => {
-    const { code, io } = await play(`rtmp://127.0.0.1:${nginx.port}/nosuchapp/x`, '--retries', '2');
+    const { code, io } = await play(`rtmp://127.0.0.1:${nginx.port}/nosuchapp/x`, '--retries', '1');
     expect(code).toBe(4);
     expect(io.err()).toMatch(/closed the connection in answer to `connect`/);
     expect(nginx.errorLog()).toMatch(/application not found: 'nosuchapp'/);
@@ -248,6 +249,57 @@ describe('rtmp-actors play', () => {
     } finally {
       await publisher.stop();
     }
+  });
+
+  describe('--retries n: retries after the first attempt', () => {
+    let server: Server;
+    let port: number;
+    let accepted = 0;
+    beforeAll(async () => {
+      // Accepts every connection and closes it at once: a transient failure, retried.
+      server = createServer((socket) => {
+        accepted++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it.each([
+      [0, 1],
+      [2, 3],
+    ])(
+      'with --retries %i makes exactly %i connection attempt(s), then exits 3',
+      async (retries, attempts) => {
+        accepted = 0;
+        const { code, io } = await play(
+          `rtmp://127.0.0.1:${port}/live/x`,
+          '--retries',
+          String(retries),
+        );
+        expect(code).toBe(3);
+        expect(accepted).toBe(attempts);
+        expect(io.err()).toMatch(attempts > 1 ? /after 3 attempts/ : /could not connect \(/);
+      },
+    );
+
+    it('refuses --retries -1 and --retries 1.5 with exit 2, and says what it counts in --help', async () => {
+      for (const bad of ['-1', '1.5']) {
+        const { code, io } = await play(`rtmp://127.0.0.1:${port}/live/x`, '--retries', bad);
+        expect(code).toBe(2);
+        expect(io.err()).toMatch(
+          /--retries needs a whole number of retries after the first attempt/,
+        );
+      }
+      const help = captureIo();
+      await main(['play', '--help'], help);
+      expect(help.out() + help.err()).toMatch(
+        /--retries.*retries after the first connection attempt fails \(0: one attempt, no retry\)/,
+      );
+    });
   });
 
   it('refuses a URL that is not rtmp:// with exit 2', async () => {

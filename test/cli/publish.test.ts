@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { main } from '../../src/cli/index';
 import { parseFlv } from '../../src/protocol/flv';
 import { captureIo } from '../helpers/cliio';
@@ -163,5 +164,26 @@ describe('rtmp-actors publish', () => {
     const notFlv = captureIo();
     expect(await main(['publish', text, url], notFlv)).toBe(6);
     expect(notFlv.err()).toMatch(/not an FLV file/);
+  });
+
+  it('with --retries 0 makes exactly one connection attempt to a server that hangs up, then exits 3', async () => {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const io = captureIo();
+      const code = await main(
+        ['publish', small, `rtmp://127.0.0.1:${port}/live/x`, '--retries', '0'],
+        io,
+      );
+      expect(code).toBe(3);
+      expect(accepted).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
