@@ -90,16 +90,21 @@ export class FlvFileSink {
   private readonly startAtZero: boolean;
   /** The output's error, once it failed. */
   private error: Error | undefined;
+  private readonly onError: ((error: Error) => void) | undefined;
+
+  /** The output failed (an 'error' event, or a write's callback, whichever comes first). */
+  private failWith(e: Error): void {
+    if (this.error) return;
+    this.error = e;
+    this.onError?.(e);
+  }
 
   constructor(target: string | Writable, options: FlvFileSinkOptions = {}) {
     this.ownsStream = typeof target === 'string';
     this.out = typeof target === 'string' ? createWriteStream(target) : target;
     this.startAtZero = options.startAtZero ?? false;
-    this.out.on('error', (e: Error) => {
-      if (this.error) return;
-      this.error = e;
-      options.onError?.(e);
-    });
+    this.onError = options.onError;
+    this.out.on('error', (e: Error) => this.failWith(e));
     this.writer = new FlvWriter({
       audio: options.audio ?? true,
       video: options.video ?? true,
@@ -256,11 +261,14 @@ export class FlvFileSink {
         : block.subarray(this.written, this.used);
     this.written = this.used;
     if (!this.reuseBlocks) {
-      this.out.write(bytes);
+      this.out.write(bytes, (err) => err && this.failWith(err));
       return;
     }
     this.pendingWrites.set(block, (this.pendingWrites.get(block) ?? 0) + 1);
-    this.out.write(bytes, () => this.writeDone(block));
+    this.out.write(bytes, (err) => {
+      if (err) this.failWith(err);
+      this.writeDone(block);
+    });
   }
 
   /** A write of `block` is done; a block no longer being filled is spare once all of them are. */
@@ -292,7 +300,11 @@ export class FlvFileSink {
           return;
         }
         this.out.once('error', reject);
-        this.out.end(() => (this.error ? reject(this.error) : resolve({ ...this.result })));
+        this.out.end((err?: Error | null) => {
+          if (err) this.failWith(err);
+          if (this.error) reject(this.error);
+          else resolve({ ...this.result });
+        });
       });
     }
     return this.closing;
