@@ -776,6 +776,9 @@ export class Session {
    * Plays a stream (default: the URL's playpath). Playing a name that is already open plays it
    * again as a stream of its own (its own actor, and a connection of its own where the server
    * wants one): the first handle's `key` is the name, the next ones' `<name>#2`, `<name>#3`...
+   * Without `bufferMs`, a live play (start -1) asks for DEFAULT_LIVE_BUFFER_MS and any other
+   * for DEFAULT_VOD_BUFFER_MS, so that servers pacing recorded streams by it send at full speed.
+   * Throws a SessionError (SESSION_CLOSED) once the session is closed.
    */
   play(name: string = this.url.playpath, options: ClientPlayOptions = {}): StreamHandle {
     this.assertOpen('play', name);
@@ -796,6 +799,10 @@ export class Session {
    * Publishes media: an FLV file path (paced in real time unless `realtime: false`, optionally
    * looped) or an observable of media messages. Resolves the handle's `done` when the source ends
    * and the stream is stopped. Like `play`, a name already open gets the key `<name>#2`...
+   * A file that cannot be read or is not an FLV fails the stream at once (nothing is sent);
+   * one that breaks later (or an observable that errors) stops it: either way `done` resolves
+   * `failed` with reason SOURCE_ERROR and the error as `cause`. Throws a SessionError
+   * (SESSION_CLOSED) once the session is closed.
    */
   publish(
     name: string = this.url.playpath,

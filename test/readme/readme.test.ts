@@ -75,7 +75,10 @@ describe('the README examples, against the packed package', () => {
       const esm = compiled.get('esm')!;
       expect(esm.diagnostics.get(block.index) ?? []).toEqual([]);
       const result = await runBlock(project.dir, esm.outDir, block, nginx.port, RUN_TIMEOUT_MS);
-      if (result.code !== 0) console.log(`example ${block.index} printed:\n${result.out}`);
+      // README_TEST_VERBOSE=1 shows what every example printed.
+      if (result.code !== 0 || process.env.README_TEST_VERBOSE) {
+        console.log(`example ${block.index} printed:\n${result.out.slice(-4000)}`);
+      }
       expect({ timedOut: result.timedOut, code: result.code, signal: result.signal }).toEqual({
         timedOut: false,
         code: 0,
