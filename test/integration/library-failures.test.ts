@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { InspectionEvent } from 'xstate';
@@ -25,6 +25,7 @@ import {
   freePort,
   makeTestCertificates,
   requireTool,
+  spawnTracked,
   startNginxRtmp,
   stopAll,
   waitFor,
@@ -116,6 +117,40 @@ describe('the library against real peers: failures are typed, the host survives'
       expect(error?.code).toBe('DNS');
       expect(['ENOTFOUND', 'EAI_AGAIN']).toContain(error?.errno);
       expect(classifyFailure(outcome)?.kind).toBe('unreachable');
+    });
+
+    it('a port whose accept queue is full (SYNs go unanswered) fails after the transport timeout with TIMEOUT, ETIMEDOUT', async () => {
+      // A listening socket with a backlog of 0 that never accepts: once one connection waits in
+      // its queue, the kernel drops further SYNs and connect() hangs until our timeout.
+      const python = requireTool('python3');
+      const listener = spawnTracked('backlog-0 listener', python, [
+        '-c',
+        'import socket, time\n' +
+          's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)\n' +
+          'print(s.getsockname()[1], flush=True)\n' +
+          'time.sleep(120)\n',
+      ]);
+      await waitFor(() => /\d+/.test(listener.stdoutTail()), 10_000);
+      const port = Number(listener.stdoutTail().trim());
+      const filler = connect(port, '127.0.0.1');
+      filler.on('error', () => undefined);
+      try {
+        await new Promise((resolve) => filler.once('connect', resolve));
+        const session = openSession({
+          url: `rtmp://127.0.0.1:${port}/live`,
+          retry: ONE_ATTEMPT,
+          timeouts: { transport: 1000 },
+        });
+        const outcome = await session.play('cam1').done;
+        expect(outcome).toMatchObject({ outcome: 'failed', reason: 'CONNECTION_FAILED' });
+        const error = outcome.cause?.kind === 'transport' ? outcome.cause.error : undefined;
+        expect(error?.code).toBe('TIMEOUT');
+        expect(error?.errno).toBe('ETIMEDOUT');
+        expect(classifyFailure(outcome)?.kind).toBe('unreachable');
+      } finally {
+        filler.destroy();
+        await listener.stop('SIGKILL');
+      }
     });
 
     it('a TLS server whose certificate we do not trust fails with the TransportError TLS and the TLS code', async () => {
