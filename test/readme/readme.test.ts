@@ -4,7 +4,8 @@
  * marked `<!-- readme-test: runnable -->` runs against a real nginx-rtmp without hanging or
  * throwing. How blocks are found and marked: test/readme/readme-examples.ts.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { startNginxRtmp, stopAll, type NginxRtmp } from '../helpers';
 import {
@@ -37,6 +38,8 @@ describe('the README examples, against the packed package', () => {
 
   afterAll(async () => {
     await stopAll();
+    // The project's dependencies are links into the checkout: rm removes the links, not them.
+    if (project) rmSync(path.dirname(project.dir), { recursive: true, force: true });
   });
 
   it('finds the README examples, some of them runnable', () => {
@@ -56,6 +59,33 @@ describe('the README examples, against the packed package', () => {
       'small.flv',
     );
     expect(readFileSync(sample).subarray(0, 3).toString('latin1')).toBe('FLV');
+  });
+
+  it('gives every entry of exports a types condition that the tarball holds', () => {
+    const installed = path.join(project.dir, 'node_modules', 'rtmp-actors');
+    const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | { types?: string; default?: string }>;
+    };
+    const entries = Object.entries(pkg.exports).filter(([k]) => k !== './package.json');
+    expect(entries.map(([k]) => k).sort()).toEqual(['.', './machines', './testing']);
+    for (const [, target] of entries) {
+      expect(typeof target).toBe('object');
+      const { types, default: js } = target as { types?: string; default?: string };
+      expect(existsSync(path.join(installed, types ?? 'none'))).toBe(true);
+      expect(existsSync(path.join(installed, js ?? 'none'))).toBe(true);
+    }
+  });
+
+  it('points sampleFlvPath at the FLV file inside the installed package, for require and import', () => {
+    const check = (code: string, args: string[] = []): string =>
+      execFileSync(process.execPath, [...args, '-e', code], { cwd: project.dir, encoding: 'utf8' });
+    const required = check("console.log(require('rtmp-actors').sampleFlvPath)").trim();
+    const imported = check(
+      "import('rtmp-actors').then((m) => console.log(m.sampleFlvPath))",
+    ).trim();
+    expect(imported).toBe(required);
+    expect(required.startsWith(path.join(project.dir, 'node_modules', 'rtmp-actors'))).toBe(true);
+    expect(readFileSync(required).subarray(0, 3).toString('latin1')).toBe('FLV');
   });
 
   describe.each(['esm', 'cjs'] as const)('compiled with tsc --strict as %s', (setting) => {
