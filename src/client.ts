@@ -334,7 +334,7 @@ export class StreamHandle {
       });
       return;
     }
-    const reason = (summary?.reason ?? 'CONNECTION_FAILED') as StreamOutcomeReason;
+    const reason = summary?.reason as StreamOutcomeReason | undefined;
     let status = summary?.status;
     let cause: StreamFailureCause | undefined;
     if (reason === 'CONNECTION_FAILED') {
@@ -346,7 +346,7 @@ export class StreamHandle {
     this.settle({
       ...base,
       outcome: 'failed',
-      reason,
+      ...(reason ? { reason } : {}),
       ...(status ? { status } : {}),
       ...(cause ? { cause } : {}),
     });
