@@ -3,7 +3,10 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from '../../src/cli/args';
 import { main } from '../../src/cli/index';
+import { playCommand } from '../../src/cli/play';
+import { publishCommand } from '../../src/cli/publish';
 import { parseFlv } from '../../src/protocol/flv';
 import { captureIo } from '../helpers/cliio';
 import {
@@ -301,6 +304,38 @@ describe('rtmp-actors play', () => {
       );
     });
   });
+
+  it('--help examples use only options play and publish have', () => {
+    for (const command of [playCommand, publishCommand]) {
+      for (const example of command.spec.examples ?? []) {
+        // The command's own words: up to a pipe or a redirection, quotes removed.
+        const words = example
+          .split(/\s+(?=(?:[^"]*"[^"]*")*[^"]*$)/)
+          .map((w) => w.replace(/^"|"$/g, ''));
+        const end = words.findIndex((w) => w === '|' || /^\d?>/.test(w));
+        const argv = words.slice(2, end < 0 ? undefined : end);
+        expect(words.slice(0, 2)).toEqual(['rtmp-actors', command.spec.name]);
+        expect(() => parseArgs(argv, command.spec)).not.toThrow();
+      }
+    }
+  });
+
+  it("runs play's first --help example as written (the harness's port in the URL) from a fresh folder", async () => {
+    const example = playCommand.spec.examples?.[0] ?? '';
+    const argv = example
+      .split(' ')
+      .slice(1)
+      .map((w) => w.replace('rtmp://127.0.0.1/', `rtmp://127.0.0.1:${nginx.port}/`));
+    const cwd = mkdtempSync(path.join(dir, 'help-'));
+    const cli = path.join(__dirname, '..', '..', 'bin', 'rtmp-actors');
+    const child = spawn(process.execPath, [cli, ...argv], { cwd, stdio: 'ignore' });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(guard);
+    expect(code).toBe(0);
+    const out = argv[argv.indexOf('-o') + 1];
+    expect(mediaTags(path.join(cwd, out))).toHaveLength(mediaTags(small).length);
+  }, 30_000);
 
   it('refuses a URL that is not rtmp:// with exit 2', async () => {
     const { code, io } = await play('http://127.0.0.1/live/x');
