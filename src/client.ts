@@ -21,6 +21,7 @@ import {
 } from '../machines/sessionSupervisorMachine';
 import type { HandshakeForm, StatusReply, TransportTarget } from '../machines/contract';
 import { OutputError } from './io/errors';
+import { FlvError } from './protocol/errors';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
 import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
@@ -189,7 +190,14 @@ function flvFileProblem(file: string): Error | undefined {
     const head = Buffer.alloc(9);
     const n = readSync(fd, head, 0, 9, 0);
     if (n < 9 || head.toString('latin1', 0, 3) !== FLV_SIGNATURE) {
-      return new Error(`${file} is not an FLV file (it does not start with "FLV")`);
+      return new FlvError(
+        'BAD_SIGNATURE',
+        `${file} is not an FLV file (it does not start with "FLV")`,
+        {
+          file,
+          head: head.subarray(0, n).toString('hex'),
+        },
+      );
     }
     return undefined;
   } catch (e) {

@@ -360,9 +360,12 @@ describe('the library against real peers: failures are typed, the host survives'
       const session = openSession({ url: `rtmp://127.0.0.1:${nginx.port}/live` });
       const outcome = await session.publish('cam-mp4', mp4).done;
       expect(outcome).toMatchObject({ outcome: 'failed', reason: 'SOURCE_ERROR' });
-      expect(outcome.cause?.kind === 'source' && outcome.cause.error.message).toMatch(
-        /not an FLV file/,
-      );
+      expect(outcome.cause?.kind === 'source' && outcome.cause.error).toMatchObject({
+        name: 'FlvError',
+        code: 'BAD_SIGNATURE',
+        message: expect.stringMatching(/not an FLV file/),
+      });
+      expect(session.bytes.out).toBe(0); // refused before connecting
     });
 
     it('an FLV that breaks half way fails the stream with SOURCE_ERROR and the FlvError, after sending what was good', async () => {
