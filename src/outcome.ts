@@ -65,7 +65,12 @@ export interface FailedAttempt {
  * - `session`: the session refused the request itself (a limit, a key already open).
  */
 export type StreamFailureCause =
-  | { kind: 'transport'; error: TransportError; attempts: FailedAttempt[] }
+  | {
+      kind: 'transport';
+      error: TransportError;
+      /** The failed attempts, oldest first (the last MAX_ATTEMPTS_KEPT of them). */
+      attempts: FailedAttempt[];
+    }
   | { kind: 'connection'; reason: ConnectionFailureReason; attempts: FailedAttempt[] }
   | { kind: 'status'; status: StatusReply; attempts?: FailedAttempt[] }
   | { kind: 'source'; error: Error }
@@ -257,6 +262,8 @@ export class SessionError extends Error {
 
 /** Connections whose failure record is kept (the oldest is forgotten beyond it). */
 export const MAX_CONNECTION_RECORDS = 256;
+/** Failed attempts kept per connection (a cause lists the last ones; older ones are dropped). */
+export const MAX_ATTEMPTS_KEPT = 100;
 
 interface ConnectionRecord {
   attempts: FailedAttempt[];
@@ -343,7 +350,7 @@ export class ConnectionLog {
           code?: string;
           message?: string;
         };
-        r.attempts.push(this.attempt(r, a));
+        this.push(r, this.attempt(r, a));
         return;
       }
       case 'CONNECTION.FAILED': {
@@ -352,7 +359,8 @@ export class ConnectionLog {
         const status = event.status as StatusReply | undefined;
         r.failure = status ? { reason, status } : { reason };
         if (reason !== 'RETRIES_EXHAUSTED') {
-          r.attempts.push(
+          this.push(
+            r,
             this.attempt(r, {
               reason,
               code: status?.code ?? r.lastDrop?.code,
@@ -366,6 +374,11 @@ export class ConnectionLog {
         return;
     }
   };
+
+  private push(r: ConnectionRecord, attempt: FailedAttempt): void {
+    r.attempts.push(attempt);
+    if (r.attempts.length > MAX_ATTEMPTS_KEPT) r.attempts.shift();
+  }
 
   private attempt(
     r: ConnectionRecord,
