@@ -1,14 +1,17 @@
 /**
  * `--trace file.jsonl`: xstate's inspection events (@xstate.actor, @xstate.event,
- * @xstate.snapshot, @xstate.microstep) as JSON lines, one {@link TraceRecord} a line. Contexts are
- * not copied whole (they hold sockets, buffers and other actors): only the state value, the
- * status and a small summary of the context's plain fields. Every line goes through the URL's
+ * @xstate.snapshot, @xstate.microstep) as JSON lines, one {@link TraceRecord} a line. Each
+ * snapshot carries the state value, the status, a summary of the context's plain fields
+ * (`context`) and, when it changed since the actor's previous snapshot, the whole context encoded
+ * by src/trace/codec.ts (`ctx`: actor references by id, bytes by length, never the bytes), from
+ * which `trace check` rebuilds the snapshot each step starts from. Every line goes through the URL's
  * redactor, and stream actors named after the URL's playpath (`stream-<name>`) get the name
  * masked even when it is too short to count as a secret on its own.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { InspectionEvent } from 'xstate';
 import { MASK, redactText, secretsOf } from '../redact';
+import { encodeContext } from './codec';
 import { normalizePlaypath, splitAppPlaypath, splitUrl } from '../url';
 
 /** One line of a trace file. */
@@ -37,6 +40,13 @@ export interface TraceRecord {
   status?: string;
   /** A few plain fields of the context (numbers, booleans, short strings). */
   context?: Record<string, unknown>;
+  /**
+   * The whole context after the step (@xstate.snapshot), encoded by `encodeContext`
+   * (src/trace/codec.ts): what `trace check` rebuilds the next step's snapshot from. A file
+   * written by `TraceRecorder` holds it only when it changed since the actor's previous snapshot;
+   * a snapshot without `ctx` has the context of the one before.
+   */
+  ctx?: unknown;
 }
 
 interface ActorRefInfo {
@@ -75,6 +85,9 @@ export function jsonSafe(
       return value.slice(0, 20).map((v) => jsonSafe(v, actorId, depth + 1, seen));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      // An undefined field is left out, as JSON.stringify does (not null: a guard reading the
+      // event back tells the two apart).
+      if (v === undefined) continue;
       const c = jsonSafe(v, actorId, depth + 1, seen);
       if (c !== undefined) out[k] = c;
     }
@@ -211,6 +224,8 @@ export function toTraceRecord(
       if (ev.type === '@xstate.snapshot') {
         const context = summarizeContext(snap.context);
         if (context) rec.context = context;
+        if (snap.context !== undefined)
+          rec.ctx = encodeContext(snap.context, (id) => redactor.actorId(id));
       }
       break;
     }
@@ -223,6 +238,8 @@ export class TraceRecorder {
   private readonly out: WriteStream;
   private readonly t0 = Date.now();
   private failed: Error | undefined;
+  /** Each actor's last recorded context (encoded), by session id: unchanged ones are left out. */
+  private readonly lastContext = new Map<string, string>();
 
   constructor(
     file: string,
@@ -235,7 +252,16 @@ export class TraceRecorder {
   readonly inspect = (ev: InspectionEvent): void => {
     if (this.failed) return;
     const rec = toTraceRecord(ev, Date.now() - this.t0, this.redactor);
-    if (rec) this.out.write(this.redactor.text(JSON.stringify(rec)) + '\n');
+    if (!rec) return;
+    if (rec.ctx !== undefined) {
+      const ctx = JSON.stringify(rec.ctx);
+      if (this.lastContext.get(rec.sessionId) === ctx) delete rec.ctx;
+      else this.lastContext.set(rec.sessionId, ctx);
+      // A stopped or finished actor takes no more steps: forget its context.
+      if (rec.status !== undefined && rec.status !== 'active')
+        this.lastContext.delete(rec.sessionId);
+    }
+    this.out.write(this.redactor.text(JSON.stringify(rec)) + '\n');
   };
 
   /** Finishes the file; rejects if it could not be written. */
