@@ -12,7 +12,7 @@ import { formatRecord, replay } from '../trace/replay';
 import { formatSummary, readTrace, summarize } from '../trace/summary';
 import { inspectTarget } from '../trace/session';
 import { ExitCode } from './exitCodes';
-import type { Command } from './index';
+import type { Command } from './types';
 
 /** How long replay waits for the inspector's socket before falling back to text. */
 const READY_TIMEOUT_MS = 3000;
