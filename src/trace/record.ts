@@ -10,7 +10,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { InspectionEvent } from 'xstate';
-import { MASK, redactText, secretsOf } from '../redact';
+import { MASK, secretsOf } from '../redact';
 import { encodeContext } from './codec';
 import { normalizePlaypath, splitAppPlaypath, splitUrl } from '../url';
 
@@ -118,37 +118,53 @@ export function summarizeContext(context: unknown): Record<string, unknown> | un
 /**
  * Masks a URL's secrets in a trace line, and the stream name in actor ids `stream-<key>` when
  * the name is the URL's playpath (or holds a secret).
+ *
+ * Each URL's secrets get a mask of their own: `***` for the first URL, `***2`, `***3`… for the
+ * others (a secret two URLs share keeps the first one's). A trace of one URL reads `***` as
+ * everywhere else; a trace of several (monitor) keeps its streams apart, so that `trace check`
+ * can follow a machine that finds streams by key. The masks show which masked values are equal,
+ * never what they are.
  */
 export class TraceRedactor {
-  private readonly secrets: string[];
-  private readonly playpaths: Set<string>;
+  /** Each form of each secret (and its URL-encoded form), with its mask. */
+  private readonly masks = new Map<string, string>();
+  private readonly pattern: RegExp | undefined;
+  /** Playpaths (and names added), with the mask their actor ids get. */
+  private readonly playpaths = new Map<string, string>();
 
   constructor(urls: string | readonly string[] | undefined) {
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : urls;
-    this.secrets = [...new Set(list.flatMap((u) => secretsOf(u)))].sort(
-      (a, b) => b.length - a.length,
-    );
-    this.playpaths = new Set<string>();
-    for (const url of list) {
+    list.forEach((url, i) => {
+      const mask = i === 0 ? MASK : `${MASK}${i + 1}`;
+      for (const secret of secretsOf(url)) {
+        if (secret === '') continue;
+        for (const form of [secret, encodeURIComponent(secret)])
+          if (!this.masks.has(form)) this.masks.set(form, mask);
+      }
       try {
         const { playpath } = splitAppPlaypath(splitUrl(url).path);
         if (playpath) {
-          this.playpaths.add(playpath);
-          this.playpaths.add(normalizePlaypath(playpath));
+          for (const p of [playpath, normalizePlaypath(playpath)])
+            if (!this.playpaths.has(p)) this.playpaths.set(p, mask);
         }
       } catch {
         // not a URL we can take apart: the secrets still apply
       }
-    }
+    });
+    const forms = [...this.masks.keys()].sort((a, b) => b.length - a.length);
+    // One pass, longest first: a mask put in is never matched again.
+    this.pattern = forms.length
+      ? new RegExp(forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
+      : undefined;
   }
 
   /** Adds a stream name to mask in actor ids (e.g. the names `monitor` or `demo` play). */
   addStreamName(name: string): void {
-    if (name) this.playpaths.add(name);
+    if (name && !this.playpaths.has(name)) this.playpaths.set(name, MASK);
   }
 
   text(text: string): string {
-    return this.secrets.length ? redactText(text, this.secrets) : text;
+    return this.pattern ? text.replace(this.pattern, (m) => this.masks.get(m) ?? MASK) : text;
   }
 
   /**
@@ -160,16 +176,23 @@ export class TraceRedactor {
       const key = id.slice('stream-'.length);
       const suffix = /#\d+$/.exec(key)?.[0] ?? '';
       const name = key.slice(0, key.length - suffix.length);
-      const masked = `stream-${MASK}${this.text(suffix) === suffix ? suffix : ''}`;
-      if (this.isSecretName(key) || this.isSecretName(name)) return masked;
+      const mask = this.maskOfName(key) ?? this.maskOfName(name);
+      if (mask !== undefined) return `stream-${mask}${this.text(suffix) === suffix ? suffix : ''}`;
     }
     return this.text(id);
   }
 
-  private isSecretName(name: string): boolean {
-    if (this.playpaths.has(name) || this.text(name) !== name) return true;
-    for (const p of this.playpaths) if (p && name.includes(p)) return true;
-    return false;
+  /** The mask of a secret stream name (undefined when the name is not secret). */
+  private maskOfName(name: string): string | undefined {
+    const own = this.playpaths.get(name);
+    if (own !== undefined) return own;
+    const masked = this.text(name);
+    if (masked !== name) {
+      // The whole name a secret: its mask; a secret inside it: the first mask in the text.
+      return this.masks.get(name) ?? /\*\*\*\d*/.exec(masked)?.[0] ?? MASK;
+    }
+    for (const [p, mask] of this.playpaths) if (p && name.includes(p)) return mask;
+    return undefined;
   }
 }
 

@@ -5,6 +5,7 @@
  * recorded next state. Most sessions go through the built CLI (`bin/rtmp-actors play|publish|
  * serve … --trace F`, then `bin/rtmp-actors trace check F`), the user's path; the server restart
  * and the stall run in-process with the library's recorder, to act at the right moment.
+ * A monitor of two keyed streams checks that each stream's mask of its own keeps them apart.
  *
  * Each test also asserts that the trace went where the scenario goes (connected, flowing,
  * retrying and back, stalled and back…), so that a check passing on a short trace proves little.
@@ -220,6 +221,30 @@ describe('trace check on real sessions', () => {
     expect(wentThrough(statesByMachine(file), 'netStream', [/^active\.publish/, /stopp/])).toBe(
       true,
     );
+  });
+
+  it('passes on a monitor of two keyed streams, each masked with a mask of its own', async () => {
+    const keys = ['MonitorKeyAlpha', 'MonitorKeyBeta'];
+    for (const key of keys) publish(`rtmp://127.0.0.1:${nginx.port}/live/${key}`);
+    await waitFor(() => keys.every((k) => nginx.errorLog().includes(`name='${k}'`)), 15_000);
+    const file = path.join(dir, 'monitor.jsonl');
+    const run = await cli([
+      'monitor',
+      ...keys.map((k) => `rtmp://127.0.0.1:${nginx.port}/live/${k}`),
+      '--duration',
+      '4',
+      '--json',
+      '--trace',
+      file,
+    ]);
+    expect({ code: run.code, err: run.stderr }).toEqual(expect.objectContaining({ code: 0 }));
+    const text = readFileSync(file, 'utf8');
+    for (const key of keys) expect(text).not.toContain(key);
+    await checkWithCli(file, 'monitor two keyed nginx-rtmp streams (CLI)');
+    const streams = parseTrace(text).records.filter(
+      (r) => r.type === '@xstate.actor' && r.name === 'netStream',
+    );
+    expect(new Set(streams.map((r) => r.actorId))).toEqual(new Set(['stream-***', 'stream-***2']));
   });
 
   it('passes on our `serve` with an ffmpeg publisher and rtmpdump and GStreamer players', async () => {
