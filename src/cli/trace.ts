@@ -36,8 +36,9 @@ export const traceCommand: Command = {
       'recorded input. Prints how many transitions it checked; exit 0 only when every step of\n' +
       'every actor agrees, 1 when one does not (naming the actor, the step, the state the machine\n' +
       'goes to and the state the trace has) or when there is nothing to check. Traces are\n' +
-      'redacted: a guard reads `***` where the runtime read a stream name or secret. No guard\n' +
-      'decides on such text, so this passes on real sessions; a step that disagrees while its\n' +
+      'redacted: a guard reads `***` (`***2`… for a second URL) where the runtime read a stream\n' +
+      'name or secret. No guard decides on such text, only compares names, and one secret always\n' +
+      'reads the same mask, so this passes on real sessions; a step that disagrees while its\n' +
       'event holds a masked value still fails, and says so. States and statuses are compared,\n' +
       'not contexts (they hold clock readings and random jitter).',
     options: [

@@ -15,12 +15,15 @@
  * callbacks) have no states to check and are listed as such.
  *
  * What the replay cannot see, and how it is handled:
- * - Traces are redacted: stream names, keys and URL secrets read `***` in events and contexts.
- *   A guard then reads the mask where the runtime read the secret. No guard of the machines
- *   decides on the text of a name or secret; the session supervisor finds streams by their key,
- *   and one masked key still finds its stream. A step that disagrees while its event holds the
- *   mask is still a failure (nothing is waved through), marked `masked` so that the message says
- *   the mask may be the cause (e.g. two streams of one session whose names both read `***`).
+ * - Traces are redacted: stream names, keys and URL secrets read `***` in events and contexts
+ *   (`***2`, `***3`… for a second and third URL's: src/trace/record.ts). A guard then reads the
+ *   mask where the runtime read the secret. No guard of the machines decides on the text of a
+ *   name or secret; they compare names with names (the session supervisor finds streams by key),
+ *   and one secret always reads the same mask, so they decide alike. A step that disagrees while
+ *   its event holds a mask is still a failure (nothing is waved through), marked `masked` so that
+ *   the message says the mask may be the cause.
+ * - An event whose action threw leaves no snapshot in the trace (the runtime records none): it
+ *   is counted with the events sent after the actor stopped, as not processed.
  * - Invoked and spawned actors do not run: each child the trace shows is a stub that receives
  *   nothing (the actions a step returns are not executed, only its assigns).
  * - Functions in a context (a clock, a random source for jitter) come back as stubs returning 0:
@@ -91,7 +94,10 @@ export interface TraceActorCheck {
   steps: number;
   /** Steps that agree. */
   agreed: number;
-  /** Events sent to the actor that it never processed (it stopped first). */
+  /**
+   * Events sent to the actor with no snapshot after them: it stopped first, or an action threw
+   * (the runtime records no snapshot for that step; its actor is in error from then on).
+   */
   unprocessed: number;
 }
 
@@ -394,7 +400,7 @@ export function formatTraceCheck(result: TraceCheckResult, file = 'the trace'): 
   for (const a of result.actors) {
     const bad = a.steps - a.agreed;
     lines.push(
-      `  ${a.actorId} (${a.machine}): ${a.steps} step(s)${bad ? `, ${bad} disagree` : ', all agree'}${a.unprocessed ? `; ${a.unprocessed} event(s) sent after it stopped` : ''}`,
+      `  ${a.actorId} (${a.machine}): ${a.steps} step(s)${bad ? `, ${bad} disagree` : ', all agree'}${a.unprocessed ? `; ${a.unprocessed} event(s) without a snapshot after them (sent after it stopped, or an action threw)` : ''}`,
     );
   }
   if (result.notMachines.length)
