@@ -1,4 +1,4 @@
-import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { createActor, fromCallback, setup, SimulatedClock } from 'xstate';
 import {
   classifyConnectRefusal,
   netConnectionMachine,
@@ -273,6 +273,59 @@ describe('netConnectionMachine', () => {
     });
     const mutant = netConnectionMachine.provide({ actions: { scheduleRetry: () => undefined } });
     expect(run(mutant)).not.toEqual(run(netConnectionMachine));
+  });
+
+  it('tells its parent when it is up, down, closed and failed (a mutant that stays silent does not)', () => {
+    const run = (machine: NetConnectionLogic, ending: 'close' | 'refuse') => {
+      const peer = createScriptedPeer();
+      const got: Array<Record<string, unknown>> = [];
+      const parent = setup({
+        actors: { connection: machine.provide({ actors: { transport: peer.transport } }) },
+      }).createMachine({
+        invoke: {
+          id: 'connection-7',
+          src: 'connection',
+          input: { connectionId: 'connection-7', connect: { app: 'live' }, autostart: true },
+        },
+        on: {
+          '*': {
+            actions: ({ event }) => {
+              if (event.type.startsWith('CONNECTION.')) got.push(event);
+            },
+          },
+        },
+      });
+      const actor = createActor(parent).start();
+      const socket = peer.socket();
+      socket.accept();
+      socket.completeHandshake();
+      if (ending === 'refuse') {
+        socket.answerConnect({ ok: false, code: 'NetConnection.Connect.Rejected' });
+      } else {
+        socket.answerConnect();
+        socket.hangUp();
+        const child = actor.getSnapshot().children['connection-7'];
+        child?.send({ type: 'NC.CLOSE' });
+      }
+      actor.stop();
+      return got;
+    };
+    const id = { connectionId: 'connection-7' };
+    expect(run(netConnectionMachine, 'close')).toEqual([
+      { type: 'CONNECTION.UP', ...id },
+      {
+        type: 'CONNECTION.DOWN',
+        ...id,
+        attempt: expect.objectContaining({ reason: 'TRANSPORT_CLOSED', code: 'CLOSED' }),
+      },
+      { type: 'CONNECTION.CLOSED', ...id },
+    ]);
+    expect(run(netConnectionMachine, 'refuse')).toEqual([
+      expect.objectContaining({ type: 'CONNECTION.FAILED', ...id, reason: 'REJECTED' }),
+    ]);
+    const silent = netConnectionMachine.provide({ actions: { notifyParent: () => undefined } });
+    expect(run(silent, 'close')).toEqual([]);
+    expect(run(silent, 'refuse')).toEqual([]);
   });
 
   it('backs off exponentially with jitter from the injected random, up to maxMs', () => {
