@@ -59,7 +59,9 @@ export type TraceStepProblem =
   /** A snapshot without an event before it, or a step before the actor's first snapshot. */
   | 'order'
   /** The trace names a machine id that no machine has. */
-  | 'unknown-machine';
+  | 'unknown-machine'
+  /** No context recorded for the actor (a trace written before `ctx` was recorded). */
+  | 'no-context';
 
 export interface TraceStepFailure {
   actorId: string;
@@ -256,6 +258,9 @@ export function checkTrace(
       case 'unknown-machine':
         what = `no machine has the id ${expected}`;
         break;
+      case 'no-context':
+        what = `the trace holds no context for this actor (written by an older recorder?): its guards cannot be checked`;
+        break;
     }
     const note = masked
       ? ' (its event holds a masked value: the runtime read the real one, which the trace does not hold)'
@@ -354,6 +359,8 @@ export function checkTrace(
       }
     } else if (!a.started) {
       fail(a, rec, step, 'order', '', `a step on ${type} before the actor's first snapshot`, from);
+    } else if (a.ctx === undefined) {
+      fail(a, rec, step, 'no-context', '', found, from);
     } else {
       const context = decodeContext(a.ctx) as Record<string, unknown> | undefined;
       const event = sent.event as EventObject;

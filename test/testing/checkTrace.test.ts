@@ -194,6 +194,15 @@ describe('checkTrace on toy machines', () => {
     expect(result.failures[0].message).toMatch(/its event holds a masked value/);
   });
 
+  it('says so when the trace holds no context to check the guards with (an older recorder)', async () => {
+    const trace = await record(counter, { limit: 3, name: 'x' }, [{ type: 'INC' }]);
+    for (const r of trace) delete r.ctx;
+    const result = checkTrace(trace, { machines: [counter] });
+    expect(result.ok).toBe(false);
+    expect(result.failures.map((f) => f.problem)).toEqual(['no-context']);
+    expect(result.failures[0].message).toMatch(/holds no context for this actor/);
+  });
+
   it('fails an actor whose machine it does not know, and a trace with nothing to check', async () => {
     const trace = await record(counter, { limit: 3, name: 'x' }, [{ type: 'INC' }]);
     const result = checkTrace(trace);
