@@ -33,7 +33,8 @@ export const traceCommand: Command = {
       'check: replays every step the trace recorded against the statecharts (machines/): from\n' +
       'the recorded state and context, the recorded event must lead to the recorded next state\n' +
       "and status (XState's pure transition()); each actor's first state is checked from its\n" +
-      'recorded input. Prints how many transitions it checked; exit 0 only when every step of\n' +
+      'recorded input. Prints how many transitions it checked (one an event an actor processed,\n' +
+      'whether or not its state changed); exit 0 only when every step of\n' +
       'every actor agrees, 1 when one does not (naming the actor, the step, the state the machine\n' +
       'goes to and the state the trace has) or when there is nothing to check. Traces are\n' +
       'redacted: a guard reads `***` (`***2`… for a second URL) where the runtime read a stream\n' +

@@ -108,7 +108,10 @@ export interface TraceCheckResult {
   ok: boolean;
   /** Steps checked in all (events processed by machine actors, initial states included). */
   steps: number;
-  /** Of these, transitions on events (initial states not counted). */
+  /**
+   * Of these, the steps on events (initial states not counted): each is one event an actor
+   * processed (a macrostep), whether or not it changed the state.
+   */
   transitions: number;
   /** Steps that agree. */
   agreed: number;
@@ -379,7 +382,7 @@ export function checkTrace(
           fail(a, rec, step, 'state', expected, found, from, masked);
         else agreed = true;
       } catch (e) {
-        // The runtime records an action that threw as an error snapshot.
+        // A throw agrees with an error snapshot, should the runtime have recorded one.
         if (rec.status === 'error') agreed = true;
         else fail(a, rec, step, 'threw', (e as Error).message, found, from, masked);
       }
