@@ -153,7 +153,7 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
     if (names.size > labelNames.length) register([...names].sort());
     const seen = new Set<string>();
     for (const s of snapshots) {
-      const labels: Labels = { ...s.labels, id: s.id };
+      const labels: Labels = { id: s.id, ...s.labels };
       seen.add(s.id);
       let entry = known.get(s.id);
       if (entry && JSON.stringify(entry.labels) !== JSON.stringify(labels)) {
