@@ -16,9 +16,11 @@ const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
 interface Line {
   kind: string;
-  stream?: string;
+  id?: string;
   event?: string;
   health?: string;
+  reason?: string;
+  message?: string;
   videoBitrate?: number;
   fps?: number;
   exitCode?: number;
@@ -77,7 +79,9 @@ describe('rtmp-actors monitor on the embedded server', () => {
         try {
           const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
           scraped = await res.text();
-          return /rtmp_stream_video_bitrate_bits\{stream="one",[^}]*\} [1-9]/.test(scraped);
+          return /rtmp_stream_video_bitrate_bits\{id="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*"\} [1-9]/.test(
+            scraped,
+          );
         } catch {
           return false;
         }
@@ -87,18 +91,20 @@ describe('rtmp-actors monitor on the embedded server', () => {
     );
     const code = await run;
     expect(ok).toBe(true);
+    // The two URLs redact alike (their stream names are masked): the second id gets #2.
     expect(scraped).toMatch(
-      /rtmp_stream_video_bitrate_bits\{stream="two",url="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*"\} [1-9]/,
+      /rtmp_stream_video_bitrate_bits\{id="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*#2"\} [1-9]/,
     );
+    expect(scraped).not.toMatch(/url=|stream=/);
     expect(code).toBe(0);
     const lines = jsonLines(io.out());
-    for (const name of ['one', 'two']) {
-      const mine = lines.filter((l) => l.kind === 'stream' && l.stream === name);
+    for (const id of [`${base}/***`, `${base}/***#2`]) {
+      const mine = lines.filter((l) => l.kind === 'stream' && l.id === id);
       expect(mine.length).toBeGreaterThanOrEqual(3);
       expect(mine[mine.length - 1]).toMatchObject({ health: 'healthy' });
       expect(mine[mine.length - 1].videoBitrate).toBeGreaterThan(100_000);
     }
-    expect(lines.some((l) => l.kind === 'event' && l.stream === 'one')).toBe(true);
+    expect(lines.some((l) => l.kind === 'event' && l.id === `${base}/***`)).toBe(true);
     expect(lines[lines.length - 1]).toMatchObject({
       kind: 'summary',
       exitCode: 0,
@@ -116,8 +122,8 @@ describe('rtmp-actors monitor on the embedded server', () => {
     const code = await main(['monitor', `${base}/one`, '--duration', '2'], io);
     expect(code).toBe(0);
     const out = io.out();
-    expect(out).toMatch(/STREAM\s+HEALTH\/STATE\s+VIDEO/);
-    expect(out).toMatch(/\none\s+healthy\/flowing\s+\d/);
+    expect(out).toMatch(/ID\s+HEALTH\/STATE\s+REASON\s+VIDEO/);
+    expect(out).toMatch(/\nrtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*\s+healthy\/flowing\s+-\s+\d/);
     expect(out).not.toContain('\x1b[');
     expect(io.err()).toMatch(/1\/1 streams healthy \(exit code 0\)/);
   }, 20_000);
@@ -127,7 +133,13 @@ describe('rtmp-actors monitor on the embedded server', () => {
     expect(await main(['monitor', `${base}/ghost`, '--json', '--duration', '2'], io)).toBe(5);
     const lines = jsonLines(io.out());
     expect(
-      lines.some((l) => l.kind === 'stream' && l.stream === 'ghost' && l.health === 'failed'),
+      lines.some(
+        (l) =>
+          l.kind === 'stream' &&
+          l.id === `${base}/gh***` &&
+          l.health === 'failed' &&
+          l.reason === 'NetStream.Play.StreamNotFound',
+      ),
     ).toBe(true);
   }, 20_000);
 });
@@ -156,7 +168,7 @@ describe('rtmp-actors monitor against nginx-rtmp', () => {
     expect(healthy).toBe(true);
     const lines = jsonLines(io.out());
     const stall = lines.find((l) => l.kind === 'event' && l.event === 'stall');
-    expect(stall).toMatchObject({ stream: 'cam', event: 'stall' });
+    expect(stall).toMatchObject({ id: `rtmp://127.0.0.1:${nginx.port}/live/***`, event: 'stall' });
     expect(code).toBe(7);
   }, 30_000);
 });
@@ -172,8 +184,14 @@ describe('rtmp-actors monitor without a server', () => {
     expect(code).toBe(3);
     const last = jsonLines(io.out()).filter((l) => l.kind === 'stream');
     expect(last[last.length - 1]).toMatchObject({
-      stream: 'x',
+      id: `rtmp://127.0.0.1:${port}/live/***`,
       health: expect.stringMatching(/down|failed/),
+      reason: 'REFUSED',
+    });
+    const failure = jsonLines(io.out()).find((l) => l.kind === 'event' && l.event === 'failure');
+    expect(failure).toMatchObject({
+      reason: 'REFUSED',
+      message: expect.stringMatching(/\[ECONNREFUSED\]$/),
     });
   }, 20_000);
 
