@@ -132,7 +132,7 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
     });
     failures = new Counter({
       name: FAILURES,
-      help: 'Refusals and failures of the stream, by reason (MAX_CONNECTIONS, a status code, ECONNREFUSED...)',
+      help: 'Refusals and failures of the stream, by reason (MAX_CONNECTIONS, a status code, REFUSED...)',
       labelNames: [...labelled, 'reason'],
       registers: [registry],
     });

@@ -4,7 +4,7 @@
  * onStatus codes, stalls, resumes), plus the session's connection events. Every refusal or
  * failure reaches the stats with its reason (`onFailure`): the session's limits (MAX_STREAMS,
  * MAX_CONNECTIONS, named with where the limit comes from), a server's status code, a transport
- * error code (ECONNREFUSED, EMFILE).
+ * error code (REFUSED, TIMEOUT: the transport's codes, the errno in the message).
  *
  * A live stream that ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a
  * stall and is played again after a backoff (`Replayer`, the one place that decides it); our own
