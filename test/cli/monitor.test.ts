@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { shardOf } from '../../src/monitor/shard';
 import { createSession, type Session } from '../../src/client';
 import { main } from '../../src/cli/index';
 import { RtmpServer, type ServerEvent } from '../../src/server';
@@ -194,6 +197,55 @@ describe('rtmp-actors monitor without a server', () => {
       message: expect.stringMatching(/\[ECONNREFUSED\]$/),
     });
   }, 20_000);
+
+  it('watches the shard named by the hostname ordinal, and refuses shard arguments that make no sense', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-actors-monitor-shard-'));
+    const port = await freePort();
+    const ids = Array.from({ length: 12 }, (_, i) => `cam-${i}`);
+    const file = path.join(dir, 'targets.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        streams: ids.map((id) => ({ id, url: `rtmp://127.0.0.1:${port}/live/${id}` })),
+      }),
+    );
+    const saved = process.env.HOSTNAME;
+    process.env.HOSTNAME = 'rtmp-monitor-1';
+    try {
+      const io = captureIo();
+      const code = await main(
+        ['monitor', '--targets', file, '--shard-from-hostname', '3', '--json', '--duration', '1'],
+        io,
+      );
+      expect(code).toBe(3);
+      const mine = ids.filter((id) => shardOf(id, 3) === 1);
+      const watched = new Set(
+        jsonLines(io.out())
+          .filter((l) => l.kind === 'stream')
+          .map((l) => l.id),
+      );
+      expect([...watched].sort()).toEqual([...mine].sort());
+      expect(io.err()).toContain(
+        `targets: 12 loaded from ${file}, ${mine.length} watched in shard 1/3`,
+      );
+    } finally {
+      process.env.HOSTNAME = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const args of [
+      ['--shard', '3/3'],
+      ['--shard', 'one/3'],
+      ['--replicas', '2'],
+      ['--shard', '0/3', '--replicas', '4'],
+      ['--shard', '0/3', '--shard-from-hostname', '3'],
+      ['--max-connections', '0'],
+      ['--metrics', ':1', '--http', ':2'],
+    ]) {
+      const io = captureIo();
+      expect(await main(['monitor', `rtmp://127.0.0.1:${port}/live/x`, ...args], io)).toBe(2);
+      expect(io.err()).toMatch(/^rtmp-actors monitor: .+/);
+    }
+  });
 
   it('exits 2 without a URL or with a URL that is not RTMP', async () => {
     const none = captureIo();
