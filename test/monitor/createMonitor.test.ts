@@ -89,6 +89,29 @@ describe('createMonitor, embedded in a service', () => {
     expect(await waitFor(() => players('two') === 0, 5000)).toBe(true);
   }, 30_000);
 
+  it("reads the publisher's 30 fps and 1 Mbit/s from timestamps at once, and the arrival rate once the GOP-cache burst left the window", async () => {
+    // small.flv: 30 fps, 1 Mbit/s video (ffprobe); the embedded server sends its GOP cache at once.
+    const monitor = createMonitor({ targets: [{ id: 'rates', url: `${base}/one` }], tickMs: 250 });
+    const seen: StreamSnapshot[] = [];
+    monitor.snapshots$.subscribe((snaps) =>
+      seen.push(...snaps.filter((s) => s.health === 'healthy')),
+    );
+    try {
+      expect(await waitFor(() => seen.length > 0, 10_000)).toBe(true);
+      const start = seen[0].at;
+      // The window (5 s) and one more second.
+      expect(await waitFor(() => seen[seen.length - 1].at - start > 6000, 15_000)).toBe(true);
+      for (const s of seen.filter((x) => x.fps !== undefined && x.at - start >= 1000)) {
+        expect(Math.abs((s.fps ?? 0) - 30) / 30).toBeLessThan(0.1);
+      }
+      const last = seen[seen.length - 1];
+      expect(Math.abs((last.arrivalFps ?? 0) - 30) / 30).toBeLessThan(0.1);
+      expect(Math.abs((last.videoBitrate ?? 0) - 1_000_000) / 1_000_000).toBeLessThan(0.15);
+    } finally {
+      await monitor.close();
+    }
+  }, 30_000);
+
   it('watches only its shard of a targets file and says which shard it is', async () => {
     const file = path.join(dir, 'sharded.yaml');
     const ids = Array.from({ length: 30 }, (_, i) => `s-${i}`);
