@@ -181,7 +181,7 @@ class MonitorImpl implements Monitor {
     this.budget = connectionBudget(options.maxConnections);
     this.log = options.log ?? (() => undefined);
     this.streamMetrics = createMetrics(this.registry);
-    this.monitorMetrics = createMonitorMetrics(this.registry);
+    this.monitorMetrics = createMonitorMetrics(this.registry, options.targetsFile !== undefined);
     if (options.shard) this.monitorMetrics.setShard(options.shard);
     this.events$ = this.events.asObservable();
     this.snapshots$ = this.ticks.asObservable();

@@ -75,6 +75,8 @@ describe('createMonitor, embedded in a service', () => {
       expect(text).toContain('rtmp_stream_up{id="cam-one",site="paris"} 1');
       expect(text).toContain('rtmp_stream_up{id="cam-two"} 1');
       expect(text).toContain('rtmp_monitor_targets 2');
+      // No targets file: no reload metrics that would read as a failing reload.
+      expect(text).not.toContain('rtmp_monitor_targets_reload');
 
       expect(monitor.remove('cam-one')).toBe(true);
       expect(monitor.remove('cam-one')).toBe(false);
