@@ -28,6 +28,7 @@ interface Line {
   health?: string;
   state?: string;
   reason?: string;
+  reasonMessage?: string;
   message?: string;
   fps?: number;
   arrivalFps?: number;
@@ -52,11 +53,26 @@ interface Running {
   metricsUrl(): Promise<string>;
 }
 
-function runMonitor(args: string[]): Running {
+function runMonitor(args: string[], openFiles?: number): Running {
   const latest = new Map<string, Line>();
   const other: Line[] = [];
   let rest = '';
-  const proc = spawnTracked('rtmp-actors-monitor', process.execPath, [BIN, 'monitor', ...args], {
+  const command: [string, string[]] =
+    openFiles === undefined
+      ? [process.execPath, [BIN, 'monitor', ...args]]
+      : // A lower file-descriptor limit for this process only (the shell's ulimit, then exec).
+        [
+          '/bin/sh',
+          [
+            '-c',
+            `ulimit -n ${openFiles} && exec "$0" "$@"`,
+            process.execPath,
+            BIN,
+            'monitor',
+            ...args,
+          ],
+        ];
+  const proc = spawnTracked('rtmp-actors-monitor', command[0], command[1], {
     parentDeathSignal: 'TERM',
     onStdout: (chunk) => {
       const text = rest + chunk.toString('utf8');
@@ -476,4 +492,30 @@ describe('rtmp-actors monitor as a service, against nginx-rtmp with live ffmpeg 
       0.25,
     );
   }, 30_000);
+
+  it('names the file-descriptor limit when it is what refuses a stream', async () => {
+    // ulimit -n 84: 84 - 64 (FD_RESERVE) = 20 connections for 24 targets on a server that wants one each.
+    const file = join(dir, 'fd-limit.yaml');
+    writeFileSync(
+      file,
+      targetsYaml(
+        Array.from({ length: 24 }, (_, i) => ({
+          id: `fd-${i}`,
+          url: `${base}/pub${i % PUBLISHERS}?fd=${i}`,
+        })),
+      ),
+    );
+    const run = runMonitor(['--targets', file, '--json', '--duration', '8'], 84);
+    expect(await run.proc.exited).toBe(7);
+    const lines = [...run.latest.values()];
+    expect(lines.filter((l) => l.health === 'healthy')).toHaveLength(20);
+    const refused = lines.filter((l) => l.health === 'failed');
+    expect(refused).toHaveLength(4);
+    for (const l of refused) {
+      expect(l.reason).toBe('MAX_CONNECTIONS');
+      expect(l.reasonMessage).toMatch(
+        /^maxConnections 20 reached \(the file-descriptor limit \(ulimit -n 84\) less 64/,
+      );
+    }
+  }, 40_000);
 });
