@@ -36,6 +36,7 @@ import type {
   ConnectionRequest,
   StatusReply,
   StreamFailureReason,
+  StreamLimit,
   StreamNotification,
   StreamRetryReason,
   TransportEvent,
@@ -153,6 +154,8 @@ export interface NetStreamFailure {
   attempts?: number;
   /** RETRIES_EXHAUSTED: the last attempt's failure. */
   lastReason?: StreamRetryReason;
+  /** MAX_CONNECTIONS: the session limit that left no connection to move to. */
+  limit?: StreamLimit;
 }
 
 /** The states a stream announces in `stream.state` events (`handle.state`). */
@@ -168,6 +171,7 @@ export type NetStreamStateName =
   | 'draining'
   | 'interrupted'
   | 'retrying'
+  | 'relocating'
   | 'stopping'
   | 'stopped'
   | 'failed';
@@ -233,6 +237,7 @@ export type NetStreamEmitted =
       status?: StatusReply;
       attempts?: number;
       lastReason?: StreamRetryReason;
+      limit?: StreamLimit;
     }
   | { type: 'stream.stall'; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; name: string; lastTimestamp: number | undefined }
@@ -552,6 +557,16 @@ export const netStreamMachine = setup({
       });
       enqueue.assign({ streamId: undefined });
     }),
+    /** The owner could not move a displaced stream: why (the limit, when one refused it). */
+    recordNotMoved: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'STREAM.NOT_MOVED') return;
+      const failure: NetStreamFailure = {
+        reason: event.reason,
+        ...(event.limit ? { limit: event.limit } : {}),
+      };
+      enqueue.assign({ failure });
+      enqueue.emit({ type: 'stream.error', name: context.name, ...failure });
+    }),
     recordFailure: enqueueActions(
       ({ context, event, enqueue }, params: { reason: StreamFailureReason }) => {
         let reason = params.reason;
@@ -579,7 +594,7 @@ export const netStreamMachine = setup({
     notifyParent: enqueueActions(
       (
         { context, enqueue, self },
-        params: { kind: 'active' | 'retrying' | 'failed' | 'stopped' },
+        params: { kind: 'active' | 'retrying' | 'displaced' | 'failed' | 'stopped' },
       ) => {
         if (!self._parent) return;
         const { key, name } = context;
@@ -591,6 +606,8 @@ export const netStreamMachine = setup({
           notice = { type: 'STREAM.ACTIVE', key, name, streamId: context.streamId ?? 0 };
         } else if (params.kind === 'stopped') {
           notice = { type: 'STREAM.STOPPED', key, name };
+        } else if (params.kind === 'displaced') {
+          notice = { type: 'STREAM.DISPLACED', key, name, reason: 'STREAM_ID_IN_USE' };
         } else if (params.kind === 'retrying') {
           notice = {
             type: 'STREAM.RETRYING',
@@ -609,6 +626,7 @@ export const netStreamMachine = setup({
             ...(f?.status ? { status: f.status } : {}),
             ...(f?.attempts !== undefined ? { attempts: f.attempts } : {}),
             ...(f?.lastReason ? { lastReason: f.lastReason } : {}),
+            ...(f?.limit ? { limit: f.limit } : {}),
           };
         }
         enqueue.sendParent(notice);
@@ -617,6 +635,8 @@ export const netStreamMachine = setup({
   },
   guards: {
     isPlay: ({ context }) => context.mode === 'play',
+    isIdInUse: ({ event }) =>
+      event.type === 'STREAM.CREATE_FAILED' && event.reason === 'STREAM_ID_IN_USE',
     isNotConnected: ({ event }) =>
       event.type === 'STREAM.CREATE_FAILED' && event.reason === 'NOT_CONNECTED',
     isStartStatus: ({ context, event }) => {
@@ -766,11 +786,25 @@ export const netStreamMachine = setup({
         'STREAM.CREATED': { target: 'requesting', actions: 'recordStreamId' },
         'STREAM.CREATE_FAILED': [
           { guard: 'isNotConnected', target: 'interrupted' },
+          { guard: 'isIdInUse', target: 'relocating' },
           {
             target: 'failed',
             actions: { type: 'recordFailure', params: { reason: 'CREATE_FAILED' } },
           },
         ],
+        'STREAM.STOP': { target: 'stopped' },
+      },
+    },
+    relocating: {
+      description:
+        'createStream answered with an id another stream uses: this connection serves one stream. The owner moves the stream (NC.RESTORED with a connection) or says why it cannot (STREAM.NOT_MOVED). Not a failure.',
+      entry: [
+        { type: 'emitState', params: { state: 'relocating' } },
+        { type: 'notifyParent', params: { kind: 'displaced' } },
+      ],
+      on: {
+        'NC.RESTORED': { target: 'creating', actions: 'adoptConnection' },
+        'STREAM.NOT_MOVED': { target: 'failed', actions: 'recordNotMoved' },
         'STREAM.STOP': { target: 'stopped' },
       },
     },

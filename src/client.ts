@@ -22,7 +22,12 @@ import {
   type StreamsPerConnection,
   type StreamSummary,
 } from '../machines/sessionSupervisorMachine';
-import type { HandshakeForm, StatusReply, TransportTarget } from '../machines/contract';
+import type {
+  HandshakeForm,
+  StatusReply,
+  StreamLimit,
+  TransportTarget,
+} from '../machines/contract';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
 import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
@@ -55,7 +60,13 @@ export interface SessionOptions {
   insecure?: boolean;
   /** Share one connection among streams ('many'), one each ('one'), or learn it ('auto', default). */
   streamsPerConnection?: StreamsPerConnection;
+  /** Most streams at once; a request beyond it is refused (MAX_STREAMS). Default: no limit. */
   maxStreams?: number;
+  /**
+   * Most connections at once; a stream that needs one more is refused (MAX_CONNECTIONS, the
+   * limit in its outcome). Default `maxStreams`: against a server that serves one stream per
+   * connection the pool grows to as many connections as streams asked for.
+   */
   maxConnections?: number;
   timeouts?: Partial<NetConnectionTimeouts & NetStreamTimeouts>;
   retry?: Partial<RetryPolicy>;
@@ -100,6 +111,8 @@ export type SessionEvent =
       /** RETRIES_EXHAUSTED: attempts made, and the last one's reason. */
       attempts?: number;
       lastReason?: string;
+      /** MAX_CONNECTIONS: the limit that left no connection to move the stream to. */
+      limit?: StreamLimit;
     }
   | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
@@ -115,6 +128,10 @@ export interface StreamOutcome {
   /** RETRIES_EXHAUSTED: how many attempts the stream made, and why the last one failed. */
   attempts?: number;
   lastReason?: string;
+  /** MAX_STREAMS / MAX_CONNECTIONS: the session limit (option name and value) that refused it. */
+  limit?: StreamLimit;
+  /** A refusal's explanation, e.g. `stream "cam" refused: maxConnections (2) reached`. */
+  message?: string;
 }
 
 /** The events of one stream (by key), refusals of its request included. */
@@ -272,13 +289,26 @@ export class StreamHandle {
             ...(e.state === 'failed' && summary?.lastReason
               ? { attempts: summary.attempt, lastReason: summary.lastReason }
               : {}),
+            ...(e.state === 'failed' && summary?.limit
+              ? {
+                  limit: summary.limit,
+                  message: `stream "${key}" refused: ${summary.limit.name} (${summary.limit.value}) reached`,
+                }
+              : {}),
           });
         }
       }
       // A refusal (limits, an explicit key already open) answers the request that caused it,
       // never a stream of the same key that the supervisor already accepted.
       if (e.type === 'session.error' && !this.accepted) {
-        this.settle({ key, name, outcome: 'failed', reason: e.reason });
+        this.settle({
+          key,
+          name,
+          outcome: 'failed',
+          reason: e.reason,
+          message: e.message,
+          ...(e.limit ? { limit: e.limit } : {}),
+        });
       }
     });
     void this.done.then(() => sub.unsubscribe());

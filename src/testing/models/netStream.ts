@@ -158,6 +158,19 @@ export function netStreamModel(options: NetStreamModelOptions) {
     }
     if (snapshot.matches('interrupted')) return [{ type: 'NC.RESTORED' }, stop, failed];
     if (snapshot.matches('retrying')) return [...interrupted, stop, failed];
+    if (snapshot.matches('relocating')) {
+      return [
+        ...(ctx.resumes < maxResumes ? [{ type: 'NC.RESTORED' }] : []),
+        {
+          type: 'STREAM.NOT_MOVED',
+          reason: 'MAX_CONNECTIONS',
+          limit: { name: 'maxConnections', value: 1 },
+        },
+        { type: 'STREAM.NOT_MOVED', reason: 'STREAM_ID_IN_USE' },
+        stop,
+        failed,
+      ];
+    }
     if (snapshot.matches('stopping')) {
       return [status(StatusCode.UnpublishSuccess), ...interrupted, failed];
     }
@@ -175,6 +188,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
       endReason: ctx.endReason ?? null,
       attempt: Math.min(ctx.attempt, ATTEMPTS_TOLD_APART),
       lastReason: ctx.failure?.lastReason ?? null,
+      limit: ctx.failure?.limit?.name ?? null,
     };
   };
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
@@ -228,6 +242,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
       const ctx = before.context as NetStreamContext;
       switch (event.type) {
         case 'STREAM.START':
+        case 'STREAM.NOT_MOVED':
         case 'STREAM.STOP':
         case 'STREAM.PAUSE':
         case 'STREAM.RESUME':
@@ -263,6 +278,15 @@ export function netStreamModel(options: NetStreamModelOptions) {
           actor.send(event as never);
           return;
         case 'NC.RESTORED':
+          // A move (from relocating): the owner found a connection where the id is free. Here
+          // the sibling that held it lets it go.
+          if (before.matches('relocating')) {
+            connection.send({
+              type: 'NC.RELEASE_STREAM',
+              streamId: STREAM_ID,
+              requester: sibling.ref,
+            });
+          }
           bringUp();
           actor.send(event as never);
           return;
@@ -353,6 +377,22 @@ export function netStreamModel(options: NetStreamModelOptions) {
       }
       if (entered('failed') && !emitted.some((e) => e.type === 'stream.error')) {
         throw new Error('no stream.error emitted');
+      }
+      if (entered('relocating')) {
+        const now = emitted.slice(stepStart);
+        if (now.some((e) => e.type === 'stream.error' || e.state === 'failed')) {
+          throw new Error('a stream being moved reported a failure');
+        }
+        if (!now.some((e) => e.type === 'stream.state' && e.state === 'relocating')) {
+          throw new Error('relocating not announced');
+        }
+      }
+      if (
+        event.type === 'STREAM.NOT_MOVED' &&
+        event.limit &&
+        JSON.stringify(ctx.failure?.limit) !== JSON.stringify(event.limit)
+      ) {
+        throw new Error('the limit that refused the move is not in the failure');
       }
       const states = (list: AnyEventObject[]) =>
         list.filter((e) => e.type === 'stream.state').map((e) => e.state as string);

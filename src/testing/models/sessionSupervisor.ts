@@ -157,7 +157,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           (k) => k !== s.key && ctx.streams[k]?.state === 'active',
         );
         if (sharedActive) {
-          out.push({ type: 'STREAM.FAILED', ...id, reason: 'STREAM_ID_IN_USE' });
+          out.push({ type: 'STREAM.DISPLACED', ...id, reason: 'STREAM_ID_IN_USE' });
         }
         if (retries(s)) {
           out.push({ type: 'STREAM.RETRYING', ...id, reason: 'REFUSED' });
@@ -317,6 +317,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           }
           return;
         }
+        case 'STREAM.DISPLACED':
         case 'STREAM.FAILED': {
           const name = event.key as string;
           const socket = peer.socket(connectionOf(name));
@@ -395,6 +396,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
               real.matches('requesting') ||
               real.matches('active'))) ||
           (s.state === 'interrupted' && real.matches('interrupted')) ||
+          (s.state === 'relocating' && real.matches('relocating')) ||
           (s.state === 'stopping' && (real.matches('stopping') || real.matches('active')));
         if (!ok)
           throw new Error(
