@@ -156,7 +156,13 @@ export type ConnectionNotice =
   /** The connection is back (or the stream moved to `connection`): create the stream again. */
   | { type: 'NC.RESTORED'; connection?: AnyActorRef }
   /** The connection failed for good. */
-  | { type: 'NC.FAILED'; reason: ConnectionFailureReason };
+  | { type: 'NC.FAILED'; reason: ConnectionFailureReason }
+  /** A displaced stream cannot move: 'MAX_CONNECTIONS' (with the limit) or 'STREAM_ID_IN_USE'. */
+  | {
+      type: 'STREAM.NOT_MOVED';
+      reason: Extract<StreamFailureReason, 'MAX_CONNECTIONS' | 'STREAM_ID_IN_USE'>;
+      limit?: StreamLimit;
+    };
 
 /** Why a stream ended in `failed`. */
 export type StreamFailureReason =
@@ -164,8 +170,30 @@ export type StreamFailureReason =
   | 'STREAM_ID_IN_USE'
   | 'CREATE_TIMEOUT'
   | 'START_TIMEOUT'
+  /** Play.Start came, but no audio or video within `timeouts.firstFrame`. */
+  | 'FIRST_FRAME_TIMEOUT'
   | 'REFUSED'
-  | 'CONNECTION_FAILED';
+  | 'CONNECTION_FAILED'
+  /** The retry policy's `maxAttempts` ran out (the failure names the last attempt's reason). */
+  | 'RETRIES_EXHAUSTED'
+  /** The stream had to move to a connection of its own, and the pool was full (`limit`). */
+  | 'MAX_CONNECTIONS';
+
+/** A session limit that refused a stream: its option name and value. */
+export interface StreamLimit {
+  name: 'maxStreams' | 'maxConnections';
+  value: number;
+}
+
+/** Why a stream is retrying: a transient failure, or a kept-watching live stream that ended. */
+export type StreamRetryReason =
+  | 'CREATE_TIMEOUT'
+  | 'START_TIMEOUT'
+  | 'FIRST_FRAME_TIMEOUT'
+  /** Play.Failed, or StreamNotFound on a kept-watching live play (the status says which). */
+  | 'REFUSED'
+  /** UnpublishNotify, Play.Stop or StreamEOF on a kept-watching live play. */
+  | 'ENDED';
 
 /** A stream actor's notifications to its parent (the session supervisor). */
 export type StreamNotification =
@@ -175,5 +203,18 @@ export type StreamNotification =
       name: string;
       reason: StreamFailureReason;
       status?: StatusReply;
+      /** RETRIES_EXHAUSTED: attempts made and the last one's reason. */
+      attempts?: number;
+      lastReason?: StreamRetryReason;
+      /** MAX_CONNECTIONS: the limit that refused the stream. */
+      limit?: StreamLimit;
     }
+  /** A transient failure: the stream waits its backoff and creates itself again. */
+  | { type: 'STREAM.RETRYING'; name: string; attempt: number; reason: StreamRetryReason }
+  /**
+   * The server showed that this connection serves one stream (createStream answered with an id
+   * another stream uses): move the stream (NC.RESTORED with the new connection) or say why not
+   * (STREAM.NOT_MOVED).
+   */
+  | { type: 'STREAM.DISPLACED'; name: string; reason: 'STREAM_ID_IN_USE' }
   | { type: 'STREAM.STOPPED'; name: string };

@@ -12,7 +12,7 @@
  * `context.connections` and `context.streams` are the aggregated view of the session.
  */
 import { emit, enqueueActions, setup, type ActorRefFrom } from 'xstate';
-import type { ConnectionNotification, StatusReply } from './contract';
+import type { ConnectionNotification, StatusReply, StreamLimit } from './contract';
 import { netConnectionMachine, type NetConnectionInput } from './netConnectionMachine';
 import {
   netStreamMachine,
@@ -31,9 +31,12 @@ export interface SessionSupervisorInput {
   connection: Omit<NetConnectionInput, 'connectionId' | 'autostart'>;
   /** Default 'auto': share connections until the server shows it serves one stream each. */
   streamsPerConnection?: StreamsPerConnection;
-  /** Most streams at once. Default 64. */
+  /** Most streams at once (a request beyond it is refused, MAX_STREAMS). Default: no limit. */
   maxStreams?: number;
-  /** Most connections at once. Default 16. */
+  /**
+   * Most connections at once (MAX_CONNECTIONS). Default `maxStreams`: a server that serves one
+   * stream per connection gets as many connections as streams were asked for.
+   */
   maxConnections?: number;
   /** Timeouts of every stream. */
   streamTimeouts?: Partial<NetStreamTimeouts>;
@@ -51,7 +54,17 @@ export interface ConnectionSummary {
   ref: ActorRefFrom<typeof netConnectionMachine> | undefined;
 }
 
-export type StreamState = 'waiting' | 'starting' | 'active' | 'interrupted' | 'stopping' | 'failed';
+export type StreamState =
+  | 'waiting'
+  | 'starting'
+  | 'active'
+  /** A transient failure: the stream waits its backoff and plays again (see PlayOptions.retry). */
+  | 'retrying'
+  /** Moving to a connection of its own (the server serves one stream each): not a failure. */
+  | 'relocating'
+  | 'interrupted'
+  | 'stopping'
+  | 'failed';
 
 export interface StreamRequestOptions {
   play?: PlayOptions;
@@ -71,6 +84,12 @@ export interface StreamSummary {
   state: StreamState;
   reason?: string;
   status?: StatusReply;
+  /** While `retrying`: failed attempts in a row; once `failed` (RETRIES_EXHAUSTED): all of them. */
+  attempt?: number;
+  /** RETRIES_EXHAUSTED: why the last attempt failed. */
+  lastReason?: string;
+  /** MAX_CONNECTIONS / MAX_STREAMS: the limit that refused the stream. */
+  limit?: StreamLimit;
   /** How often the stream moved to another connection. */
   moves: number;
   ref: ActorRefFrom<typeof netStreamMachine> | undefined;
@@ -106,7 +125,15 @@ export type SessionSupervisorEvent =
   | NetStreamNotification;
 
 export type SessionSupervisorEmitted =
-  | { type: 'session.error'; reason: SessionRefusal; key: string; name: string; message: string }
+  | {
+      type: 'session.error';
+      reason: SessionRefusal;
+      key: string;
+      name: string;
+      message: string;
+      /** MAX_STREAMS / MAX_CONNECTIONS: the limit's option name and value. */
+      limit?: StreamLimit;
+    }
   | { type: 'session.sharing'; sharing: 'shared' | 'single'; because: string }
   | { type: 'session.stream'; key: string; name: string; state: StreamState | 'stopped' }
   | { type: 'session.connection'; id: string; state: ConnectionState | 'closed' };
@@ -122,12 +149,20 @@ const LIVE_STREAM: ReadonlySet<StreamState> = new Set([
   'waiting',
   'starting',
   'active',
+  'retrying',
+  'relocating',
   'interrupted',
   'stopping',
 ]);
-const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT', 'STREAM_ID_IN_USE']);
+/** Streams a lost connection interrupts. */
+const INTERRUPTIBLE: ReadonlySet<StreamState> = new Set(['starting', 'active', 'retrying']);
+/** Failures that show a shared connection serves one stream (an id in use comes as STREAM.DISPLACED). */
+const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT']);
 
 type Ctx = SessionSupervisorContext;
+
+/** Streams of a session unless `maxStreams` says otherwise: as many as are asked for. */
+export const DEFAULT_MAX_STREAMS = Number.POSITIVE_INFINITY;
 
 /** `connection-12` -> 12 (a plain numeric sort: this runs once per new stream). */
 function connectionIndex(id: string): number {
@@ -230,6 +265,7 @@ function streamInput(
     mode: stream.mode,
     connection: context.connections[connectionId].ref!,
     timeouts: context.options.streamTimeouts,
+    ...(context.options.connection.random ? { random: context.options.connection.random } : {}),
     ...stream.options,
   };
 }
@@ -255,13 +291,23 @@ export const sessionSupervisorMachine = setup({
   actions: {
     refuseStream: emit(({ context, event }, params: { reason: SessionRefusal }) => {
       const { key, name } = requestOf(context, event);
-      const message =
+      const limit: StreamLimit | undefined =
         params.reason === 'MAX_STREAMS'
-          ? `stream "${key}" refused: maxStreams (${context.options.maxStreams}) reached`
+          ? { name: 'maxStreams', value: context.options.maxStreams }
           : params.reason === 'MAX_CONNECTIONS'
-            ? `stream "${key}" refused: maxConnections (${context.options.maxConnections}) reached`
-            : `stream key "${key}" is already open`;
-      return { type: 'session.error' as const, reason: params.reason, key, name, message };
+            ? { name: 'maxConnections', value: context.options.maxConnections }
+            : undefined;
+      const message = limit
+        ? `stream "${key}" refused: ${limit.name} (${limit.value}) reached`
+        : `stream key "${key}" is already open`;
+      return {
+        type: 'session.error' as const,
+        reason: params.reason,
+        key,
+        name,
+        message,
+        ...(limit ? { limit } : {}),
+      };
     }),
     /** Places the requested stream on a connection (spawning one if needed) and spawns it. */
     startStream: enqueueActions(({ context, event, enqueue }) => {
@@ -336,7 +382,7 @@ export const sessionSupervisorMachine = setup({
         if (!s?.ref) continue;
         if (s.state === 'waiting') {
           enqueue.sendTo(s.ref, { type: 'STREAM.START' });
-        } else if (s.state === 'interrupted') {
+        } else if (s.state === 'interrupted' || s.state === 'relocating') {
           enqueue.sendTo(s.ref, { type: 'NC.RESTORED', connection: conn.ref });
         } else {
           continue;
@@ -357,7 +403,7 @@ export const sessionSupervisorMachine = setup({
       const streams = { ...context.streams };
       for (const key of conn.streams) {
         const s = streams[key];
-        if (!s?.ref || (s.state !== 'starting' && s.state !== 'active')) continue;
+        if (!s?.ref || !INTERRUPTIBLE.has(s.state)) continue;
         enqueue.sendTo(s.ref, { type: 'NC.INTERRUPTED' });
         streams[key] = { ...s, state: 'interrupted' };
       }
@@ -397,15 +443,31 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'STREAM.ACTIVE') return;
       const s = context.streams[event.key];
       if (!s) return;
-      enqueue.assign({ streams: { ...context.streams, [s.key]: { ...s, state: 'active' } } });
+      const { reason: _reason, status: _status, attempt: _attempt, ...rest } = s;
+      enqueue.assign({ streams: { ...context.streams, [s.key]: { ...rest, state: 'active' } } });
       enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'active' });
+    }),
+    /** A stream waits its backoff after a transient failure (it retries by itself). */
+    markStreamRetrying: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'STREAM.RETRYING') return;
+      const s = context.streams[event.key];
+      if (!s || !s.ref) return;
+      enqueue.assign({
+        streams: {
+          ...context.streams,
+          [s.key]: { ...s, state: 'retrying', reason: event.reason, attempt: event.attempt },
+        },
+      });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'retrying' });
     }),
     /**
      * The server serves one stream per connection: switch the session to 'single' and move the
-     * stream to a connection of its own (a new actor for it, same id).
+     * stream to a connection of its own. A displaced stream (an id in use) keeps its actor and
+     * waits in `relocating` for NC.RESTORED with its new connection; a failed one (a start
+     * timeout on a shared connection) gets a new actor under the same id.
      */
     relocateStream: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'STREAM.FAILED') return;
+      if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return;
       const s = context.streams[event.key];
       if (!s) return;
       const single: Ctx = {
@@ -415,7 +477,8 @@ export const sessionSupervisorMachine = setup({
       };
       const choice = chooseConnection(single, s.connectionId);
       if (!choice) return;
-      enqueue.stopChild(`stream-${s.key}`);
+      const respawn = event.type === 'STREAM.FAILED';
+      if (respawn) enqueue.stopChild(`stream-${s.key}`);
       enqueue.assign({ sharing: 'single', connections: single.connections });
       enqueue.emit({ type: 'session.sharing', sharing: 'single', because: event.reason });
       let connectionId = choice.id;
@@ -437,27 +500,53 @@ export const sessionSupervisorMachine = setup({
         enqueue.emit({ type: 'session.connection', id, state: 'connecting' });
       }
       const connId = connectionId;
+      const up = context.connections[connId]?.state === 'up';
+      const state: StreamState = up ? 'starting' : respawn ? 'waiting' : 'relocating';
       enqueue.assign({
         streams: ({ context: c, spawn }) => ({
           ...c.streams,
           [s.key]: {
             ...s,
             connectionId: connId,
-            state: c.connections[connId].state === 'up' ? 'starting' : 'waiting',
+            state,
             moves: s.moves + 1,
-            ref: spawn('stream', { id: `stream-${s.key}`, input: streamInput(c, s, connId) }),
+            ref: respawn
+              ? spawn('stream', { id: `stream-${s.key}`, input: streamInput(c, s, connId) })
+              : s.ref,
           },
         }),
         connections: ({ context: c }) => withStream(c.connections, connId, s.key),
       });
-      const up = context.connections[connId]?.state === 'up';
-      if (up) enqueue.sendTo(({ context: c }) => c.streams[s.key].ref!, { type: 'STREAM.START' });
-      enqueue.emit({
-        type: 'session.stream',
-        key: s.key,
-        name: s.name,
-        state: up ? 'starting' : 'waiting',
-      });
+      if (up && respawn) {
+        enqueue.sendTo(({ context: c }) => c.streams[s.key].ref!, { type: 'STREAM.START' });
+      } else if (up && s.ref) {
+        enqueue.sendTo(s.ref, { type: 'NC.RESTORED', connection: context.connections[connId].ref });
+      }
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state });
+    }),
+    /** A displaced stream cannot move: the pool is full (its limit named), or sharing is forced. */
+    refuseRelocation: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'STREAM.DISPLACED') return;
+      const s = context.streams[event.key];
+      if (!s?.ref) return;
+      const single: Ctx = {
+        ...context,
+        sharing: 'single',
+        connections: withoutStream(context.connections, s.connectionId, s.key),
+      };
+      const full =
+        context.options.streamsPerConnection === 'auto' &&
+        chooseConnection(single, s.connectionId) === null;
+      enqueue.sendTo(
+        s.ref,
+        full
+          ? {
+              type: 'STREAM.NOT_MOVED',
+              reason: 'MAX_CONNECTIONS',
+              limit: { name: 'maxConnections', value: context.options.maxConnections },
+            }
+          : { type: 'STREAM.NOT_MOVED', reason: 'STREAM_ID_IN_USE' },
+      );
     }),
     recordStreamFailure: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED') return;
@@ -472,6 +561,9 @@ export const sessionSupervisorMachine = setup({
         connectionId: undefined,
       };
       if (event.status) failed.status = event.status;
+      if (event.attempts !== undefined) failed.attempt = event.attempts;
+      if (event.lastReason) failed.lastReason = event.lastReason;
+      if (event.limit) failed.limit = event.limit;
       enqueue.assign({
         streams: { ...context.streams, [s.key]: failed },
         connections: withoutStream(context.connections, s.connectionId, s.key),
@@ -520,13 +612,14 @@ export const sessionSupervisorMachine = setup({
     atStreamLimit: ({ context }) => liveStreams(context).length >= context.options.maxStreams,
     noConnectionAvailable: ({ context }) => chooseConnection(context) === null,
     /**
-     * 'auto' mode: a createStream answered with an id already in use, or a start timeout on a
-     * connection shared with other streams, shows one stream per connection; move the stream.
+     * 'auto' mode: a createStream answered with an id already in use (STREAM.DISPLACED), or a
+     * start timeout on a connection shared with other streams, shows one stream per connection;
+     * move the stream, if the pool has room.
      */
     shouldRelocate: ({ context, event }) => {
-      if (event.type !== 'STREAM.FAILED') return false;
+      if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return false;
       if (context.options.streamsPerConnection !== 'auto') return false;
-      if (!RELOCATING_REASONS.has(event.reason)) return false;
+      if (event.type === 'STREAM.FAILED' && !RELOCATING_REASONS.has(event.reason)) return false;
       const s = context.streams[event.key];
       if (!s || s.connectionId === undefined) return false;
       const conn = context.connections[s.connectionId];
@@ -553,8 +646,8 @@ export const sessionSupervisorMachine = setup({
     options: {
       connection: input.connection,
       streamsPerConnection: input.streamsPerConnection ?? 'auto',
-      maxStreams: input.maxStreams ?? 64,
-      maxConnections: input.maxConnections ?? 16,
+      maxStreams: input.maxStreams ?? DEFAULT_MAX_STREAMS,
+      maxConnections: input.maxConnections ?? input.maxStreams ?? DEFAULT_MAX_STREAMS,
       streamTimeouts: input.streamTimeouts ?? {},
       closeTimeoutMs: input.closeTimeoutMs ?? 10_000,
     },
@@ -604,6 +697,11 @@ export const sessionSupervisorMachine = setup({
         'CONNECTION.FAILED': { actions: 'connectionFailed' },
         'CONNECTION.CLOSED': { actions: 'forgetConnection' },
         'STREAM.ACTIVE': { actions: 'markStreamActive' },
+        'STREAM.RETRYING': { actions: 'markStreamRetrying' },
+        'STREAM.DISPLACED': [
+          { guard: 'shouldRelocate', actions: 'relocateStream' },
+          { actions: 'refuseRelocation' },
+        ],
         'STREAM.FAILED': [
           { guard: 'shouldRelocate', actions: 'relocateStream' },
           { actions: ['recordStreamFailure', 'closeIdleConnections'] },

@@ -10,7 +10,13 @@ import {
   type RetryPolicy,
   type NetConnectionTimeouts,
 } from '../machines/netConnectionMachine';
-import type { NetStreamTimeouts, PlayOptions, PublishOptions } from '../machines/netStreamMachine';
+import type {
+  NetStreamStateName,
+  NetStreamTimeouts,
+  PlayOptions,
+  PublishOptions,
+  StreamRetry,
+} from '../machines/netStreamMachine';
 import {
   sessionSupervisorMachine,
   streamKeyFor,
@@ -19,7 +25,12 @@ import {
   type StreamsPerConnection,
   type StreamSummary,
 } from '../machines/sessionSupervisorMachine';
-import type { HandshakeForm, StatusReply, TransportTarget } from '../machines/contract';
+import type {
+  HandshakeForm,
+  StatusReply,
+  StreamLimit,
+  TransportTarget,
+} from '../machines/contract';
 import { OutputError } from './io/errors';
 import { FlvError } from './protocol/errors';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
@@ -63,7 +74,13 @@ export interface SessionOptions {
   insecure?: boolean;
   /** Share one connection among streams ('many'), one each ('one'), or learn it ('auto', default). */
   streamsPerConnection?: StreamsPerConnection;
+  /** Most streams at once; a request beyond it is refused (MAX_STREAMS). Default: no limit. */
   maxStreams?: number;
+  /**
+   * Most connections at once; a stream that needs one more is refused (MAX_CONNECTIONS, the
+   * limit in its outcome). Default `maxStreams`: against a server that serves one stream per
+   * connection the pool grows to as many connections as streams asked for.
+   */
   maxConnections?: number;
   timeouts?: Partial<NetConnectionTimeouts & NetStreamTimeouts>;
   retry?: Partial<RetryPolicy>;
@@ -90,9 +107,27 @@ export interface SessionOptions {
  */
 export type SessionEvent =
   | SessionSupervisorEmitted
-  | { type: 'stream.state'; key: string; name: string; state: string }
+  | {
+      type: 'stream.state';
+      key: string;
+      name: string;
+      state: NetStreamStateName;
+      /** With `retrying`: the attempt, its reason (and status) and the backoff. */
+      retry?: StreamRetry;
+    }
   | { type: 'stream.status'; key: string; name: string; status: StatusReply }
-  | { type: 'stream.error'; key: string; name: string; reason: string; status?: StatusReply }
+  | {
+      type: 'stream.error';
+      key: string;
+      name: string;
+      reason: string;
+      status?: StatusReply;
+      /** RETRIES_EXHAUSTED: attempts made, and the last one's reason. */
+      attempts?: number;
+      lastReason?: string;
+      /** MAX_CONNECTIONS: the limit that left no connection to move the stream to. */
+      limit?: StreamLimit;
+    }
   | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.ended'; key: string; name: string; reason: string };
@@ -233,7 +268,7 @@ export class StreamHandle {
   /** Resolves when the stream stopped, ended or failed. */
   readonly done: Promise<StreamOutcome>;
   private resolveDone!: (o: StreamOutcome) => void;
-  private lastState = 'idle';
+  private lastState: NetStreamStateName = 'idle';
   private ended?: string;
   private accepted = false;
   private settled = false;
@@ -272,7 +307,7 @@ export class StreamHandle {
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
         this.lastState = e.state;
-        if (e.state === 'interrupted') this.resumePending = true;
+        if (e.state === 'interrupted' || e.state === 'retrying') this.resumePending = true;
         if (e.state === 'flowing' && this.resumePending) {
           // Media flows again after a reconnect: say so, as after a stall (the machine only
           // emits `stream.resumed` when a stall ends).
@@ -304,6 +339,8 @@ export class StreamHandle {
           outcome: 'failed',
           reason: e.reason,
           cause: { kind: 'session', refusal: e.reason, message: e.message },
+          message: e.message,
+          ...(e.limit ? { limit: e.limit } : {}),
         });
       }
     });
@@ -357,6 +394,13 @@ export class StreamHandle {
       ...(reason ? { reason } : {}),
       ...(status ? { status } : {}),
       ...(cause ? { cause } : {}),
+      ...(summary?.lastReason ? { attempts: summary.attempt, lastReason: summary.lastReason } : {}),
+      ...(summary?.limit
+        ? {
+            limit: summary.limit,
+            message: `stream "${this.key}" refused: ${summary.limit.name} (${summary.limit.value}) reached`,
+          }
+        : {}),
     });
   }
 
@@ -382,8 +426,11 @@ export class StreamHandle {
     return this.session.router.sink(this.key).dropped;
   }
 
-  /** The stream machine's current state (as its last state event named it). */
-  get state(): string {
+  /**
+   * The stream machine's current state, as its last state event named it: `retrying` from a
+   * transient failure until media flows again (the attempts' steps in between are not named).
+   */
+  get state(): NetStreamStateName {
     return this.lastState;
   }
 
@@ -400,6 +447,7 @@ export class StreamHandle {
     if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
       return undefined;
     if (this.lastState === 'paused' || this.lastState === 'stopping') return undefined;
+    if (this.lastState === 'retrying') return undefined;
     const recorded = this.isRecorded();
     const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);
     if (!(limit > 0)) return undefined;

@@ -8,6 +8,7 @@ import type {
   ConnectionFailureReason,
   StatusReply,
   StreamFailureReason,
+  StreamLimit,
 } from '../machines/contract';
 import type { SessionRefusal } from '../machines/sessionSupervisorMachine';
 import { TransportError } from './io/errors';
@@ -91,6 +92,13 @@ export interface StreamOutcome {
   status?: StatusReply;
   /** The detail of a failure (see `StreamFailureCause`); `classifyFailure` sorts it. */
   cause?: StreamFailureCause;
+  /** RETRIES_EXHAUSTED: how many attempts the stream made, and why the last one failed. */
+  attempts?: number;
+  lastReason?: string;
+  /** MAX_STREAMS / MAX_CONNECTIONS: the session limit (option name and value) that refused it. */
+  limit?: StreamLimit;
+  /** A refusal's explanation, e.g. `stream "cam" refused: maxConnections (2) reached`. */
+  message?: string;
 }
 
 /**

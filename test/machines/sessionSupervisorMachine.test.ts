@@ -1,3 +1,4 @@
+import { createActor } from 'xstate';
 import {
   sessionSupervisorMachine,
   streamKeyFor,
@@ -21,6 +22,8 @@ const scenarios: Array<[string, SessionSupervisorModelOptions]> = [
   ['auto mode with one name played twice', { names: ['a'], repeat: true }],
   ['auto mode with a play and a publish', { names: ['a'], publish: true }],
   ['auto mode with refused connects and createStream errors', { names: ['a'], rare: true }],
+  ['auto mode with a play that keeps watching', { keepWatching: true, names: ['a'] }],
+  ['auto mode with maxConnections 1', { maxConnections: 1 }],
   [
     'one stream per connection and maxStreams 1',
     { streamsPerConnection: 'one', maxStreams: 1, maxConnections: 1, names: ['a'], publish: true },
@@ -36,11 +39,11 @@ const play = (name: string) => ({ type: 'SESSION.PLAY', name });
 /** Stream notifications name the stream by key (`a`, or `a#2` for a second stream of `a`). */
 const nameOf = (key: string) => key.replace(/#\d+$/, '');
 const active = (key: string) => ({ type: 'STREAM.ACTIVE', key, name: nameOf(key) });
-const failed = (key: string, reason: string) => ({
-  type: 'STREAM.FAILED',
+const displaced = (key: string) => ({
+  type: 'STREAM.DISPLACED',
   key,
   name: nameOf(key),
-  reason,
+  reason: 'STREAM_ID_IN_USE',
 });
 
 /** Scenarios written by hand: what the generated paths cannot reach (children answer at once). */
@@ -68,7 +71,7 @@ const directed: Array<
       play('b'),
       up('connection-0'),
       active('a'),
-      failed('b', 'STREAM_ID_IN_USE'),
+      displaced('b'),
       up('connection-1'),
       active('b'),
     ],
@@ -108,7 +111,7 @@ const directed: Array<
       play('a'),
       up('connection-0'),
       active('a'),
-      failed('a#2', 'STREAM_ID_IN_USE'),
+      displaced('a#2'),
       up('connection-1'),
       active('a#2'),
     ],
@@ -166,11 +169,35 @@ describe('sessionSupervisorMachine', () => {
     const events = directed[1][2];
     const h = model.harness(() => undefined);
     const emitted: string[] = [];
+    const streamStates: string[] = [];
+    const sessionStates: string[] = [];
     h.actor.on('session.sharing', (e) => emitted.push(e.sharing));
-    events.forEach((event, index) =>
-      h.realize(event as never, { before: h.actor.getSnapshot(), index }),
-    );
+    h.actor.on('session.stream', (e) => {
+      if (e.key === 'b') sessionStates.push(e.state);
+    });
+    let actorOfB: unknown;
+    events.forEach((event, index) => {
+      h.realize(event as never, { before: h.actor.getSnapshot(), index });
+      const b = (h.actor.getSnapshot().context as SessionSupervisorContext).streams.b?.ref;
+      if (b && !actorOfB) {
+        actorOfB = b;
+        b.on('*', (e) => {
+          if (e.type === 'stream.state') streamStates.push(e.state);
+          if (e.type === 'stream.error') streamStates.push(`error ${e.reason}`);
+        });
+      }
+    });
     const ctx = h.actor.getSnapshot().context as SessionSupervisorContext;
+    // The same actor moved: it read `relocating`, never `failed`, and said no error.
+    expect(ctx.streams.b.ref).toBe(actorOfB);
+    expect(streamStates).toEqual([
+      'creating',
+      'relocating',
+      'creating',
+      'requesting',
+      'awaitingFirstFrame',
+    ]);
+    expect(sessionStates).toEqual(['waiting', 'relocating', 'active']);
     expect(ctx.sharing).toBe('single');
     expect(ctx.streams.a).toMatchObject({ state: 'active', connectionId: 'connection-0' });
     expect(ctx.streams.b).toMatchObject({
@@ -180,6 +207,56 @@ describe('sessionSupervisorMachine', () => {
     });
     expect(emitted).toEqual(['single']);
     expect(h.peer.socket('connection-1').lastReceived('play')?.args[0]).toBe('b');
+    h.actor.stop();
+  });
+
+  it('fails a stream that cannot move for maxConnections with MAX_CONNECTIONS and the limit', () => {
+    const model = sessionSupervisorModel({ maxConnections: 1 });
+    const h = model.harness(() => undefined);
+    const steps = [play('a'), play('b'), up('connection-0'), active('a'), displaced('b')];
+    steps.forEach((event, index) =>
+      h.realize(event as never, { before: h.actor.getSnapshot(), index }),
+    );
+    const ctx = h.actor.getSnapshot().context as SessionSupervisorContext;
+    expect(ctx.streams.b).toMatchObject({
+      state: 'failed',
+      reason: 'MAX_CONNECTIONS',
+      limit: { name: 'maxConnections', value: 1 },
+    });
+    expect(ctx.streams.a.state).toBe('active');
+    h.actor.stop();
+  });
+
+  it('sizes the pool from the streams asked for: no connection cap below them by default', () => {
+    const model = sessionSupervisorModel({});
+    const h = model.harness(() => undefined);
+    const input = { ...model.input, maxStreams: undefined, maxConnections: undefined };
+    const actor = createActor(sessionSupervisorMachine, { input });
+    const { options } = actor.getSnapshot().context;
+    expect(options.maxStreams).toBe(Number.POSITIVE_INFINITY);
+    expect(options.maxConnections).toBe(Number.POSITIVE_INFINITY);
+    const limited = createActor(sessionSupervisorMachine, { input: { ...input, maxStreams: 300 } });
+    expect(limited.getSnapshot().context.options.maxConnections).toBe(300);
+    h.actor.stop();
+  });
+
+  it('names the limit and its value in a refusal beyond maxStreams', () => {
+    const model = sessionSupervisorModel({ maxStreams: 1 });
+    const h = model.harness(() => undefined);
+    const errors: unknown[] = [];
+    h.actor.on('session.error', (e) => errors.push(e));
+    h.actor.send({ type: 'SESSION.PLAY', name: 'a' });
+    h.actor.send({ type: 'SESSION.PLAY', name: 'b' });
+    expect(errors).toEqual([
+      {
+        type: 'session.error',
+        reason: 'MAX_STREAMS',
+        key: 'b',
+        name: 'b',
+        message: 'stream "b" refused: maxStreams (1) reached',
+        limit: { name: 'maxStreams', value: 1 },
+      },
+    ]);
     h.actor.stop();
   });
 
@@ -271,5 +348,7 @@ describe('sessionSupervisorMachine', () => {
     expect(report.transitions.missing).toEqual([]);
     expect(report.states.ratio).toBe(1);
     expect(report.transitions.ratio).toBe(1);
+    // Pinned: a state or transition added without a model path shows here first.
+    expect([report.states.total, report.transitions.total]).toEqual([5, 30]);
   });
 });

@@ -34,14 +34,19 @@ export interface NetStreamModelOptions {
   play?: PlayOptions;
   /** Interruptions explored per path (each adds a resume). Default 2. */
   maxResumes?: number;
+  /** Alternative machine (a mutant) to model and replay. Default netStreamMachine. */
+  machine?: typeof netStreamMachine;
 }
+
+/** Failed attempts told apart in the model's states (more behave alike under an unlimited policy). */
+const ATTEMPTS_TOLD_APART = 2;
 
 const STREAM_ID = 1;
 const TICK_TIMESTAMP = 1000;
 
 /** The NetStream's test model for play or publish. */
 export function netStreamModel(options: NetStreamModelOptions) {
-  const machine = netStreamMachine;
+  const machine = options.machine ?? netStreamMachine;
   const maxResumes = options.maxResumes ?? 2;
   const modelConnection = createProbe('connection-0');
   const baseInput = (connection: NetStreamInput['connection']): NetStreamInput => ({
@@ -51,6 +56,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
     publish: { type: 'live', releaseStream: true, fcPublish: true },
     connection,
     timeouts: { create: 1000, start: 1000, firstFrame: 2000, stall: 500, drain: 800, stop: 300 },
+    random: () => 0,
   });
   const input = baseInput(modelConnection.ref);
 
@@ -93,6 +99,8 @@ export function netStreamModel(options: NetStreamModelOptions) {
             status(StatusCode.PlayStart),
             status(StatusCode.PlayReset),
             status(StatusCode.PlayStreamNotFound, 'error'),
+            status(StatusCode.PlayFailed, 'error'),
+            status('NetStream.Play.Forbidden', 'error'),
             userControl('StreamIsRecorded'),
             status(StatusCode.PlayPublishNotify),
             ...interrupted,
@@ -149,6 +157,20 @@ export function netStreamModel(options: NetStreamModelOptions) {
       return [{ type: 'STREAM.DRAINED' }, ...interrupted, failed];
     }
     if (snapshot.matches('interrupted')) return [{ type: 'NC.RESTORED' }, stop, failed];
+    if (snapshot.matches('retrying')) return [...interrupted, stop, failed];
+    if (snapshot.matches('relocating')) {
+      return [
+        ...(ctx.resumes < maxResumes ? [{ type: 'NC.RESTORED' }] : []),
+        {
+          type: 'STREAM.NOT_MOVED',
+          reason: 'MAX_CONNECTIONS',
+          limit: { name: 'maxConnections', value: 1 },
+        },
+        { type: 'STREAM.NOT_MOVED', reason: 'STREAM_ID_IN_USE' },
+        stop,
+        failed,
+      ];
+    }
     if (snapshot.matches('stopping')) {
       return [status(StatusCode.UnpublishSuccess), ...interrupted, failed];
     }
@@ -164,6 +186,9 @@ export function netStreamModel(options: NetStreamModelOptions) {
       recorded: ctx.recorded,
       lastTimestamp: ctx.lastTimestamp ?? null,
       endReason: ctx.endReason ?? null,
+      attempt: Math.min(ctx.attempt, ATTEMPTS_TOLD_APART),
+      lastReason: ctx.failure?.lastReason ?? null,
+      limit: ctx.failure?.limit?.name ?? null,
     };
   };
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
@@ -210,10 +235,14 @@ export function netStreamModel(options: NetStreamModelOptions) {
     actor.on('*', (e) => emitted.push(e));
     actor.start();
 
+    /** Where the current step's emitted events start. */
+    let stepStart = 0;
     const realize: ReplayHarness['realize'] = (event, { before }) => {
+      stepStart = emitted.length;
       const ctx = before.context as NetStreamContext;
       switch (event.type) {
         case 'STREAM.START':
+        case 'STREAM.NOT_MOVED':
         case 'STREAM.STOP':
         case 'STREAM.PAUSE':
         case 'STREAM.RESUME':
@@ -249,6 +278,15 @@ export function netStreamModel(options: NetStreamModelOptions) {
           actor.send(event as never);
           return;
         case 'NC.RESTORED':
+          // A move (from relocating): the owner found a connection where the id is free. Here
+          // the sibling that held it lets it go.
+          if (before.matches('relocating')) {
+            connection.send({
+              type: 'NC.RELEASE_STREAM',
+              streamId: STREAM_ID,
+              requester: sibling.ref,
+            });
+          }
           bringUp();
           actor.send(event as never);
           return;
@@ -323,7 +361,10 @@ export function netStreamModel(options: NetStreamModelOptions) {
       if (
         prev.streamId !== undefined &&
         ctx.streamId === undefined &&
-        (actual.matches('stopping') || actual.matches('stopped') || actual.matches('failed')) &&
+        (actual.matches('stopping') ||
+          actual.matches('stopped') ||
+          actual.matches('failed') ||
+          actual.matches('retrying')) &&
         connection.getSnapshot().matches({ session: 'connected' })
       ) {
         const deleted = s.lastReceived('deleteStream');
@@ -336,6 +377,47 @@ export function netStreamModel(options: NetStreamModelOptions) {
       }
       if (entered('failed') && !emitted.some((e) => e.type === 'stream.error')) {
         throw new Error('no stream.error emitted');
+      }
+      if (entered('relocating')) {
+        const now = emitted.slice(stepStart);
+        if (now.some((e) => e.type === 'stream.error' || e.state === 'failed')) {
+          throw new Error('a stream being moved reported a failure');
+        }
+        if (!now.some((e) => e.type === 'stream.state' && e.state === 'relocating')) {
+          throw new Error('relocating not announced');
+        }
+      }
+      if (
+        event.type === 'STREAM.NOT_MOVED' &&
+        event.limit &&
+        JSON.stringify(ctx.failure?.limit) !== JSON.stringify(event.limit)
+      ) {
+        throw new Error('the limit that refused the move is not in the failure');
+      }
+      const states = (list: AnyEventObject[]) =>
+        list.filter((e) => e.type === 'stream.state').map((e) => e.state as string);
+      const announcedBefore = states(emitted.slice(0, stepStart)).at(-1);
+      const announcedNow = states(emitted.slice(stepStart));
+      if (entered({ retrying: 'waiting' })) {
+        const last = [...emitted].reverse().find((e) => e.type === 'stream.state');
+        const retry = last?.retry as { attempt?: number; reason?: string } | undefined;
+        if (last?.state !== 'retrying' || retry?.attempt !== ctx.attempt || !retry.reason) {
+          throw new Error(`retrying not announced with its attempt: ${JSON.stringify(last)}`);
+        }
+      }
+      if (
+        announcedBefore === 'retrying' &&
+        announcedNow.some((st) => ['creating', 'requesting', 'awaitingFirstFrame'].includes(st))
+      ) {
+        throw new Error(`a retry attempt announced its steps: ${announcedNow.join(', ')}`);
+      }
+      if (entered('failed') && ctx.failure?.reason === 'RETRIES_EXHAUSTED') {
+        const error = [...emitted].reverse().find((e) => e.type === 'stream.error');
+        if (error?.attempts !== ctx.attempt || !error.lastReason) {
+          throw new Error(
+            `exhausted retries without attempts and last reason: ${JSON.stringify(error)}`,
+          );
+        }
       }
       const lastState = [...emitted].reverse().find((e) => e.type === 'stream.state');
       if (actual.matches('stopped') && lastState?.state !== 'stopped') {
