@@ -145,7 +145,12 @@ function enhancedConnect(): Partial<ConnectParams> {
 }
 
 /** Stream states in which the server no longer has our publish (a new one is on its way). */
-const RESTARTING_STATES: ReadonlySet<string> = new Set(['interrupted', 'creating', 'requesting']);
+const RESTARTING_STATES: ReadonlySet<string> = new Set([
+  'interrupted',
+  'relocating',
+  'creating',
+  'requesting',
+]);
 
 function isKeyframe(payload: Uint8Array): boolean {
   // Classic and Enhanced RTMP both keep the frame type in bits 4-6 of the first byte.

@@ -61,6 +61,13 @@ export { OutputError, TransportError } from './io/errors';
 export { decodeRtmp, type InboundItem } from './pipeline/decode';
 export { encodeRtmp, type OutboundItem } from './pipeline/encode';
 export * as machines from '../machines';
+export type {
+  NetStreamStateName,
+  PlayOptions,
+  StreamRetry,
+  StreamRetryPolicy,
+} from '../machines/netStreamMachine';
+export type { StreamLimit, StreamRetryReason } from '../machines/contract';
 export * as protocol from './protocol';
 export * from './protocol/errors';
 export { DEFAULT_LIMITS, resolveLimits, type RtmpLimits } from './protocol/limits';
