@@ -63,7 +63,6 @@ export { encodeRtmp, type OutboundItem } from './pipeline/encode';
 export * as machines from '../machines';
 export type {
   NetStreamStateName,
-  PlayOptions,
   StreamRetry,
   StreamRetryPolicy,
 } from '../machines/netStreamMachine';
