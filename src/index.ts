@@ -2,6 +2,7 @@
  * rtmp-actors: an RTMP client and server whose every protocol phase is an XState v5 statechart.
  *
  * - `createSession` — the public client API (supervisor actor, play, publish, saveFlv, close).
+ * - `createMonitor` — the monitor as a library (targets, statistics, Prometheus registry).
  * - `RtmpServer` — the embedded server (many streams per connection, GOP cache).
  * - The statecharts themselves (`machines`), for the inspector and for model-based tests.
  * - The sans-IO protocol core (handshake, chunk, message, AMF, FLV) and its typed errors.
@@ -29,4 +30,22 @@ export * as machines from '../machines';
 export * as protocol from './protocol';
 export * from './protocol/errors';
 export { DEFAULT_LIMITS, resolveLimits, type RtmpLimits } from './protocol/limits';
-export { StreamStats, type StreamSnapshot } from './monitor';
+export {
+  createMonitor,
+  StreamStats,
+  TargetsError,
+  ShardError,
+  targetsFromUrls,
+  parseTargets,
+  shardOf,
+  inShard,
+  startHttpServer,
+  type Monitor,
+  type MonitorOptions,
+  type MonitorEvent,
+  type MonitorTarget,
+  type ShardSpec,
+  type StreamSnapshot,
+  type StreamEvent as MonitorStreamEvent,
+  type TargetsEvent,
+} from './monitor';

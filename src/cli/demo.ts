@@ -108,7 +108,7 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       },
     });
     monitor = new StreamMonitor(player, { stallMs: 3000, onEvent: (e) => dashboard.event(e) });
-    for (const name of STREAMS) monitor.watch(name, { url: `${base}/${name}` });
+    for (const name of STREAMS) monitor.watch(name, { id: name });
     const { final } = await dashboard.run();
     const code = exitCodeOf(final, monitor.lastStatusCodes());
     if (json) {

@@ -1,21 +1,22 @@
 import type { Command, CliIo } from './index';
 import { ExitCode } from './exitCodes';
 import type { ParsedArgs } from './args';
+import { hostname } from 'node:os';
 import {
   LiveTable,
   eventJson,
   overallExitCode,
   renderTable,
   snapshotJson,
+  snapshotObject,
+  targetsEventJson,
 } from '../monitor/render';
-import {
-  createMetrics,
-  startMetricsServer,
-  type MetricsServer,
-  type StreamMetrics,
-} from '../monitor/metrics';
+import type { StreamMetrics } from '../monitor/metrics';
+import { ApiError, startHttpServer, type HttpServer, type MonitorApi } from '../monitor/http';
+import { createMonitor, type Monitor } from '../monitor/monitor';
+import { ShardError, parseShard, shardFromHostname, type ShardSpec } from '../monitor/shard';
 import type { StreamEvent, StreamSnapshot } from '../monitor/stats';
-import { UrlMonitor } from '../monitor/session';
+import { TargetsError, targetsFromUrls, type MonitorTarget } from '../monitor/targets';
 import { TRACE_OPTIONS, inspectTarget, openTracing } from '../trace/session';
 
 /** How the live view is shown: a table redrawn in place, a table now and then, or JSON lines. */
@@ -56,8 +57,10 @@ export function describeEvent(e: StreamEvent): string {
         ? 'playing again'
         : e.event === 'status'
           ? (e.code ?? '')
-          : `state ${e.state ?? ''}`;
-  return `${clockTime(e.at)} ${e.stream}: ${detail}`;
+          : e.event === 'failure'
+            ? `failed: ${e.reason ?? ''}${e.message ? ` (${e.message})` : ''}`
+            : `state ${e.state ?? ''}`;
+  return `${clockTime(e.at)} ${e.id}: ${detail}`;
 }
 
 /** The live view shared by `monitor` and `demo`. */
@@ -162,65 +165,145 @@ export function summaryLine(snaps: readonly StreamSnapshot[], code: number): str
   return `${healthy}/${snaps.length} streams healthy (exit code ${code})`;
 }
 
+/** The HTTP API over a monitor: JSON views, add and remove with 4xx refusals. */
+export function monitorApi(monitor: Monitor): MonitorApi {
+  return {
+    ready: () => monitor.ready,
+    streams: () => {
+      const at = Date.now();
+      return monitor.snapshots().map((s) => snapshotObject(s, at));
+    },
+    stream: (id) => {
+      const s = monitor.snapshot(id);
+      return s ? snapshotObject(s, Date.now()) : undefined;
+    },
+    add: (body) => {
+      try {
+        return { id: monitor.add(body).id };
+      } catch (e) {
+        if (e instanceof TargetsError)
+          throw new ApiError(e.code === 'DUPLICATE_ID' ? 409 : 400, e.code, e.message);
+        throw e;
+      }
+    },
+    remove: (id) => monitor.remove(id),
+  };
+}
+
+function usage(io: CliIo, message: string): number {
+  io.stderr.write(`rtmp-actors monitor: ${message}\n`);
+  return ExitCode.Usage;
+}
+
+/** --shard / --shard-from-hostname / --replicas → the shard spec (undefined: watch everything). */
+function shardOf(args: ParsedArgs): ShardSpec | undefined {
+  const replicas = args.options.replicas as number;
+  const text = args.options.shard;
+  const fromHost = args.options['shard-from-hostname'];
+  if (typeof text === 'string' && fromHost !== undefined)
+    throw new ShardError('give --shard or --shard-from-hostname, not both', 'BAD_SHARD', text);
+  if (typeof text === 'string') return parseShard(text, replicas);
+  if (typeof fromHost === 'number') {
+    if (!Number.isInteger(fromHost) || fromHost < 1)
+      throw new ShardError(
+        `--shard-from-hostname needs the number of shards, got ${fromHost}`,
+        'BAD_SHARD',
+        String(fromHost),
+      );
+    return shardFromHostname(process.env.HOSTNAME || hostname(), fromHost, replicas);
+  }
+  if (replicas !== 1)
+    throw new ShardError(
+      '--replicas needs --shard or --shard-from-hostname',
+      'BAD_REPLICAS',
+      String(replicas),
+    );
+  return undefined;
+}
+
 async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const target = inspectTarget(args);
   const urls = target.positionals;
   const json = args.options.json === true;
-  if (urls.length === 0) {
-    io.stderr.write('rtmp-actors monitor: give at least one rtmp:// URL\n');
-    return ExitCode.Usage;
-  }
+  const targetsFile = typeof args.options.targets === 'string' ? args.options.targets : undefined;
+  if (urls.length === 0 && targetsFile === undefined)
+    return usage(io, 'give at least one rtmp:// URL, or --targets FILE');
   const duration = args.options.duration as number | undefined;
   const stall = args.options.stall as number;
-  if ((duration !== undefined && duration <= 0) || !(stall > 0)) {
-    io.stderr.write(
-      'rtmp-actors monitor: --duration and --stall need a positive number of seconds\n',
-    );
-    return ExitCode.Usage;
-  }
-  let metricsAt: { host: string; port: number } | undefined;
-  if (typeof args.options.metrics === 'string') {
+  if ((duration !== undefined && duration <= 0) || !(stall > 0))
+    return usage(io, '--duration and --stall need a positive number of seconds');
+  const maxConnections = args.options['max-connections'] as number | undefined;
+  if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1))
+    return usage(io, '--max-connections needs a whole number >= 1');
+  const httpText = [args.options.metrics, args.options.http].find((v) => typeof v === 'string');
+  if (typeof args.options.metrics === 'string' && typeof args.options.http === 'string')
+    return usage(io, '--http is another name for --metrics: give one of them');
+  let httpAt: { host: string; port: number } | undefined;
+  if (typeof httpText === 'string') {
     try {
-      metricsAt = parseHostPort(args.options.metrics);
+      httpAt = parseHostPort(httpText);
     } catch (e) {
-      io.stderr.write(`rtmp-actors monitor: --metrics: ${(e as Error).message}\n`);
-      return ExitCode.Usage;
+      return usage(io, `--metrics: ${(e as Error).message}`);
     }
+  }
+  let shard: ShardSpec | undefined;
+  let listed: MonitorTarget[];
+  try {
+    shard = shardOf(args);
+    const fromUrls = targetsFromUrls(urls);
+    for (const d of fromUrls.duplicates)
+      io.stderr.write(`rtmp-actors monitor: ${d} is listed twice; watching it once\n`);
+    listed = fromUrls.targets;
+  } catch (e) {
+    return usage(io, (e as Error).message);
   }
 
   let dashboard: Dashboard | undefined;
   const early: StreamEvent[] = [];
-  let monitor: UrlMonitor;
+  let monitor: Monitor;
   const tracing = await openTracing('monitor', urls, args, target.inspect, io);
   try {
-    monitor = new UrlMonitor(urls, {
-      ...(tracing.inspect ? { session: { inspect: tracing.inspect } } : {}),
+    monitor = createMonitor({
+      targets: listed,
+      targetsFile,
+      shard,
       stallMs: stall * 1000,
-      onEvent: (e) => (dashboard ? dashboard.event(e) : early.push(e)),
-      onDuplicate: (t) =>
-        io.stderr.write(`rtmp-actors monitor: ${t.safeUrl} is listed twice; watching it once\n`),
+      maxConnections,
+      ...(tracing.inspect ? { session: { inspect: tracing.inspect } } : {}),
+      log: (line) => io.stderr.write(`rtmp-actors monitor: ${line}\n`),
     });
   } catch (e) {
     await tracing.close();
-    io.stderr.write(`rtmp-actors monitor: ${(e as Error).message}\n`);
-    return ExitCode.Usage;
+    return usage(io, (e as Error).message);
   }
+  const eventsSub = monitor.events$.subscribe((e) => {
+    if (e.event === 'targets') {
+      if (json) io.stdout.write(`${targetsEventJson(e)}\n`);
+      return;
+    }
+    if (dashboard) dashboard.event(e);
+    else early.push(e);
+  });
+  const onHangup = (): void => void monitor.reload();
+  if (targetsFile !== undefined) process.on('SIGHUP', onHangup);
 
-  let metricsServer: MetricsServer | undefined;
-  const metrics = metricsAt ? createMetrics() : undefined;
+  let http: HttpServer | undefined;
   try {
-    if (metricsAt && metrics) {
-      metricsServer = await startMetricsServer({ ...metricsAt, registry: metrics.registry });
-      io.stderr.write(`metrics on http://${metricsAt.host}:${metricsServer.port}/metrics\n`);
+    if (httpAt) {
+      http = await startHttpServer({
+        ...httpAt,
+        registry: monitor.registry,
+        api: monitorApi(monitor),
+      });
+      io.stderr.write(`metrics on http://${httpAt.host}:${http.port}/metrics\n`);
     }
     dashboard = createDashboard({
       io,
       json,
       durationMs: duration !== undefined ? duration * 1000 : undefined,
       snapshots: () => monitor.snapshots(),
-      metrics,
       header: () => [
-        `rtmp-actors monitor: ${monitor.targets.length} stream(s) over ${monitor.connectionsUp()} connection(s) up`,
+        `rtmp-actors monitor: ${monitor.targets().length} stream(s) over ${monitor.connectionsUp()} connection(s) up`,
       ],
     });
     for (const e of early.splice(0)) dashboard.event(e);
@@ -236,8 +319,10 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     io.stderr.write(`rtmp-actors monitor: ${(e as Error).message}\n`);
     return ExitCode.Failure;
   } finally {
+    process.off('SIGHUP', onHangup);
+    await http?.close();
     await monitor.close();
-    await metricsServer?.close();
+    eventsSub.unsubscribe();
     await tracing.close();
   }
 }
@@ -245,15 +330,47 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
 export const monitorCommand: Command = {
   spec: {
     name: 'monitor',
-    summary: 'watch live streams: bitrate, fps, GOP, codecs, stalls, as a live table or JSON lines',
-    usage: 'rtmp-actors monitor <url...> [--duration s] [--json] [--metrics host:port] [--stall s]',
+    summary:
+      'watch live streams: health, bitrate, fps, GOP, codecs, stalls; a table, JSON lines, Prometheus and an HTTP API',
+    usage:
+      'rtmp-actors monitor [url...] [--targets FILE] [--json] [--duration s] [--metrics host:port]\n' +
+      '                    [--shard i/N | --shard-from-hostname N] [--replicas R] [--max-connections N]',
     description:
-      'Plays every URL and shows per-stream statistics once a second: a table redrawn in place on a\n' +
+      'Plays every stream and shows per-stream statistics once a second: a table redrawn in place on a\n' +
       'terminal, a table every 5 s otherwise, or JSON lines (one per stream per second, one per event)\n' +
-      'with --json. URLs on the same host and application share one session, and its connections\n' +
-      'where the server allows several streams per connection. A stream that ends is played again.\n' +
+      "with --json. Every stream has an id: a targets entry's own, or the URL redacted (stream names\n" +
+      'and query values masked, #2, #3... when two URLs redact alike). A refused or failed stream\n' +
+      'shows its reason (MAX_CONNECTIONS, a server status code, ECONNREFUSED...) in the table, the\n' +
+      'events and rtmp_stream_failures_total. A live stream that ends is played again.\n' +
+      '\n' +
+      'Targets file (YAML or JSON), watched and re-read on SIGHUP; changes apply within seconds:\n' +
+      '  streams:\n' +
+      '    - id: cam-001\n' +
+      '      url: rtmp://media.example/live/cam-001\n' +
+      '      labels: { site: paris }\n' +
+      'A file that does not parse keeps the last good targets (rtmp_monitor_targets_reload_success 0).\n' +
+      '\n' +
+      'Scale: streams on one host and app share a session; its connection pool grows to what the\n' +
+      'targets need, up to the file-descriptor limit (ulimit -n) less 64, or --max-connections.\n' +
+      '\n' +
+      'HTTP (--metrics or --http, 127.0.0.1 by default): GET /metrics, /healthz, /readyz, /streams;\n' +
+      'POST /streams {"id","url","labels"} adds a target (201; 400 invalid; 409 id taken), DELETE\n' +
+      '/streams/{id} removes one (204; 404). Targets added through the API stay until deleted; a\n' +
+      "reload of the targets file only changes the file's own targets.\n" +
+      '\n' +
+      'Shards: --shard i/N watches the ids whose FNV-1a 32-bit hash mod N is i; --replicas R also the\n' +
+      'next R-1 shards; --shard-from-hostname N takes i from a StatefulSet pod name (monitor-2 is 2).\n' +
+      '\n' +
+      'SIGINT/SIGTERM stop every stream (deleteStream) and exit with the health code.\n' +
       'Exit code: 0 all healthy, 3 none could connect, 5 none exists, 7 some unhealthy.',
     options: [
+      {
+        name: 'targets',
+        type: 'string',
+        valueName: 'FILE',
+        description:
+          'watch the targets of a YAML/JSON file (re-read when it changes and on SIGHUP)',
+      },
       {
         name: 'duration',
         type: 'number',
@@ -265,7 +382,14 @@ export const monitorCommand: Command = {
         name: 'metrics',
         type: 'string',
         valueName: 'host:port',
-        description: 'serve Prometheus metrics on http://host:port/metrics',
+        description:
+          'serve /metrics, /healthz, /readyz and /streams on http://host:port (port 0: any)',
+      },
+      {
+        name: 'http',
+        type: 'string',
+        valueName: 'host:port',
+        description: 'another name for --metrics',
       },
       {
         name: 'stall',
@@ -274,11 +398,40 @@ export const monitorCommand: Command = {
         description: 'no media for this long is a stall',
         default: 5,
       },
+      {
+        name: 'shard',
+        type: 'string',
+        valueName: 'i/N',
+        description: 'watch only the targets of shard i of N (hash of the id mod N)',
+      },
+      {
+        name: 'shard-from-hostname',
+        type: 'number',
+        valueName: 'N',
+        description: 'shard i/N with i the trailing ordinal of the hostname (monitor-2 → 2)',
+      },
+      {
+        name: 'replicas',
+        type: 'number',
+        valueName: 'R',
+        description: 'also watch the next R-1 shards (each target watched by R processes)',
+        default: 1,
+      },
+      {
+        name: 'max-connections',
+        type: 'number',
+        valueName: 'N',
+        description:
+          'connections per host/app at most (default: the file-descriptor limit less 64)',
+      },
       ...TRACE_OPTIONS,
     ],
     examples: [
       'rtmp-actors monitor rtmp://127.0.0.1/live/cam1 rtmp://127.0.0.1/live/cam2',
       'rtmp-actors monitor rtmp://127.0.0.1/live/cam1 --json --duration 30 --metrics :9464',
+      'rtmp-actors monitor --targets streams.yaml --metrics 0.0.0.0:9464',
+      'rtmp-actors monitor --targets streams.yaml --shard-from-hostname 3 --replicas 2 --http 0.0.0.0:9464',
+      'curl -X POST -H \'content-type: application/json\' -d \'{"id":"cam-9","url":"rtmp://h/live/cam9"}\' http://127.0.0.1:9464/streams',
     ],
   },
   run,

@@ -1,15 +1,13 @@
 /**
- * Prometheus exposition of stream snapshots: per-stream gauges and counters labelled
- * { stream, url } (the url redacted by the caller), and a small node:http server for GET /metrics.
+ * Prometheus exposition of stream snapshots: per-stream gauges and counters labelled with the
+ * target's `id` and its own labels (never the URL: it holds secrets and has high cardinality),
+ * the monitor's own gauges (`rtmp_monitor_*`), and a small HTTP server (see ./http).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { StreamSnapshot } from './stats';
+import { startHttpServer, type HttpServer } from './http';
 
-const LABELS = ['stream', 'url'] as const;
-type Label = (typeof LABELS)[number];
-type Labels = Record<Label, string>;
+type Labels = Record<string, string>;
 
 type GaugeField = (s: StreamSnapshot) => number | undefined;
 type CounterField = 'stalls' | 'reconnects' | 'bytesReceived' | 'messagesReceived';
@@ -17,20 +15,29 @@ type CounterField = 'stalls' | 'reconnects' | 'bytesReceived' | 'messagesReceive
 const GAUGES: readonly (readonly [name: string, help: string, value: GaugeField])[] = [
   [
     'rtmp_stream_up',
-    '1 while the stream is healthy (media flowing), else 0',
+    '1 while the stream is healthy (audio or video arriving), else 0',
     (s) => (s.health === 'healthy' ? 1 : 0),
   ],
   [
     'rtmp_stream_video_bitrate_bits',
-    'Video bitrate over the sliding window, bits per second',
+    'Video bitrate over the span observed (at most the window), bits per second',
     (s) => s.videoBitrate,
   ],
   [
     'rtmp_stream_audio_bitrate_bits',
-    'Audio bitrate over the sliding window, bits per second',
+    'Audio bitrate over the span observed (at most the window), bits per second',
     (s) => s.audioBitrate,
   ],
-  ['rtmp_stream_fps', 'Video frames per second over the sliding window', (s) => s.fps],
+  [
+    'rtmp_stream_fps',
+    'Media frame rate: video frames per second of media time (timestamps) over the window',
+    (s) => s.fps,
+  ],
+  [
+    'rtmp_stream_arrival_fps',
+    'Arrival frame rate: video frames per wall-clock second over the span observed',
+    (s) => s.arrivalFps,
+  ],
   [
     'rtmp_stream_keyframe_interval_seconds',
     'Mean distance between the last keyframes, media time',
@@ -66,6 +73,9 @@ const COUNTERS: readonly (readonly [name: string, help: string, field: CounterFi
   ],
 ];
 
+const STATE = 'rtmp_stream_state';
+const FAILURES = 'rtmp_stream_failures_total';
+
 function ms(v: number | undefined): number | undefined {
   return v === undefined ? undefined : v / 1000;
 }
@@ -76,32 +86,88 @@ export interface StreamMetrics {
   update(snapshots: readonly StreamSnapshot[]): void;
 }
 
-/** Registers the stream metrics on `registry` (a fresh one by default). */
+interface Known {
+  labels: Labels;
+  counted: Record<CounterField, number>;
+  failures: Record<string, number>;
+  state: string | undefined;
+}
+
+/**
+ * Registers the stream metrics on `registry` (a fresh one by default). Every series is labelled
+ * `id` plus the target's labels; `rtmp_stream_state` adds `state` (1 for the current state; the
+ * series of a state left is removed), `rtmp_stream_failures_total` adds `reason`. Targets with
+ * label names not seen before re-register the metrics with the larger label set (values kept).
+ */
 export function createMetrics(registry: Registry = new Registry()): StreamMetrics {
-  const gauges = GAUGES.map(
-    ([name, help, value]) =>
-      [new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), value] as const,
-  );
-  const counters = COUNTERS.map(
-    ([name, help, field]) =>
-      [new Counter({ name, help, labelNames: LABELS, registers: [registry] }), field] as const,
-  );
-  /** Per series key: its labels and the cumulative counter values already exported. */
-  const known = new Map<string, { labels: Labels; counted: Record<CounterField, number> }>();
+  let labelNames: string[] = [];
+  let gauges: Array<readonly [Gauge, GaugeField]> = [];
+  let counters: Array<readonly [Counter, CounterField]> = [];
+  let state: Gauge;
+  let failures: Counter;
+  /** Per stream id: its labels and the cumulative values already exported. */
+  let known = new Map<string, Known>();
+
+  const register = (names: string[]): void => {
+    if (gauges.length > 0) {
+      for (const [name] of [...GAUGES, ...COUNTERS]) registry.removeSingleMetric(name);
+      registry.removeSingleMetric(STATE);
+      registry.removeSingleMetric(FAILURES);
+    }
+    labelNames = names;
+    const labelled = ['id', ...names];
+    gauges = GAUGES.map(
+      ([name, help, value]) =>
+        [new Gauge({ name, help, labelNames: labelled, registers: [registry] }), value] as const,
+    );
+    counters = COUNTERS.map(
+      ([name, help, field]) =>
+        [new Counter({ name, help, labelNames: labelled, registers: [registry] }), field] as const,
+    );
+    state = new Gauge({
+      name: STATE,
+      help: "1 for the stream's current state (creating, requesting, flowing, retrying, failed...)",
+      labelNames: [...labelled, 'state'],
+      registers: [registry],
+    });
+    failures = new Counter({
+      name: FAILURES,
+      help: 'Refusals and failures of the stream, by reason (MAX_CONNECTIONS, a status code, ECONNREFUSED...)',
+      labelNames: [...labelled, 'reason'],
+      registers: [registry],
+    });
+    known = new Map();
+  };
+  register([]);
+
+  const remove = (entry: Known): void => {
+    for (const [gauge] of gauges) gauge.remove(entry.labels);
+    for (const [counter] of counters) counter.remove(entry.labels);
+    if (entry.state !== undefined) state.remove({ ...entry.labels, state: entry.state });
+    for (const reason of Object.keys(entry.failures)) failures.remove({ ...entry.labels, reason });
+  };
 
   const update = (snapshots: readonly StreamSnapshot[]): void => {
+    const names = new Set(labelNames);
+    for (const s of snapshots) for (const n of Object.keys(s.labels)) names.add(n);
+    if (names.size > labelNames.length) register([...names].sort());
     const seen = new Set<string>();
     for (const s of snapshots) {
-      const labels: Labels = { stream: s.name, url: s.url };
-      const key = JSON.stringify([s.name, s.url]);
-      seen.add(key);
-      let entry = known.get(key);
+      const labels: Labels = { id: s.id, ...s.labels };
+      seen.add(s.id);
+      let entry = known.get(s.id);
+      if (entry && JSON.stringify(entry.labels) !== JSON.stringify(labels)) {
+        remove(entry);
+        entry = undefined;
+      }
       if (!entry) {
         entry = {
           labels,
           counted: { stalls: 0, reconnects: 0, bytesReceived: 0, messagesReceived: 0 },
+          failures: {},
+          state: undefined,
         };
-        known.set(key, entry);
+        known.set(s.id, entry);
         for (const [counter] of counters) counter.inc(labels, 0);
       }
       for (const [gauge, value] of gauges) {
@@ -121,16 +187,79 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
         }
         entry.counted[field] = total;
       }
+      if (entry.state !== s.state) {
+        if (entry.state !== undefined) state.remove({ ...labels, state: entry.state });
+        state.set({ ...labels, state: s.state }, 1);
+        entry.state = s.state;
+      }
+      for (const [reason, total] of Object.entries(s.failures)) {
+        const before = entry.failures[reason] ?? 0;
+        if (total > before) failures.inc({ ...labels, reason }, total - before);
+        entry.failures[reason] = total;
+      }
     }
-    for (const [key, entry] of known) {
-      if (seen.has(key)) continue;
-      for (const [gauge] of gauges) gauge.remove(entry.labels);
-      for (const [counter] of counters) counter.remove(entry.labels);
-      known.delete(key);
+    for (const [id, entry] of known) {
+      if (seen.has(id)) continue;
+      remove(entry);
+      known.delete(id);
     }
   };
 
   return { registry, update };
+}
+
+/** The monitor's own figures: targets and their reloads, and this process's shard. */
+export interface MonitorMetrics {
+  /** Targets this process watches now. */
+  setTargets(count: number): void;
+  /** A targets file (re)load: success (with its clock time, ms) or failure. */
+  reloaded(ok: boolean, atMs: number): void;
+  setShard(shard: { index: number; count: number; replicas: number }): void;
+}
+
+export function createMonitorMetrics(registry: Registry): MonitorMetrics {
+  const targets = new Gauge({
+    name: 'rtmp_monitor_targets',
+    help: 'Targets this process watches (after sharding)',
+    registers: [registry],
+  });
+  const success = new Gauge({
+    name: 'rtmp_monitor_targets_reload_success',
+    help: '1 if the last (re)load of the targets file succeeded, else 0',
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'rtmp_monitor_targets_reload_failures_total',
+    help: 'Loads of the targets file that failed (the last good targets were kept)',
+    registers: [registry],
+  });
+  const lastSuccess = new Gauge({
+    name: 'rtmp_monitor_targets_last_reload_success_timestamp_seconds',
+    help: 'Time of the last successful load of the targets file, seconds since the epoch',
+    registers: [registry],
+  });
+  const shardInfo = new Gauge({
+    name: 'rtmp_monitor_shard_info',
+    help: "This process's shard: shard index, number of shards, replicas (value always 1)",
+    labelNames: ['shard', 'shards', 'replicas'],
+    registers: [registry],
+  });
+  targets.set(0);
+  return {
+    setTargets: (n) => targets.set(n),
+    reloaded: (ok, atMs) => {
+      success.set(ok ? 1 : 0);
+      if (ok) lastSuccess.set(atMs / 1000);
+      else failures.inc();
+    },
+    setShard: (s) => {
+      shardInfo.reset();
+      shardInfo.set(
+        { shard: String(s.index), shards: String(s.count), replicas: String(s.replicas) },
+        1,
+      );
+    },
+  };
 }
 
 export interface MetricsServerOptions {
@@ -141,51 +270,9 @@ export interface MetricsServerOptions {
   registry: Registry;
 }
 
-export interface MetricsServer {
-  /** The port actually bound. */
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type MetricsServer = HttpServer;
 
-/** Serves `GET /metrics` from `registry` in the Prometheus text format. */
+/** Serves `GET /metrics` (and /healthz) from `registry`; see `startHttpServer` for the rest. */
 export function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { host = '127.0.0.1', port, registry } = options;
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
-      res.end('method not allowed\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(req.method === 'HEAD' ? undefined : text);
-      },
-      (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`${err instanceof Error ? err.message : String(err)}\n`);
-      },
-    );
-  };
-  const server = createServer(handle);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const bound = (server.address() as AddressInfo).port;
-      resolve({
-        port: bound,
-        close: () =>
-          new Promise<void>((done, fail) => {
-            server.close((err) => (err ? fail(err) : done()));
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  return startHttpServer(options);
 }

@@ -4,6 +4,7 @@
  */
 import { ExitCode } from '../cli/exitCodes';
 import type { StreamEvent, StreamHealth, StreamSnapshot } from './stats';
+import type { TargetsEvent } from './monitor';
 
 // ---------------------------------------------------------------------------------------------
 // Human units
@@ -65,7 +66,8 @@ const HEALTH_COLOR: Record<StreamHealth, string> = {
   failed: ANSI.red,
 };
 
-const MAX_NAME = 24;
+const MAX_NAME = 32;
+const MAX_REASON = 32;
 
 interface Column {
   title: string;
@@ -84,12 +86,18 @@ function codecCell(s: StreamSnapshot): string {
   return [video ?? DASH, audio ?? DASH].join('/');
 }
 
+function rate(v: number | undefined): string {
+  return v !== undefined && Number.isFinite(v) ? v.toFixed(1) : DASH;
+}
+
 const COLUMNS: readonly Column[] = [
-  { title: 'STREAM', right: false, cell: (s) => truncate(s.name, MAX_NAME) },
+  { title: 'ID', right: false, cell: (s) => truncate(s.id, MAX_NAME) },
   { title: 'HEALTH/STATE', right: false, cell: (s) => `${s.health}/${s.state}` },
+  { title: 'REASON', right: false, cell: (s) => truncate(s.reason ?? DASH, MAX_REASON) },
   { title: 'VIDEO', right: true, cell: (s) => formatBitrate(s.videoBitrate) },
   { title: 'AUDIO', right: true, cell: (s) => formatBitrate(s.audioBitrate) },
-  { title: 'FPS', right: true, cell: (s) => (Number.isFinite(s.fps) ? s.fps.toFixed(1) : DASH) },
+  { title: 'FPS', right: true, cell: (s) => rate(s.fps) },
+  { title: 'ARRIVAL', right: true, cell: (s) => rate(s.arrivalFps) },
   {
     title: 'GOP',
     right: true,
@@ -111,7 +119,7 @@ const COLUMNS: readonly Column[] = [
 ];
 
 export interface RenderTableOptions {
-  /** Terminal width: trailing columns that do not fit are left out (the first two always stay). */
+  /** Terminal width: trailing columns that do not fit are left out (the first three always stay). */
   width?: number;
   /** ANSI colours for the health and the header. */
   color?: boolean;
@@ -132,7 +140,7 @@ export function renderTable(
     count = 0;
     for (const w of widths) {
       const next = used + (count > 0 ? 2 : 0) + w;
-      if (next > options.width && count >= 2) break;
+      if (next > options.width && count >= 3) break;
       used = next;
       count++;
     }
@@ -216,17 +224,26 @@ function round(v: number | undefined, digits: number): number | undefined {
 
 /** One JSON line (no newline) describing a stream at clock time `at` (ms since the epoch). */
 export function snapshotJson(s: StreamSnapshot, at: number): string {
-  return JSON.stringify({
+  return JSON.stringify(snapshotObject(s, at));
+}
+
+/** A stream at clock time `at` as a plain object (rounded figures; the JSON line's, and the API's). */
+export function snapshotObject(s: StreamSnapshot, at: number): Record<string, unknown> {
+  return {
     kind: 'stream',
     at,
     time: new Date(at).toISOString(),
-    stream: s.name,
-    url: s.url,
+    id: s.id,
+    ...(Object.keys(s.labels).length > 0 ? { labels: s.labels } : {}),
     state: s.state,
     health: s.health,
+    reason: s.reason,
+    reasonMessage: s.reasonMessage,
+    failures: Object.keys(s.failures).length > 0 ? s.failures : undefined,
     videoBitrate: round(s.videoBitrate, 0),
     audioBitrate: round(s.audioBitrate, 0),
     fps: round(s.fps, 2),
+    arrivalFps: round(s.arrivalFps, 2),
     keyframeInterval: round(s.keyframeInterval, 3),
     videoCodec: s.videoCodec,
     videoFourCc: s.videoFourCc,
@@ -244,7 +261,7 @@ export function snapshotJson(s: StreamSnapshot, at: number): string {
     bytesReceived: s.bytesReceived,
     messagesReceived: s.messagesReceived,
     lastStatus: s.lastStatus,
-  });
+  };
 }
 
 /** One JSON line (no newline) for a stream event. */
@@ -253,12 +270,20 @@ export function eventJson(e: StreamEvent): string {
     kind: 'event',
     at: e.at,
     time: new Date(e.at).toISOString(),
-    stream: e.stream,
+    id: e.id,
     event: e.event,
     state: e.state,
     code: e.code,
+    reason: e.reason,
+    message: e.message,
     lastMediaAgeMs: e.lastMediaAgeMs,
   });
+}
+
+/** One JSON line (no newline) for a change of the target set (a file load, an API call). */
+export function targetsEventJson(e: TargetsEvent): string {
+  const { event: _event, ...rest } = e;
+  return JSON.stringify({ kind: 'targets', time: new Date(e.at).toISOString(), ...rest });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,19 +1,19 @@
 /**
- * Wires `StreamStats` to client sessions: one StreamStats per played stream, fed from the
+ * Wires `StreamStats` to a client session: one StreamStats per played stream, fed from the
  * stream's `lentMedia$` (every audio/video/data message) and its status events (state changes,
- * onStatus codes, stalls, resumes), plus the session's connection events. A live stream that
- * ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a stall and is
- * played again after a backoff, as a monitor should; our own stop never is.
+ * onStatus codes, stalls, resumes), plus the session's connection events. Every refusal or
+ * failure reaches the stats with its reason (`onFailure`): the session's limits (MAX_STREAMS,
+ * MAX_CONNECTIONS, named with where the limit comes from), a server's status code, a transport
+ * error code (ECONNREFUSED, EMFILE).
  *
- * `UrlMonitor` puts URLs on sessions: one session per host/app (and connect parameters), one
- * stream actor per URL; the session's 'auto' mode shares connections where the server allows it.
+ * A live stream that ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a
+ * stall and is played again after a backoff (`Replayer`, the one place that decides it); our own
+ * stop never is.
  */
 import type { Subscription } from '../rx';
 import type { PlayOptions } from '../../machines/netStreamMachine';
-import type { SessionOptions, StreamEvent as ClientStreamEvent, StreamHandle } from '../client';
-import { createSession, type Session } from '../client';
-import { redactUrl } from '../redact';
-import { parseRtmpUrl } from '../url';
+import type { StreamEvent as ClientStreamEvent, StreamHandle, StreamOutcome } from '../client';
+import type { Session } from '../client';
 import { StreamStats, type StreamEvent, type StreamSnapshot } from './stats';
 
 /** States of the stream machine (and ours) that mean "not connected now". */
@@ -22,6 +22,7 @@ const DOWN_STATES = [
   'idle',
   'interrupted',
   'reconnecting',
+  'retrying',
   'disconnected',
   'closed',
   'stopped',
@@ -36,15 +37,29 @@ export interface StreamMonitorOptions {
   windowMs?: number;
   /** Milliseconds clock. Default Date.now. */
   clock?: () => number;
-  /** Every stall, reconnect, state change and status code of every stream. */
+  /** Every stall, reconnect, state change, status code and failure of every stream. */
   onEvent?: (event: StreamEvent) => void;
   /** Play a stream again this long after it ended (ms, doubling up to 8×); false never. Default 1000. */
   replayAfterMs?: number | false;
   /** Passed to every `play`. */
   playOptions?: PlayOptions;
+  /**
+   * Words for a session limit that refused a stream, e.g. `maxConnections 960: the
+   * file-descriptor limit (ulimit -n 1024) less 64`. Default: the supervisor's own message.
+   */
+  describeLimit?: (reason: 'MAX_CONNECTIONS' | 'MAX_STREAMS') => string | undefined;
+}
+
+/** What a stream being watched needs besides its name. */
+export interface WatchOptions {
+  /** Names the stream in tables, JSON and metrics. Default: the name. */
+  id?: string;
+  /** Prometheus labels of its series. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 interface Watched {
+  readonly id: string;
   /** The name played on the session. */
   readonly playName: string;
   readonly stats: StreamStats;
@@ -58,42 +73,81 @@ interface Watched {
   lastCode?: string;
   /** The last state given to the stats. */
   state: string;
+  /** Unwatched: no more plays, no more state changes. */
+  removed: boolean;
+}
+
+/**
+ * When to play a stream again after its play ended. The one place of the monitor's own "play it
+ * again" logic, until the NetStream machine's `retrying` state does it.
+ */
+export class Replayer {
+  constructor(private readonly afterMs: number | false = 1000) {}
+
+  /** The delay before the next play, or undefined to leave the stream as it is. */
+  delay(outcome: StreamOutcome, sawMedia: boolean, replays: number): number | undefined {
+    if (this.afterMs === false) return undefined;
+    const ended = outcome.outcome === 'ended';
+    if (!(ended || sawMedia)) return undefined;
+    return this.afterMs * 2 ** Math.min(3, replays);
+  }
 }
 
 /** Watches streams of one session, each with its own StreamStats. */
 export class StreamMonitor {
-  private readonly watched: Watched[] = [];
+  private readonly watched = new Map<string, Watched>();
   private readonly clock: () => number;
   private stopped = false;
   private readonly sessionSub: Subscription;
+  private readonly replayer: Replayer;
 
   constructor(
     readonly session: Session,
     private readonly options: StreamMonitorOptions = {},
   ) {
     this.clock = options.clock ?? Date.now;
-    // Connection trouble before a stream exists (refused, retrying) shows as 'disconnected'.
+    this.replayer = new Replayer(options.replayAfterMs ?? 1000);
+    // Connection trouble (refused, retrying) shows as 'disconnected' with its reason.
     this.sessionSub = session.events$.subscribe((e) => {
       if (e.type !== 'session.connection') return;
       if (e.state !== 'down' && e.state !== 'failed') return;
+      const failure = this.connectionFailure(e.id);
       const streams = session.summary().streams;
-      for (const w of this.watched) {
+      for (const w of this.watched.values()) {
         const s = w.handle ? streams[w.handle.key] : undefined;
         if (s && s.connectionId !== undefined && s.connectionId !== e.id) continue;
+        if (!s && w.handle?.finished) continue;
         if (w.state === 'failed') continue;
+        if (failure) w.stats.onFailure(failure.reason, failure.message);
         this.setState(w, e.state === 'failed' ? 'failed' : 'disconnected');
       }
     });
   }
 
-  /**
-   * Plays `name` on the session and keeps statistics on it. `displayName` names it in tables,
-   * JSON and metrics; `url` (already redacted) labels it.
-   */
-  watch(name: string, labels: { displayName?: string; url: string }): StreamStats {
+  /** Why connection `id` went down: a transport error code, the server's status code, or the machine's reason. */
+  private connectionFailure(id: string): { reason: string; message?: string } | undefined {
+    const ref = this.session.summary().connections[id]?.ref;
+    const failure = ref?.getSnapshot().context.failure;
+    if (!failure) {
+      const known = this.session.connectionFailure(id);
+      return known
+        ? { reason: known.status?.code ?? known.reason, message: known.status?.description }
+        : undefined;
+    }
+    const reason = failure.status?.code ?? failure.code ?? failure.reason;
+    return {
+      reason,
+      ...(failure.message !== undefined ? { message: this.session.redact(failure.message) } : {}),
+    };
+  }
+
+  /** Plays `name` on the session and keeps statistics on it. */
+  watch(name: string, options: WatchOptions = {}): StreamStats {
+    const id = options.id ?? name;
+    if (this.watched.has(id)) throw new Error(`stream id "${id}" is already watched`);
     const stats = new StreamStats({
-      name: labels.displayName ?? name,
-      url: labels.url,
+      id,
+      labels: options.labels,
       clock: this.clock,
       stallMs: this.options.stallMs,
       windowMs: this.options.windowMs,
@@ -101,20 +155,42 @@ export class StreamMonitor {
       onEvent: this.options.onEvent,
     });
     const w: Watched = {
+      id,
       playName: name,
       stats,
       subs: [],
       replays: 0,
       sawMedia: false,
       state: 'starting',
+      removed: false,
     };
-    this.watched.push(w);
+    this.watched.set(id, w);
     this.start(w);
     return stats;
   }
 
+  /**
+   * Stops watching `id`: no replay, and its play is stopped (deleteStream). Resolves when the
+   * server was told; false when no such stream.
+   */
+  async unwatch(id: string): Promise<boolean> {
+    const w = this.watched.get(id);
+    if (!w) return false;
+    this.watched.delete(id);
+    w.removed = true;
+    if (w.timer) clearTimeout(w.timer);
+    for (const s of w.subs.splice(0)) s.unsubscribe();
+    await w.handle?.stop();
+    return true;
+  }
+
+  /** How many streams are watched. */
+  get size(): number {
+    return this.watched.size;
+  }
+
   private start(w: Watched): void {
-    if (this.stopped) return;
+    if (this.stopped || w.removed) return;
     w.sawMedia = false;
     w.lastCode = undefined;
     const handle = this.session.play(w.playName, this.options.playOptions);
@@ -131,27 +207,56 @@ export class StreamMonitor {
     );
     void handle.done.then((outcome) => {
       for (const s of w.subs.splice(0)) s.unsubscribe();
-      if (this.stopped) return;
+      if (this.stopped || w.removed) return;
       const ended = outcome.outcome === 'ended';
       // A live stream that was flowing and went away: the media stopped.
       if (ended || w.sawMedia) w.stats.onStall();
       if (outcome.status?.code) w.lastCode = outcome.status.code;
-      if (outcome.outcome === 'failed') this.setState(w, 'failed');
-      const replay = this.options.replayAfterMs ?? 1000;
-      if (replay === false || !(ended || w.sawMedia)) return;
-      const delay = replay * 2 ** Math.min(3, w.replays++);
+      if (outcome.outcome === 'failed') {
+        const reason = this.failureReason(outcome);
+        w.stats.onFailure(reason.reason, reason.message);
+        this.setState(w, 'failed');
+      }
+      const delay = this.replayer.delay(outcome, w.sawMedia, w.replays);
+      if (delay === undefined) return;
+      w.replays++;
       w.timer = setTimeout(() => {
         w.timer = undefined;
-        if (this.stopped) return;
+        if (this.stopped || w.removed) return;
         w.stats.onReconnect();
         this.start(w);
       }, delay);
     });
   }
 
+  /** The reason code and words of a failed play. */
+  private failureReason(outcome: StreamOutcome): { reason: string; message?: string } {
+    const why = outcome.reason ?? 'FAILED';
+    if (why === 'MAX_CONNECTIONS' || why === 'MAX_STREAMS') {
+      return { reason: why, message: this.options.describeLimit?.(why) };
+    }
+    if (outcome.status?.code) {
+      const description = outcome.status.description;
+      return {
+        reason: outcome.status.code,
+        ...(typeof description === 'string' ? { message: this.session.redact(description) } : {}),
+      };
+    }
+    if (why === 'CONNECTION_FAILED') {
+      const connection = this.session.connectionFailure(
+        this.session.summary().streams[outcome.key]?.connectionId,
+      );
+      if (connection) return { reason: connection.status?.code ?? connection.reason };
+    }
+    return { reason: why };
+  }
+
   private onStreamEvent(w: Watched, e: ClientStreamEvent): void {
     switch (e.type) {
       case 'stream.state':
+        // A stream the supervisor moves to another connection (STREAM_ID_IN_USE in 'auto'
+        // mode) fails on its first one: that is not the stream's failure. Its end says.
+        if (e.state === 'failed') return;
         this.setState(w, e.state);
         return;
       case 'stream.status':
@@ -180,22 +285,33 @@ export class StreamMonitor {
   }
 
   private setState(w: Watched, state: string): void {
+    if (w.removed) return;
     w.state = state;
     w.stats.onState(state);
   }
 
   /** The statistics of every watched stream, in the order they were added. */
   get streams(): readonly StreamStats[] {
-    return this.watched.map((w) => w.stats);
+    return [...this.watched.values()].map((w) => w.stats);
+  }
+
+  /** One stream's statistics. */
+  stats(id: string): StreamStats | undefined {
+    return this.watched.get(id)?.stats;
   }
 
   snapshots(): StreamSnapshot[] {
-    return this.watched.map((w) => w.stats.snapshot());
+    return [...this.watched.values()].map((w) => w.stats.snapshot());
+  }
+
+  /** The onStatus code that ended `id`'s last play, if any. */
+  lastStatusCode(id: string): string | undefined {
+    return this.watched.get(id)?.lastCode;
   }
 
   /** The onStatus code that ended each stream's last play, if any (e.g. StreamNotFound). */
   lastStatusCodes(): (string | undefined)[] {
-    return this.watched.map((w) => w.lastCode);
+    return [...this.watched.values()].map((w) => w.lastCode);
   }
 
   /** Connections of the session that are up now. */
@@ -208,120 +324,9 @@ export class StreamMonitor {
   stop(): void {
     this.stopped = true;
     this.sessionSub.unsubscribe();
-    for (const w of this.watched) {
+    for (const w of this.watched.values()) {
       if (w.timer) clearTimeout(w.timer);
       for (const s of w.subs.splice(0)) s.unsubscribe();
     }
-  }
-}
-
-/** One URL to monitor, parsed. */
-export interface MonitorTarget {
-  url: string;
-  /** The URL with its secrets masked. */
-  safeUrl: string;
-  /** The name played (the URL's playpath, query included). */
-  playName: string;
-  /** Unique display name: the playpath (query masked), or host/app/playpath when names repeat. */
-  displayName: string;
-  /** Session key: same protocol, host, port, app and connect parameters share a session. */
-  group: string;
-}
-
-/** Parses and groups URLs; throws the URL parser's error for a bad one, or for a URL without a stream name. */
-export function planTargets(urls: readonly string[]): MonitorTarget[] {
-  const parsed = urls.map((url) => {
-    const u = parseRtmpUrl(url);
-    if (u.playpath === '')
-      throw new Error(`${redactUrl(url)} names no stream (rtmp://host/app/stream)`);
-    const group = JSON.stringify([
-      u.protocol,
-      u.host,
-      u.port,
-      u.app,
-      u.tcUrl,
-      u.user ?? '',
-      u.password ?? '',
-      u.connArgs,
-    ]);
-    const q = u.playpath.indexOf('?');
-    const shortName = q < 0 ? u.playpath : `${u.playpath.slice(0, q)}?***`;
-    return { url, u, group, shortName };
-  });
-  const counts = new Map<string, number>();
-  for (const p of parsed) counts.set(p.shortName, (counts.get(p.shortName) ?? 0) + 1);
-  return parsed.map((p) => ({
-    url: p.url,
-    safeUrl: redactUrl(p.url),
-    playName: p.u.playpath,
-    displayName:
-      (counts.get(p.shortName) ?? 0) > 1
-        ? `${p.u.host}:${p.u.port}/${p.u.app}/${p.shortName}`
-        : p.shortName,
-    group: p.group,
-  }));
-}
-
-export interface UrlMonitorOptions extends StreamMonitorOptions {
-  /** Extra session options (timeouts, retry, streamsPerConnection ...). */
-  session?: Partial<Omit<SessionOptions, 'url'>>;
-  /** Told about URLs left out because the same stream was already listed. */
-  onDuplicate?: (target: MonitorTarget) => void;
-}
-
-/** Monitors a list of URLs: one session per host/app, one StreamStats per stream. */
-export class UrlMonitor {
-  readonly monitors: StreamMonitor[] = [];
-  readonly targets: MonitorTarget[];
-
-  constructor(urls: readonly string[], options: UrlMonitorOptions = {}) {
-    const all = planTargets(urls);
-    const groups = new Map<string, MonitorTarget[]>();
-    const seen = new Set<string>();
-    this.targets = [];
-    for (const t of all) {
-      const key = JSON.stringify([t.group, t.playName]);
-      if (seen.has(key)) {
-        options.onDuplicate?.(t);
-        continue;
-      }
-      seen.add(key);
-      this.targets.push(t);
-      const list = groups.get(t.group) ?? [];
-      list.push(t);
-      groups.set(t.group, list);
-    }
-    const stallMs = options.stallMs ?? 5000;
-    for (const targets of groups.values()) {
-      const session = createSession({
-        streamsPerConnection: 'auto',
-        maxStreams: Math.max(64, targets.length),
-        ...options.session,
-        timeouts: { stall: stallMs, ...options.session?.timeouts },
-        url: targets[0].url,
-      });
-      const monitor = new StreamMonitor(session, options);
-      for (const t of targets)
-        monitor.watch(t.playName, { displayName: t.displayName, url: t.safeUrl });
-      this.monitors.push(monitor);
-    }
-  }
-
-  snapshots(): StreamSnapshot[] {
-    return this.monitors.flatMap((m) => m.snapshots());
-  }
-
-  lastStatusCodes(): (string | undefined)[] {
-    return this.monitors.flatMap((m) => m.lastStatusCodes());
-  }
-
-  connectionsUp(): number {
-    return this.monitors.reduce((n, m) => n + m.connectionsUp(), 0);
-  }
-
-  /** Stops every monitor and closes every session. */
-  async close(): Promise<void> {
-    for (const m of this.monitors) m.stop();
-    await Promise.all(this.monitors.map((m) => m.session.close()));
   }
 }

@@ -25,8 +25,9 @@ export type StreamHealth = 'healthy' | 'stalled' | 'down' | 'starting' | 'failed
 
 /** A notable change in a stream's life, for JSON-lines output and logs. */
 export interface StreamEvent {
-  stream: string;
-  event: 'stall' | 'reconnect' | 'state' | 'status';
+  /** The stream's target id. */
+  id: string;
+  event: 'stall' | 'reconnect' | 'state' | 'status' | 'failure';
   /** Clock time (ms). */
   at: number;
   /** `state`: the new state; also set on the other events for context. */
@@ -35,22 +36,52 @@ export interface StreamEvent {
   code?: string;
   /** `stall`: how long no media had arrived when the stall was noticed (ms). */
   lastMediaAgeMs?: number;
+  /**
+   * `failure`: why the stream was refused or lost, as a short code: `MAX_CONNECTIONS`,
+   * `MAX_STREAMS`, a server's status code (`NetStream.Play.StreamNotFound`), a transport error
+   * code (`ECONNREFUSED`, `EMFILE`) or a machine's reason (`CREATE_TIMEOUT`).
+   */
+  reason?: string;
+  /** `failure`: the reason in words, secrets masked (names the limit that was hit). */
+  message?: string;
 }
 
 /** Everything the monitor shows about one stream at one instant. */
 export interface StreamSnapshot {
-  name: string;
-  /** Already redacted by the caller. */
-  url: string;
+  /** The stream's target id. */
+  id: string;
+  /** The target's labels. */
+  labels: Readonly<Record<string, string>>;
   /** Clock time of the snapshot (ms). */
   at: number;
   state: string;
   health: StreamHealth;
-  /** Bits per second over the sliding window (payload bytes, tag headers included). */
-  videoBitrate: number;
-  audioBitrate: number;
-  /** Coded video frames per second over the window. */
-  fps: number;
+  /**
+   * Why the stream is not healthy, when a refusal or failure said so (see StreamEvent.reason);
+   * cleared when media flows again.
+   */
+  reason: string | undefined;
+  /** The reason in words, secrets masked. */
+  reasonMessage: string | undefined;
+  /** Failures so far, by reason. */
+  failures: Readonly<Record<string, number>>;
+  /**
+   * Bits per second (payload bytes, tag headers included) over the span observed: the window, or
+   * less since the first media after the (re)start; the media time when the window's media spans
+   * more (a GOP cache delivered at once). Undefined until MIN_RATE_SPAN_MS of media were seen.
+   */
+  videoBitrate: number | undefined;
+  audioBitrate: number | undefined;
+  /**
+   * The media rate: coded video frames per media second, from the timestamps of the frames in
+   * the window. Undefined until MIN_RATE_SPAN_MS were observed.
+   */
+  fps: number | undefined;
+  /**
+   * The arrival rate: coded video frames per wall-clock second over the span observed. Below
+   * `fps` when the publisher (or the path) falls behind real time; above it in a burst.
+   */
+  arrivalFps: number | undefined;
   /** Mean distance between the last keyframes, in media-time seconds. */
   keyframeInterval: number | undefined;
   /** Codec name: 'avc', 'hevc', 'av1', ... */
@@ -83,9 +114,10 @@ export interface StreamSnapshot {
 }
 
 export interface StreamStatsOptions {
-  name: string;
-  /** The stream's URL, already redacted. */
-  url: string;
+  /** The stream's target id. */
+  id: string;
+  /** The target's labels. */
+  labels?: Readonly<Record<string, string>>;
   /** Milliseconds; `Date.now` in production, a fake in tests. */
   clock: () => number;
   /** Sliding window for rates (ms, whole seconds). Default 5000. */
@@ -105,6 +137,7 @@ const DEFAULT_DOWN_STATES = [
   'idle',
   'interrupted',
   'reconnecting',
+  'retrying',
   'disconnected',
   'closed',
   'stopped',
@@ -112,6 +145,10 @@ const DEFAULT_DOWN_STATES = [
 ];
 
 const BUCKET_MS = 1000;
+/** Rates need at least this much observed time (ms): one frame over 1 ms is not 1000 fps. */
+export const MIN_RATE_SPAN_MS = 500;
+/** The state shown while the machine says 'flowing' but no audio or video has arrived yet. */
+const AWAITING_MEDIA = 'awaitingFirstFrame';
 const KEYFRAME_HISTORY = 4;
 
 /** `a - b` for 32-bit wrapping millisecond timestamps, as a signed 32-bit difference. */
@@ -134,8 +171,8 @@ function positiveNumber(v: AmfValue | undefined): number | undefined {
 }
 
 export class StreamStats {
-  readonly name: string;
-  readonly url: string;
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
   private readonly clock: () => number;
   private readonly stallMs: number;
   private readonly buckets: number;
@@ -150,7 +187,13 @@ export class StreamStats {
   private readonly bucketFrames: Float64Array;
   /** Earliest media timestamp (on the continuous timeline) in each bucket; +Infinity: none. */
   private readonly bucketMinTs: Float64Array;
-  /** Wall time of the first media message ever: rates never average over time before it. */
+  /** Earliest and latest coded video frame timestamp in each bucket (±Infinity: none). */
+  private readonly bucketMinFrameTs: Float64Array;
+  private readonly bucketMaxFrameTs: Float64Array;
+  /**
+   * Wall time of the first audio/video message since the last (re)start: rates never average
+   * over time before it.
+   */
   private firstMediaWall: number | undefined;
 
   // Media timeline (reset on reconnect): timestamps unwrapped onto a continuous number line.
@@ -189,8 +232,14 @@ export class StreamStats {
   private configRate: number | undefined;
   private configChannels: number | undefined;
 
+  /** The state as the caller last gave it. */
   private state = 'starting';
+  /** The state last reported (events, snapshots): 'flowing' only once media arrived. */
+  private shownState = 'starting';
   private lastStatus: string | undefined;
+  private reason: string | undefined;
+  private reasonMessage: string | undefined;
+  private readonly failures: Record<string, number> = {};
   private stalls = 0;
   private reconnects = 0;
   private bytes = 0;
@@ -199,8 +248,8 @@ export class StreamStats {
   badHeaders = 0;
 
   constructor(options: StreamStatsOptions) {
-    this.name = options.name;
-    this.url = options.url;
+    this.id = options.id;
+    this.labels = options.labels ?? {};
     this.clock = options.clock;
     this.stallMs = options.stallMs ?? 5000;
     this.buckets = Math.max(1, Math.round((options.windowMs ?? 5000) / BUCKET_MS));
@@ -212,6 +261,8 @@ export class StreamStats {
     this.bucketAudioBytes = new Float64Array(this.buckets);
     this.bucketFrames = new Float64Array(this.buckets);
     this.bucketMinTs = new Float64Array(this.buckets).fill(Infinity);
+    this.bucketMinFrameTs = new Float64Array(this.buckets).fill(Infinity);
+    this.bucketMaxFrameTs = new Float64Array(this.buckets).fill(-Infinity);
   }
 
   /** Every audio, video and data message of the stream, in arrival order. */
@@ -223,9 +274,14 @@ export class StreamStats {
       return;
     }
     this.lastMediaWall = now;
-    this.mediaSinceStart = true;
     this.stallCounted = false;
-    this.firstMediaWall ??= now;
+    if (!this.mediaSinceStart) {
+      this.mediaSinceStart = true;
+      this.firstMediaWall = now;
+      this.reason = undefined;
+      this.reasonMessage = undefined;
+      this.showState();
+    }
     const bucket = this.bucketFor(now);
     const size = m.payload.length;
     this.bytes += size;
@@ -242,11 +298,38 @@ export class StreamStats {
     }
   }
 
-  /** The stream's lifecycle state (free-form: 'connecting', 'playing', 'reconnecting', 'failed' ...). */
+  /**
+   * The stream's lifecycle state (free-form: 'connecting', 'flowing', 'retrying', 'failed' ...).
+   * 'flowing' shows as 'awaitingFirstFrame' until audio or video arrived since the (re)start.
+   */
   onState(state: string): void {
-    if (state === this.state) return;
     this.state = state;
-    this.emit?.({ stream: this.name, event: 'state', at: this.clock(), state });
+    this.showState();
+  }
+
+  private showState(): void {
+    const shown = this.state === 'flowing' && !this.mediaSinceStart ? AWAITING_MEDIA : this.state;
+    if (shown === this.shownState) return;
+    this.shownState = shown;
+    this.emit?.({ id: this.id, event: 'state', at: this.clock(), state: shown });
+  }
+
+  /**
+   * The stream was refused or lost: counted by `reason` (a short code), kept as the stream's
+   * reason until media flows again, and told as a 'failure' event with `message`.
+   */
+  onFailure(reason: string, message?: string): void {
+    this.failures[reason] = (this.failures[reason] ?? 0) + 1;
+    this.reason = reason;
+    this.reasonMessage = message;
+    this.emit?.({
+      id: this.id,
+      event: 'failure',
+      at: this.clock(),
+      state: this.shownState,
+      reason,
+      ...(message !== undefined ? { message } : {}),
+    });
   }
 
   /** A stall noticed elsewhere (StreamDry, the session's watchdog). Counted once per media gap. */
@@ -265,16 +348,22 @@ export class StreamStats {
     this.keyframeIntervalCount = 0;
     this.keyframeIntervalNext = 0;
     this.mediaSinceStart = false;
+    this.firstMediaWall = undefined;
     this.stallCounted = false;
-    // Timestamps before the reconnect are on another timeline.
+    // Rates start over with the new play: timestamps before it are on another timeline, and
+    // the time before its first media is not part of its rates.
+    this.bucketSecond.fill(-1);
     this.bucketMinTs.fill(Infinity);
-    this.emit?.({ stream: this.name, event: 'reconnect', at: this.clock(), state: this.state });
+    this.bucketMinFrameTs.fill(Infinity);
+    this.bucketMaxFrameTs.fill(-Infinity);
+    this.showState();
+    this.emit?.({ id: this.id, event: 'reconnect', at: this.clock(), state: this.shownState });
   }
 
   /** An onStatus code (NetStream.Play.Start, NetStream.Play.StreamNotFound, ...). */
   onStatus(code: string): void {
     this.lastStatus = code;
-    this.emit?.({ stream: this.name, event: 'status', at: this.clock(), code, state: this.state });
+    this.emit?.({ id: this.id, event: 'status', at: this.clock(), code, state: this.shownState });
   }
 
   /**
@@ -297,6 +386,8 @@ export class StreamStats {
     let audioBytes = 0;
     let frames = 0;
     let minTs = Infinity;
+    let minFrameTs = Infinity;
+    let maxFrameTs = -Infinity;
     for (let i = 0; i < this.buckets; i++) {
       const s = this.bucketSecond[i];
       if (s < oldestSecond || s > currentSecond) continue;
@@ -304,17 +395,28 @@ export class StreamStats {
       audioBytes += this.bucketAudioBytes[i];
       frames += this.bucketFrames[i];
       if (this.bucketMinTs[i] < minTs) minTs = this.bucketMinTs[i];
+      if (this.bucketMinFrameTs[i] < minFrameTs) minFrameTs = this.bucketMinFrameTs[i];
+      if (this.bucketMaxFrameTs[i] > maxFrameTs) maxFrameTs = this.bucketMaxFrameTs[i];
     }
-    // The window runs from the start of the oldest bucket (or the first media) to now; at least
-    // one bucket long so that the first messages do not read as a huge rate. When the window's
-    // media spans more time than that (a server's GOP cache delivered at once to a new player),
-    // the media time is used instead: rates are the stream's, not the burst's. Capped at the
-    // window, so a timestamp jump cannot make them read low for longer than the window.
-    const from = Math.max(oldestSecond * BUCKET_MS, this.firstMediaWall ?? now);
+    // The span observed: from the start of the oldest bucket, or from the first media since the
+    // (re)start when that is later, to now. The buckets are whole wall seconds, so the counts
+    // cover exactly that span. Bitrates use the window's media time instead when it is longer
+    // (a GOP cache delivered at once to a new player: the stream's rate, not the burst's),
+    // capped at the window so that a timestamp jump cannot make them read low for long.
+    const wallSpan =
+      this.firstMediaWall === undefined
+        ? 0
+        : now - Math.max(oldestSecond * BUCKET_MS, this.firstMediaWall);
     const mediaSpan = Number.isFinite(minTs)
       ? Math.min(Math.max(this.maxExtTs - minTs, 0), this.buckets * BUCKET_MS)
       : 0;
-    const seconds = Math.max(now - from, BUCKET_MS, mediaSpan) / 1000;
+    const byteSpan = Math.max(wallSpan, mediaSpan);
+    const observed = wallSpan >= MIN_RATE_SPAN_MS;
+    const perSecond = (count: number, spanMs: number): number | undefined =>
+      spanMs >= MIN_RATE_SPAN_MS ? (count * 1000) / spanMs : undefined;
+    const frameSpan = maxFrameTs - minFrameTs;
+    const fps =
+      frames >= 2 && frameSpan > 0 ? ((frames - 1) * 1000) / frameSpan : observed ? 0 : undefined;
 
     let keyframeInterval: number | undefined;
     if (this.keyframeIntervalCount > 0) {
@@ -325,14 +427,18 @@ export class StreamStats {
 
     const useConfig = this.configWidth !== undefined && this.configHeight !== undefined;
     return {
-      name: this.name,
-      url: this.url,
+      id: this.id,
+      labels: this.labels,
       at: now,
-      state: this.state,
+      state: this.shownState,
       health: this.healthAt(now),
-      videoBitrate: (videoBytes * 8) / seconds,
-      audioBitrate: (audioBytes * 8) / seconds,
-      fps: frames / seconds,
+      reason: this.reason,
+      reasonMessage: this.reasonMessage,
+      failures: { ...this.failures },
+      videoBitrate: perSecond(videoBytes * 8, byteSpan),
+      audioBitrate: perSecond(audioBytes * 8, byteSpan),
+      fps,
+      arrivalFps: perSecond(frames, wallSpan),
       keyframeInterval,
       videoCodec: this.videoCodec,
       videoFourCc: this.videoFourCc,
@@ -369,10 +475,10 @@ export class StreamStats {
     this.stalls++;
     this.stallCounted = true;
     this.emit?.({
-      stream: this.name,
+      id: this.id,
       event: 'stall',
       at: now,
-      state: this.state,
+      state: this.shownState,
       lastMediaAgeMs: this.lastMediaWall === undefined ? undefined : now - this.lastMediaWall,
     });
   }
@@ -386,6 +492,9 @@ export class StreamStats {
       this.bucketVideoBytes[i] = 0;
       this.bucketAudioBytes[i] = 0;
       this.bucketFrames[i] = 0;
+      this.bucketMinTs[i] = Infinity;
+      this.bucketMinFrameTs[i] = Infinity;
+      this.bucketMaxFrameTs[i] = -Infinity;
     }
     return i;
   }
@@ -433,6 +542,8 @@ export class StreamStats {
     }
     if (info.packetType !== 'codedFrames' && info.packetType !== 'codedFramesX') return;
     this.bucketFrames[bucket]++;
+    if (ext < this.bucketMinFrameTs[bucket]) this.bucketMinFrameTs[bucket] = ext;
+    if (ext > this.bucketMaxFrameTs[bucket]) this.bucketMaxFrameTs[bucket] = ext;
     if (!info.isKeyframe) return;
     if (this.lastKeyframeExt !== undefined && ext > this.lastKeyframeExt) {
       this.keyframeIntervals[this.keyframeIntervalNext] = ext - this.lastKeyframeExt;

@@ -4,14 +4,18 @@ import type { StreamSnapshot } from '../../src/monitor/stats';
 
 function snapshot(overrides: Partial<StreamSnapshot> = {}): StreamSnapshot {
   return {
-    name: 'cam1',
-    url: 'rtmp://host/live/cam1',
+    id: 'cam1',
+    labels: { site: 'paris' },
     at: 0,
-    state: 'playing',
+    state: 'flowing',
     health: 'healthy',
+    reason: undefined,
+    reasonMessage: undefined,
+    failures: {},
     videoBitrate: 1_000_000,
     audioBitrate: 128_000,
     fps: 30,
+    arrivalFps: 29,
     keyframeInterval: 2,
     videoCodec: 'avc',
     videoFourCc: undefined,
@@ -33,7 +37,7 @@ function snapshot(overrides: Partial<StreamSnapshot> = {}): StreamSnapshot {
   };
 }
 
-const LABELS = '{stream="cam1",url="rtmp://host/live/cam1"}';
+const LABELS = '{id="cam1",site="paris"}';
 
 describe('createMetrics', () => {
   it('exports each snapshot figure as a labelled series in Prometheus units', async () => {
@@ -44,6 +48,10 @@ describe('createMetrics', () => {
     expect(text).toContain(`rtmp_stream_video_bitrate_bits${LABELS} 1000000`);
     expect(text).toContain(`rtmp_stream_audio_bitrate_bits${LABELS} 128000`);
     expect(text).toContain(`rtmp_stream_fps${LABELS} 30`);
+    expect(text).toContain(`rtmp_stream_arrival_fps${LABELS} 29`);
+    expect(text).toContain('rtmp_stream_state{id="cam1",site="paris",state="flowing"} 1');
+    expect(text).not.toContain('url=');
+    expect(text).not.toContain('stream=');
     expect(text).toContain(`rtmp_stream_keyframe_interval_seconds${LABELS} 2`);
     expect(text).toContain(`rtmp_stream_last_media_age_seconds${LABELS} 0.25`);
     expect(text).toContain(`rtmp_stream_drift_seconds${LABELS} -0.12`);
@@ -73,14 +81,55 @@ describe('createMetrics', () => {
 
   it('drops series of unknown values and of streams no longer monitored', async () => {
     const metrics = createMetrics();
-    metrics.update([snapshot({ keyframeInterval: undefined }), snapshot({ name: 'cam2' })]);
+    metrics.update([snapshot({ keyframeInterval: undefined }), snapshot({ id: 'cam2' })]);
     let text = await metrics.registry.metrics();
     expect(text).not.toContain(`rtmp_stream_keyframe_interval_seconds${LABELS}`);
-    expect(text).toContain('rtmp_stream_keyframe_interval_seconds{stream="cam2"');
-    metrics.update([snapshot({ name: 'cam2' })]);
+    expect(text).toContain('rtmp_stream_keyframe_interval_seconds{id="cam2"');
+    metrics.update([snapshot({ id: 'cam2' })]);
     text = await metrics.registry.metrics();
-    expect(text).not.toContain('stream="cam1"');
-    expect(text).toContain('stream="cam2"');
+    expect(text).not.toContain('id="cam1"');
+    expect(text).toContain('id="cam2"');
+  });
+
+  it('counts failures by reason and keeps one state series per stream', async () => {
+    const metrics = createMetrics();
+    metrics.update([snapshot({ state: 'creating', health: 'starting' })]);
+    metrics.update([
+      snapshot({
+        state: 'failed',
+        health: 'failed',
+        reason: 'MAX_CONNECTIONS',
+        failures: { MAX_CONNECTIONS: 1 },
+      }),
+    ]);
+    metrics.update([
+      snapshot({
+        state: 'failed',
+        health: 'failed',
+        failures: { MAX_CONNECTIONS: 1, ECONNREFUSED: 3 },
+      }),
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      'rtmp_stream_failures_total{id="cam1",site="paris",reason="MAX_CONNECTIONS"} 1',
+    );
+    expect(text).toContain(
+      'rtmp_stream_failures_total{id="cam1",site="paris",reason="ECONNREFUSED"} 3',
+    );
+    expect(text).toContain('rtmp_stream_state{id="cam1",site="paris",state="failed"} 1');
+    expect(text).not.toContain('state="creating"');
+  });
+
+  it('takes label names that appear later, and labels streams without them by id alone', async () => {
+    const metrics = createMetrics();
+    metrics.update([snapshot({ labels: {} })]);
+    metrics.update([
+      snapshot({ labels: {}, bytesReceived: 6000 }),
+      snapshot({ id: 'cam2', labels: { room: 'b' } }),
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('rtmp_stream_received_bytes_total{id="cam1"} 6000');
+    expect(text).toContain('rtmp_stream_up{id="cam2",room="b"} 1');
   });
 });
 
@@ -95,6 +144,9 @@ describe('startMetricsServer', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe(metrics.registry.contentType);
       expect(await res.text()).toContain(`rtmp_stream_video_bitrate_bits${LABELS} 1000000`);
+      const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+      expect(health.status).toBe(200);
+      await health.text();
       const missing = await fetch(`http://127.0.0.1:${server.port}/other`);
       expect(missing.status).toBe(404);
       await missing.text();

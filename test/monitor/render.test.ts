@@ -12,14 +12,18 @@ import type { StreamSnapshot } from '../../src/monitor/stats';
 
 function snapshot(overrides: Partial<StreamSnapshot> = {}): StreamSnapshot {
   return {
-    name: 'cam1',
-    url: 'rtmp://host/live/cam1',
+    id: 'cam1',
+    labels: {},
     at: 0,
     state: 'playing',
     health: 'healthy',
+    reason: undefined,
+    reasonMessage: undefined,
+    failures: {},
     videoBitrate: 1_000_000,
     audioBitrate: 128_000,
     fps: 30,
+    arrivalFps: 24,
     keyframeInterval: 2,
     videoCodec: 'avc',
     videoFourCc: undefined,
@@ -68,16 +72,16 @@ describe('renderTable', () => {
   it('shows one row per stream with its figures in human units', () => {
     const text = renderTable([
       snapshot(),
-      snapshot({ name: 'studio-b', health: 'stalled', videoFourCc: 'hvc1', videoCodec: 'hevc' }),
+      snapshot({ id: 'studio-b', health: 'stalled', videoFourCc: 'hvc1', videoCodec: 'hevc' }),
     ]);
     const lines = text.split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^STREAM\s+HEALTH\/STATE\s+VIDEO\s+AUDIO\s+FPS\s+GOP/);
+    expect(lines[0]).toMatch(/^ID\s+HEALTH\/STATE\s+REASON\s+VIDEO\s+AUDIO\s+FPS\s+ARRIVAL\s+GOP/);
     expect(lines[1]).toContain('cam1');
     expect(lines[1]).toContain('healthy/playing');
     expect(lines[1]).toContain('1.00 Mbit/s');
     expect(lines[1]).toContain('128 kbit/s');
-    expect(lines[1]).toContain('30.0');
+    expect(lines[1]).toMatch(/30\.0\s+24\.0/);
     expect(lines[1]).toContain('2.0 s');
     expect(lines[1]).toContain('avc/aac');
     expect(lines[1]).toContain('640x360');
@@ -90,6 +94,20 @@ describe('renderTable', () => {
     expect(text).not.toContain('\x1b[');
   });
 
+  it('shows why a stream is not healthy in the reason column', () => {
+    const text = renderTable([
+      snapshot({
+        id: 'cam-7',
+        health: 'failed',
+        state: 'failed',
+        reason: 'MAX_CONNECTIONS',
+        fps: undefined,
+        arrivalFps: undefined,
+      }),
+    ]);
+    expect(text.split('\n')[1]).toMatch(/^cam-7\s+failed\/failed\s+MAX_CONNECTIONS\s/);
+  });
+
   it('leaves out trailing columns that do not fit the width', () => {
     const full = renderTable([snapshot()]);
     const narrow = renderTable([snapshot()], { width: 60 });
@@ -100,7 +118,7 @@ describe('renderTable', () => {
   });
 
   it('colours the health when asked to', () => {
-    const text = renderTable([snapshot(), snapshot({ name: 'cam2', health: 'down' })], {
+    const text = renderTable([snapshot(), snapshot({ id: 'cam2', health: 'down' })], {
       color: true,
     });
     expect(text).toContain('\x1b[32mhealthy/playing');
@@ -142,14 +160,15 @@ describe('JSON lines', () => {
     const line = snapshotJson(snapshot({ fps: 29.97003 }), Date.UTC(2025, 0, 2, 3, 4, 5));
     expect(line).not.toContain('\n');
     const parsed = JSON.parse(line) as Record<string, unknown>;
+    expect(parsed).not.toHaveProperty('url');
     expect(parsed).toMatchObject({
       kind: 'stream',
       time: '2025-01-02T03:04:05.000Z',
-      stream: 'cam1',
-      url: 'rtmp://host/live/cam1',
+      id: 'cam1',
       health: 'healthy',
       videoBitrate: 1_000_000,
       fps: 29.97,
+      arrivalFps: 24,
       width: 640,
       bytesReceived: 12_345_678,
     });
@@ -157,13 +176,13 @@ describe('JSON lines', () => {
 
   it('describes an event as one JSON line of kind "event"', () => {
     const parsed = JSON.parse(
-      eventJson({ stream: 'cam1', event: 'stall', at: 0, state: 'playing', lastMediaAgeMs: 5001 }),
+      eventJson({ id: 'cam1', event: 'stall', at: 0, state: 'playing', lastMediaAgeMs: 5001 }),
     ) as Record<string, unknown>;
     expect(parsed).toEqual({
       kind: 'event',
       at: 0,
       time: '1970-01-01T00:00:00.000Z',
-      stream: 'cam1',
+      id: 'cam1',
       event: 'stall',
       state: 'playing',
       lastMediaAgeMs: 5001,
@@ -171,9 +190,44 @@ describe('JSON lines', () => {
   });
 });
 
+describe('JSON lines of refusals', () => {
+  it('carries the reason of a failure event and of a failed stream', () => {
+    const event = JSON.parse(
+      eventJson({
+        id: 'cam-7',
+        event: 'failure',
+        at: 0,
+        state: 'failed',
+        reason: 'MAX_CONNECTIONS',
+        message: 'maxConnections 2 reached (--max-connections 2)',
+      }),
+    ) as Record<string, unknown>;
+    expect(event).toMatchObject({ id: 'cam-7', event: 'failure', reason: 'MAX_CONNECTIONS' });
+    expect(event.message).toContain('--max-connections 2');
+    const stream = JSON.parse(
+      snapshotJson(
+        snapshot({
+          id: 'cam-7',
+          health: 'failed',
+          reason: 'MAX_CONNECTIONS',
+          failures: { MAX_CONNECTIONS: 1 },
+          labels: { site: 'paris' },
+        }),
+        0,
+      ),
+    ) as Record<string, unknown>;
+    expect(stream).toMatchObject({
+      id: 'cam-7',
+      labels: { site: 'paris' },
+      reason: 'MAX_CONNECTIONS',
+      failures: { MAX_CONNECTIONS: 1 },
+    });
+  });
+});
+
 describe('overallExitCode', () => {
   it('is 0 when every stream is healthy', () => {
-    expect(overallExitCode([snapshot(), snapshot({ name: 'cam2' })])).toBe(0);
+    expect(overallExitCode([snapshot(), snapshot({ id: 'cam2' })])).toBe(0);
   });
 
   it('is 7 when some stream is unhealthy', () => {

@@ -105,8 +105,7 @@ describe('StreamStats', () => {
     const clock = fakeClock();
     const events: StreamEvent[] = [];
     const stats = new StreamStats({
-      name: 'cam1',
-      url: 'rtmp://host/live/cam1',
+      id: 'cam1',
       clock: clock.now,
       onEvent: (e) => events.push(e),
       ...options,
@@ -120,8 +119,8 @@ describe('StreamStats', () => {
     stats.onMedia(audio(0, AAC_SEQUENCE_HEADER));
     feed({ stats, clock, durationMs: 10_000, startWall: t0 });
     const s = stats.snapshot();
-    expect(relativeError(s.videoBitrate, 1_000_000)).toBeLessThan(0.03);
-    expect(relativeError(s.audioBitrate, 128_000)).toBeLessThan(0.03);
+    expect(relativeError(s.videoBitrate ?? NaN, 1_000_000)).toBeLessThan(0.03);
+    expect(relativeError(s.audioBitrate ?? NaN, 128_000)).toBeLessThan(0.03);
     expect(s.fps).toBeGreaterThan(29);
     expect(s.fps).toBeLessThan(31);
     expect(s.keyframeInterval).toBeCloseTo(2, 2);
@@ -143,9 +142,85 @@ describe('StreamStats', () => {
     feed({ stats, clock, durationMs: 2000, startWall: t0, pace: 0 });
     feed({ stats, clock, durationMs: 1000, startWall: t0, fromMs: 2000 });
     const s = stats.snapshot();
-    expect(relativeError(s.videoBitrate, 1_000_000)).toBeLessThan(0.1);
-    expect(relativeError(s.audioBitrate, 128_000)).toBeLessThan(0.1);
-    expect(relativeError(s.fps, 30)).toBeLessThan(0.1);
+    expect(relativeError(s.videoBitrate ?? NaN, 1_000_000)).toBeLessThan(0.1);
+    expect(relativeError(s.audioBitrate ?? NaN, 128_000)).toBeLessThan(0.1);
+    expect(relativeError(s.fps ?? NaN, 30)).toBeLessThan(0.1);
+  });
+
+  it('reads 30 fps one second into a fresh stream that started mid-second, in media and arrival rate', () => {
+    const clock = fakeClock(1_700_000_000_600);
+    const stats = new StreamStats({ id: 'cam1', clock: clock.now });
+    const t0 = clock.now();
+    clock.set(t0 + 2000); // the play took 2 s to start: that time is not part of the rates
+    feed({ stats, clock, durationMs: 1000, startWall: t0 + 2000 });
+    clock.set(t0 + 3000);
+    const s = stats.snapshot();
+    expect(relativeError(s.fps ?? NaN, 30)).toBeLessThan(0.05);
+    expect(relativeError(s.arrivalFps ?? NaN, 30)).toBeLessThan(0.05);
+    expect(relativeError(s.videoBitrate ?? NaN, 1_000_000)).toBeLessThan(0.05);
+  });
+
+  it('reads the same after 2 s and 5 s; before MIN_RATE_SPAN_MS only the timestamps give a rate', () => {
+    const { clock, stats, t0 } = setup();
+    feed({ stats, clock, durationMs: 300, startWall: t0 + 250 });
+    expect(relativeError(stats.snapshot().fps ?? NaN, 30)).toBeLessThan(0.05);
+    expect(stats.snapshot().arrivalFps).toBeUndefined();
+    expect(stats.snapshot().videoBitrate).toBeUndefined();
+    let from = 300;
+    for (const until of [2000, 5000]) {
+      feed({ stats, clock, durationMs: until - from, startWall: t0 + 250 + from, fromMs: from });
+      from = until;
+      const s = stats.snapshot();
+      expect(relativeError(s.fps ?? NaN, 30)).toBeLessThan(0.05);
+      expect(relativeError(s.arrivalFps ?? NaN, 30)).toBeLessThan(0.05);
+    }
+  });
+
+  it('shows a publisher that falls behind real time: media rate 30 fps, arrival rate 24', () => {
+    const { clock, stats, t0 } = setup();
+    // 1.25 wall ms per media ms: 30 frames of media arrive every 1.25 s.
+    feed({ stats, clock, durationMs: 10_000, startWall: t0, pace: 1.25 });
+    const s = stats.snapshot();
+    expect(relativeError(s.fps ?? NaN, 30)).toBeLessThan(0.03);
+    expect(relativeError(s.arrivalFps ?? NaN, 24)).toBeLessThan(0.05);
+  });
+
+  it('says awaitingFirstFrame, not flowing, and is not healthy until audio or video arrived', () => {
+    const { clock, stats, events, t0 } = setup();
+    stats.onState('flowing');
+    stats.onMedia(data(['onMetaData', { width: 1280, height: 720 }]));
+    let s = stats.snapshot();
+    expect(s.state).toBe('awaitingFirstFrame');
+    expect(s.health).toBe('starting');
+    feed({ stats, clock, durationMs: 100, startWall: t0 + 10 });
+    s = stats.snapshot();
+    expect(s.state).toBe('flowing');
+    expect(s.health).toBe('healthy');
+    expect(events.filter((e) => e.event === 'state').map((e) => e.state)).toEqual([
+      'awaitingFirstFrame',
+      'flowing',
+    ]);
+  });
+
+  it('counts failures by reason, keeps the last reason until media flows again, and tells each one', () => {
+    const { clock, stats, events, t0 } = setup();
+    stats.onFailure('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1');
+    stats.onFailure('ECONNREFUSED');
+    stats.onFailure('MAX_CONNECTIONS', 'maxConnections 2 reached (--max-connections 2)');
+    let s = stats.snapshot();
+    expect(s.failures).toEqual({ ECONNREFUSED: 2, MAX_CONNECTIONS: 1 });
+    expect(s.reason).toBe('MAX_CONNECTIONS');
+    expect(s.reasonMessage).toContain('--max-connections 2');
+    expect(events.filter((e) => e.event === 'failure').map((e) => e.reason)).toEqual([
+      'ECONNREFUSED',
+      'ECONNREFUSED',
+      'MAX_CONNECTIONS',
+    ]);
+    stats.onState('flowing');
+    feed({ stats, clock, durationMs: 100, startWall: t0 });
+    s = stats.snapshot();
+    expect(s.reason).toBeUndefined();
+    expect(s.failures).toEqual({ ECONNREFUSED: 2, MAX_CONNECTIONS: 1 });
   });
 
   it('lets rates fall to zero once the window has passed without media', () => {
@@ -165,8 +240,9 @@ describe('StreamStats', () => {
     const s = stats.snapshot();
     expect([s.width, s.height]).toEqual([640, 360]);
     expect(s.videoCodec).toBe('avc');
-    // A sequence header is not a frame.
-    expect(s.fps).toBe(0);
+    // A sequence header is not a frame, and no time has been observed: no rate yet.
+    expect(s.fps).toBeUndefined();
+    expect(s.arrivalFps).toBeUndefined();
   });
 
   it('reads the picture size from onMetaData, directly or through @setDataFrame', () => {
@@ -235,7 +311,7 @@ describe('StreamStats', () => {
     expect(s.keyframeInterval).toBeCloseTo(2, 2);
     expect(Math.abs(s.driftMs ?? NaN)).toBeLessThanOrEqual(1);
     expect(Math.abs(s.avSkewMs ?? NaN)).toBeLessThan(40);
-    expect(relativeError(s.videoBitrate, 1_000_000)).toBeLessThan(0.03);
+    expect(relativeError(s.videoBitrate ?? NaN, 1_000_000)).toBeLessThan(0.03);
 
     // A 2x burst across the wrap: media time keeps advancing past it.
     const burst = setup();
