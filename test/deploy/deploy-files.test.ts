@@ -7,6 +7,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { parseTargets } from '../../src/monitor/targets';
+import { shardFromHostname } from '../../src/monitor/shard';
 import { requireTool, runCommand } from '../helpers';
 import { dashboardQueries, ruleExpressions } from './promql';
 
@@ -100,6 +102,16 @@ describe('the Kubernetes manifests', () => {
     expect(rule.expr).toContain(`< ${shards}`);
   });
 
+  it("each pod's name gives it its own shard: the StatefulSet's ordinals cover 0..N-1", () => {
+    const sts = byKind('StatefulSet');
+    const args: string[] = sts.spec.template.spec.containers[0].args.map(String);
+    const n = Number(optionValue(args, '--shard-from-hostname'));
+    const shards = Array.from({ length: sts.spec.replicas as number }, (_, ordinal) =>
+      shardFromHostname(`${sts.metadata.name}-${ordinal}`, n),
+    );
+    expect(shards.map((s) => s.index)).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
   it('the probes, the Service, the PodMonitor and the scrape config all reach the --metrics port', () => {
     const sts = byKind('StatefulSet');
     const pod = sts.spec.template;
@@ -158,10 +170,9 @@ describe('the Kubernetes manifests', () => {
     const fileName = targetsPath.slice(dirname(targetsPath).length + 1);
     const targets = yamlDocs(join(K8S, 'configmap.yaml'))[0].data[fileName];
     expect(typeof targets).toBe('string');
-    const streams: Obj[] = (parseAllDocuments(targets)[0].toJS() as Obj).streams;
+    // The monitor's own parser accepts it (unique ids, RTMP URLs, allowed label names).
+    const streams = parseTargets(targets, fileName);
     expect(streams.length).toBeGreaterThan(0);
-    const ids = streams.map((s) => s.id);
-    expect(new Set(ids).size).toBe(ids.length);
     for (const s of streams) expect(s.url).toMatch(/^rtmps?:\/\//);
   });
 });

@@ -42,7 +42,8 @@ describe('the dashboard and alert queries on a real Prometheus scraping a real m
       // Nobody publishes it: a stream that is not up, for the "not up" panels and alert.
       { id: 'cam-c', url: `${base}/nobody`, labels: { site: 'lyon' } },
     ]);
-    monitor = await startMonitor(['--targets', targets, '--stall', '2']);
+    // One shard of one, as a one-replica StatefulSet runs it (it then exports rtmp_monitor_shard_info).
+    monitor = await startMonitor(['--targets', targets, '--shard', '0/1', '--stall', '2']);
     prometheus = await startPrometheus({
       targets: [{ address: monitor.address, labels: { pod: 'rtmp-actors-monitor-0' } }],
       ruleFiles: [RULES],

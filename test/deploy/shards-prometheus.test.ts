@@ -1,7 +1,8 @@
 /**
  * Three shards over one targets file, as the StatefulSet runs them: three `rtmp-actors monitor
  * --targets F --shard i/3` processes against nginx-rtmp fed by live ffmpeg publishers, and a real
- * Prometheus scraping all three. Every target must be up exactly once.
+ * Prometheus scraping all three. Every target must be up exactly once; with --replicas 2 exactly
+ * twice, and once in the max per id that the dashboard and the alerts take.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,5 +99,61 @@ describe('three monitor shards over one targets file, scraped by a real Promethe
     expect(info.map((s) => `${s.metric.pod} ${s.metric.shard}/${s.metric.shards}`).sort()).toEqual(
       monitors.map((_, i) => `rtmp-actors-monitor-${i} ${i}/${SHARDS}`),
     );
+  });
+});
+
+describe('three monitor shards with --replicas 2, scraped by a real Prometheus', () => {
+  let nginx: NginxRtmp;
+  let prometheus: Prometheus;
+  let dir: string;
+  const targets: Target[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rtmp-actors-replicas-'));
+    nginx = await startNginxRtmp();
+    await startPublishers(nginx, ['replica-pub']);
+    for (let i = 0; i < 12; i++) {
+      targets.push({
+        id: `cam-${i}`,
+        url: `rtmp://127.0.0.1:${nginx.port}/live/replica-pub?viewer=${i}`,
+      });
+    }
+    const file = writeTargets(join(dir, 'targets.yaml'), targets);
+    const monitors: MonitorProcess[] = [];
+    for (let shard = 0; shard < SHARDS; shard++) {
+      monitors.push(
+        await startMonitor(['--targets', file, '--shard', `${shard}/${SHARDS}`, '--replicas', '2']),
+      );
+    }
+    prometheus = await startPrometheus({
+      targets: monitors.map((m, shard) => ({
+        address: m.address,
+        labels: { pod: `rtmp-actors-monitor-${shard}` },
+      })),
+    });
+    expect(await prometheus.waitForTargetsUp(30_000)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await stopAll();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('watches every target from two pods, and the max per id counts each target once', async () => {
+    const count = async (expr: string): Promise<number> => {
+      const r = await prometheus.query(expr);
+      if (r.status !== 'success') throw new Error(`${expr}: ${r.error}`);
+      const v = (r.data?.result ?? []) as PromSample[];
+      return v.length === 0 ? 0 : Number(v[0].value[1]);
+    };
+    expect(
+      await waitFor(
+        async () => (await count('count(rtmp_stream_up == 1)')) === 2 * targets.length,
+        90_000,
+        500,
+      ),
+    ).toBe(true);
+    expect(await count('count(max by (id) (rtmp_stream_up) == 1)')).toBe(targets.length);
+    expect(await count('count(count by (id) (rtmp_stream_up) != 2)')).toBe(0);
   });
 });
