@@ -683,11 +683,16 @@ function report(r: Report): void {
         `${PUBLISHERS} publishers (small.flv, ~1 Mbit/s, ${fix(smallFps, 1)} fps), distinct play URLs, ${LIVE_SECONDS} s window`,
     );
     lines.push(
-      'streams | healthy start/min/end | startup s | CPU s | % core | % core per stream | RSS MB | KB per stream | frames per stream min/median (expected) | short | MB/s in | nginx % core | exit',
+      'streams | healthy start/min/end | startup s | CPU s | % core | % core per stream | RSS MB | KB per stream | KB per stream over the first run | frames per stream min/median (expected) | short | MB/s in | nginx % core | exit',
     );
     lines.push(
-      '------: | --------------------: | --------: | ----: | -----: | ----------------: | -----: | ------------: | --------------------------------------: | ----: | ------: | -----------: | ---:',
+      '------: | --------------------: | --------: | ----: | -----: | ----------------: | -----: | ------------: | -------------------------------: | --------------------------------------: | ----: | ------: | -----------: | ---:',
     );
+    const base = lives.find((s) => !s.error);
+    const marginalKB = (s: MonitorLiveResult): number =>
+      base && s.count > base.count
+        ? ((s.rssMaxMB - base.rssMaxMB) * 1024) / (s.count - base.count)
+        : NaN;
     for (const s of lives) {
       if (s.error) {
         lines.push(`${String(s.count).padStart(7)} | error: ${s.error.slice(0, 160)}`);
@@ -696,7 +701,7 @@ function report(r: Report): void {
       lines.push(
         `${String(s.count).padStart(7)} | ${`${s.healthyAtStart}/${s.healthyMin}/${s.healthyAtEnd}`.padStart(21)} | ${fix(s.startupS, 1).padStart(9)} | ` +
           `${fix(s.cpuS).padStart(5)} | ${fix(s.cpuPctOfCore, 1).padStart(6)} | ${fix(s.cpuPctPerStream, 3).padStart(17)} | ${fix(s.rssMaxMB, 0).padStart(6)} | ` +
-          `${fix(s.rssPerStreamKB, 0).padStart(13)} | ${`${s.framesMin}/${s.framesMedian} (${s.framesExpected})`.padStart(39)} | ${String(s.streamsShort).padStart(5)} | ` +
+          `${fix(s.rssPerStreamKB, 0).padStart(13)} | ${fix(marginalKB(s), 0).padStart(32)} | ${`${s.framesMin}/${s.framesMedian} (${s.framesExpected})`.padStart(39)} | ${String(s.streamsShort).padStart(5)} | ` +
           `${fix(s.mbpsIn, 1).padStart(7)} | ${fix(s.nginxCpuPctOfCore, 1).padStart(12)} | ${String(s.exitCode).padStart(4)}` +
           (s.rtmpdump ? ` (with ${s.rtmpdump.count} rtmpdump)` : ''),
       );
@@ -713,7 +718,8 @@ function report(r: Report): void {
         `${vsRtmpdump.count} streams, same ${fix(vsRtmpdump.windowS, 1)} s window: ours ${fix(vsRtmpdump.cpuPctPerStream, 3)}% of a core per stream ` +
           `(${fix(vsRtmpdump.cpuPctOfCore, 1)}% in all), rtmpdump --live ${fix(d.cpuPctPerStream, 3)}% per stream ` +
           `(${d.count} processes, ${d.aliveAtEnd} alive at the end, ${fix(d.cpuPctOfCore, 1)}% in all); ` +
-          `ours/rtmpdump CPU per stream ${fix(d.cpuRatio, 2)}, RSS per stream ${fix(vsRtmpdump.rssPerStreamKB, 0)} KB vs ${fix(d.rssPerStreamKB, 0)} KB (${fix(d.rssRatio, 2)})`,
+          `ours/rtmpdump CPU per stream ${fix(d.cpuRatio, 2)}, RSS per stream ${fix(vsRtmpdump.rssPerStreamKB, 0)} KB vs ${fix(d.rssPerStreamKB, 0)} KB (${fix(d.rssRatio, 2)}; ` +
+          `ours over the ${base?.count ?? '?'}-stream run: ${fix(marginalKB(vsRtmpdump), 0)} KB per stream)`,
       );
     }
     const lo = byCount.find((s) => !s.error);

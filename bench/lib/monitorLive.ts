@@ -10,8 +10,9 @@
  * window (their CPU summed), so that "ours against rtmpdump per stream" shares the machine's
  * state at that moment.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import {
@@ -162,16 +163,43 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
     }
   };
   const t0 = Date.now();
-  const monitor = spawnTracked('rtmp-actors-monitor', process.execPath, [o.cli, ...args], {
-    onStdout: (d) => {
-      partial += d.toString('utf8');
-      let i: number;
-      while ((i = partial.indexOf('\n')) >= 0) {
-        onLine(partial.slice(0, i));
-        partial = partial.slice(i + 1);
+  // Its JSON lines go to a file, as `monitor --json > FILE` would: a pipe to this process could
+  // fill while this process waits for a core, and Node writes to a pipe synchronously, so the
+  // monitor would stall on our account. The file is read as it grows.
+  const out = join(dir, 'monitor.jsonl');
+  const monitor = spawnTracked(
+    'rtmp-actors-monitor',
+    '/bin/sh',
+    ['-c', 'exec "$0" "$@" > "$RTMP_ACTORS_BENCH_OUT"', process.execPath, o.cli, ...args],
+    { env: { ...process.env, RTMP_ACTORS_BENCH_OUT: out } },
+  );
+  let offset = 0;
+  const chunk = Buffer.alloc(1 << 20);
+  const decoder = new StringDecoder('utf8');
+  const readOut = (): void => {
+    let fd: number;
+    try {
+      fd = openSync(out, 'r');
+    } catch {
+      return; // not created yet
+    }
+    try {
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, offset);
+        if (n <= 0) break;
+        offset += n;
+        partial += decoder.write(chunk.subarray(0, n));
+        let i: number;
+        while ((i = partial.indexOf('\n')) >= 0) {
+          onLine(partial.slice(0, i));
+          partial = partial.slice(i + 1);
+        }
       }
-    },
-  });
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const reader = setInterval(readOut, 250);
   const dumps: TrackedProcess[] = [];
   const rtmpdump = o.rtmpdumps ? requireTool('rtmpdump') : '';
   for (let i = 0; i < (o.rtmpdumps ?? 0); i++) {
@@ -271,6 +299,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
       sleep(30_000).then(() => monitor.stop('SIGKILL', 1000)),
     ]);
     await Promise.all(dumps.map((d) => d.stop('SIGINT', 5000)));
+    readOut();
 
     const cpuS = cpu1 - cpu0;
     const cpuPctOfCore = (100 * cpuS) / windowS;
@@ -320,6 +349,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
   } catch (err) {
     return { count: o.count, error: (err as Error).message } as MonitorLiveResult;
   } finally {
+    clearInterval(reader);
     if (monitor.running) await monitor.stop('SIGKILL', 1000);
     await Promise.all(dumps.map((d) => d.stop('SIGKILL', 1000)));
     rmSync(dir, { recursive: true, force: true });
