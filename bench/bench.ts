@@ -583,6 +583,11 @@ async function runLive(
           `${fix(s.rssMaxMB, 0)} MB RSS (${fix(s.rssPerStreamKB, 0)} KB per stream); ` +
           `${s.framesField} per stream min/median ${s.framesMin}/${s.framesMedian} of ~${s.framesExpected}; exit ${s.exitCode}`,
       );
+      if (Object.keys(s.unhealthy).length > 0 || s.stalls > 0 || s.reconnects > 0) {
+        progress(
+          `    not healthy at the end: ${JSON.stringify(s.unhealthy)}; in the window: ${s.stalls} stalls, ${s.reconnects} reconnects`,
+        );
+      }
       if (s.rtmpdump) {
         progress(
           `    rtmpdump: ${s.rtmpdump.aliveAtEnd}/${s.rtmpdump.count} alive, ${fix(s.rtmpdump.cpuPctPerStream, 3)}% of a core per stream, ` +
@@ -704,6 +709,14 @@ function report(r: Report): void {
           `${fix(s.rssPerStreamKB, 0).padStart(13)} | ${fix(marginalKB(s), 0).padStart(32)} | ${`${s.framesMin}/${s.framesMedian} (${s.framesExpected})`.padStart(39)} | ${String(s.streamsShort).padStart(5)} | ` +
           `${fix(s.mbpsIn, 1).padStart(7)} | ${fix(s.nginxCpuPctOfCore, 1).padStart(12)} | ${String(s.exitCode).padStart(4)}` +
           (s.rtmpdump ? ` (with ${s.rtmpdump.count} rtmpdump)` : ''),
+      );
+    }
+    for (const s of lives) {
+      if (s.error || (Object.keys(s.unhealthy).length === 0 && s.stalls + s.reconnects === 0))
+        continue;
+      lines.push(
+        `${s.count} streams${s.rtmpdump ? ' (with rtmpdump)' : ''}: not healthy at the end ${JSON.stringify(s.unhealthy)}; ` +
+          `${s.stalls} stalls and ${s.reconnects} reconnects in the window`,
       );
     }
     const framesField = lives.find((s) => s.framesField)?.framesField;

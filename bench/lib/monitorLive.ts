@@ -52,6 +52,11 @@ interface StreamLine {
   framesReceived?: number;
   messagesReceived?: number;
   bytesReceived?: number;
+  state?: string;
+  reason?: string;
+  lastStatus?: string;
+  stalls?: number;
+  reconnects?: number;
 }
 
 export interface MonitorLiveResult {
@@ -85,6 +90,11 @@ export interface MonitorLiveResult {
   nginxCpuPctOfCore: number;
   exitCode: number;
   summary?: { exitCode?: number; streams?: number; healthy?: number };
+  /** Streams not healthy at the end, by health/state/reason (what the monitor said about them). */
+  unhealthy: Record<string, number>;
+  /** Stalls and reconnects over all streams during the window. */
+  stalls: number;
+  reconnects: number;
   rtmpdump?: {
     count: number;
     aliveAtEnd: number;
@@ -303,6 +313,18 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
 
     const cpuS = cpu1 - cpu0;
     const cpuPctOfCore = (100 * cpuS) / windowS;
+    const unhealthy: Record<string, number> = {};
+    let stalls = 0;
+    let reconnects = 0;
+    for (const [key, e] of end) {
+      const s = first.get(key);
+      stalls += (e.stalls ?? 0) - (s?.stalls ?? 0);
+      reconnects += (e.reconnects ?? 0) - (s?.reconnects ?? 0);
+      if (e.health === 'healthy') continue;
+      const why = [e.health, e.state, e.reason ?? e.lastStatus].filter(Boolean).join(' ');
+      unhealthy[why] = (unhealthy[why] ?? 0) + 1;
+    }
+    if (end.size < o.count) unhealthy['no JSON line'] = o.count - end.size;
     const result: MonitorLiveResult = {
       count: o.count,
       input: useTargets ? 'targets' : 'argv',
@@ -328,6 +350,9 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
       nginxCpuPctOfCore: (100 * (nginx1 - nginx0)) / windowS,
       exitCode,
       summary,
+      unhealthy,
+      stalls,
+      reconnects,
     };
     if (dumps.length > 0) {
       const dumpCpuS = dump1 - dump0;
