@@ -164,8 +164,22 @@ export type StreamFailureReason =
   | 'STREAM_ID_IN_USE'
   | 'CREATE_TIMEOUT'
   | 'START_TIMEOUT'
+  /** Play.Start came, but no audio or video within `timeouts.firstFrame`. */
+  | 'FIRST_FRAME_TIMEOUT'
   | 'REFUSED'
-  | 'CONNECTION_FAILED';
+  | 'CONNECTION_FAILED'
+  /** The retry policy's `maxAttempts` ran out (the failure names the last attempt's reason). */
+  | 'RETRIES_EXHAUSTED';
+
+/** Why a stream is retrying: a transient failure, or a kept-watching live stream that ended. */
+export type StreamRetryReason =
+  | 'CREATE_TIMEOUT'
+  | 'START_TIMEOUT'
+  | 'FIRST_FRAME_TIMEOUT'
+  /** Play.Failed, or StreamNotFound on a kept-watching live play (the status says which). */
+  | 'REFUSED'
+  /** UnpublishNotify, Play.Stop or StreamEOF on a kept-watching live play. */
+  | 'ENDED';
 
 /** A stream actor's notifications to its parent (the session supervisor). */
 export type StreamNotification =
@@ -175,5 +189,10 @@ export type StreamNotification =
       name: string;
       reason: StreamFailureReason;
       status?: StatusReply;
+      /** RETRIES_EXHAUSTED: attempts made and the last one's reason. */
+      attempts?: number;
+      lastReason?: StreamRetryReason;
     }
+  /** A transient failure: the stream waits its backoff and creates itself again. */
+  | { type: 'STREAM.RETRYING'; name: string; attempt: number; reason: StreamRetryReason }
   | { type: 'STREAM.STOPPED'; name: string };

@@ -5,9 +5,17 @@
  * deleteStream. A lost connection parks it in `interrupted` until NC.RESTORED, when it creates
  * the stream again (recorded play resumes from the last media time).
  *
+ * Transient failures (createStream or play timing out, no first frame, `Play.Failed`, a live
+ * watch's `StreamNotFound`, and a kept-watching live stream that ends) go to `retrying` when the
+ * stream's retry policy allows (`isRetryable`): it deletes the old message stream, waits
+ * `retryBackoff` (exponential, capped, jittered by the injected `random`), and creates the
+ * stream again, until `canRetry` says the attempts are spent. Media resets the count. While it
+ * retries, its public state reads `retrying` (the attempts' `creating`/`requesting` are not
+ * announced), so an hour-long outage shows one steady state.
+ *
  * The public API listens to the emitted `stream.*` events (actor.on('stream.status', ...)).
  */
-import { assign, emit, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
+import { and, assign, emit, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import {
   buildCloseStream,
   buildDeleteStream,
@@ -29,8 +37,10 @@ import type {
   StatusReply,
   StreamFailureReason,
   StreamNotification,
+  StreamRetryReason,
   TransportEvent,
 } from './contract';
+import { retryDelay } from './netConnectionMachine';
 
 export type StreamMode = 'play' | 'publish';
 
@@ -49,6 +59,34 @@ export interface PlayOptions {
   reset?: boolean;
   /** SetBufferLength sent with play, in ms. Default 3000 (FFmpeg's; nginx-rtmp paces VOD by it). */
   bufferMs?: number;
+  /**
+   * Keep watching a live stream: when it ends (UnpublishNotify, Play.Stop, StreamEOF), is not
+   * found (StreamNotFound), sends no media within `timeouts.firstFrame`, or a step times out,
+   * the stream goes to `retrying` and plays again after a backoff, for ever unless `retry`
+   * sets `maxAttempts`. Permanent refusals (BadName, authorization, `retry.permanentCodes`)
+   * still end it in `failed`. Default false.
+   */
+  keepWatching?: boolean;
+  /**
+   * How transient failures are retried. Default: `maxAttempts` 1 (no retry), or unlimited with
+   * `keepWatching`; backoff `baseMs` 1000 doubling up to `maxMs` 30 000.
+   */
+  retry?: Partial<StreamRetryPolicy>;
+}
+
+/** How a stream retries its transient failures (a state `retrying` between attempts). */
+export interface StreamRetryPolicy {
+  /**
+   * Attempts in a row (the first included) before `failed` with RETRIES_EXHAUSTED. 1: no retry.
+   * `Infinity`: never give up. Media arriving starts the count over.
+   */
+  maxAttempts: number;
+  /** Backoff before the second attempt (ms); doubles each attempt. */
+  baseMs: number;
+  /** Largest backoff (ms). */
+  maxMs: number;
+  /** onStatus codes the caller holds permanent: never retried (BadName and authorization never are). */
+  permanentCodes: readonly string[];
 }
 
 export interface PublishOptions {
@@ -88,7 +126,51 @@ export interface NetStreamInput {
   /** Key of the media sink the transport routes this stream's media to. Default `key`. */
   sinkKey?: string;
   timeouts?: Partial<NetStreamTimeouts>;
+  /** Uniform random number in [0, 1) for the retry backoff jitter. Default Math.random. */
+  random?: () => number;
 }
+
+/** A transient failure being retried: what the `retrying` state announces. */
+export interface StreamRetry {
+  /** Failed attempts in a row so far (1 after the first failure). */
+  attempt: number;
+  /** `maxAttempts` of the policy (Infinity: no limit). */
+  maxAttempts: number;
+  reason: StreamRetryReason;
+  /** The server's status, for a refusal or an end of play. */
+  status?: StatusReply;
+  /** The end-of-play code (UnpublishNotify, Play.Stop, StreamEOF) when the reason is ENDED. */
+  endReason?: string;
+  /** The backoff before the next attempt (ms). */
+  delayMs: number;
+}
+
+/** Why a stream ended in `failed`, with the attempts it made when they ran out. */
+export interface NetStreamFailure {
+  reason: StreamFailureReason;
+  status?: StatusReply;
+  /** RETRIES_EXHAUSTED: how many attempts were made. */
+  attempts?: number;
+  /** RETRIES_EXHAUSTED: the last attempt's failure. */
+  lastReason?: StreamRetryReason;
+}
+
+/** The states a stream announces in `stream.state` events (`handle.state`). */
+export type NetStreamStateName =
+  | 'idle'
+  | 'creating'
+  | 'requesting'
+  | 'awaitingFirstFrame'
+  | 'flowing'
+  | 'stalled'
+  | 'paused'
+  | 'publishing'
+  | 'draining'
+  | 'interrupted'
+  | 'retrying'
+  | 'stopping'
+  | 'stopped'
+  | 'failed';
 
 export interface NetStreamContext {
   name: string;
@@ -107,11 +189,20 @@ export interface NetStreamContext {
   recorded: boolean;
   /** The last status the server sent. */
   status: StatusReply | undefined;
-  failure: { reason: StreamFailureReason; status?: StatusReply } | undefined;
+  failure: NetStreamFailure | undefined;
   /** Why playback ended, when it did. */
   endReason: string | undefined;
   /** How often the stream was created again after an interruption. */
   resumes: number;
+  keepWatching: boolean;
+  retryPolicy: StreamRetryPolicy;
+  random: () => number;
+  /** Failed attempts in a row (0 while the first attempt, or one after media, is under way). */
+  attempt: number;
+  /** The transient failure being retried. */
+  retry: StreamRetry | undefined;
+  /** The last state announced in a `stream.state` event. */
+  announced: NetStreamStateName;
 }
 
 export type NetStreamEvent =
@@ -127,13 +218,21 @@ export type NetStreamEvent =
 
 /** Events for the public API (`actor.on(type, listener)`). */
 export type NetStreamEmitted =
-  | { type: 'stream.state'; name: string; state: string }
+  | {
+      type: 'stream.state';
+      name: string;
+      state: NetStreamStateName;
+      /** With `retrying`: the attempt, its reason and the backoff. */
+      retry?: StreamRetry;
+    }
   | { type: 'stream.status'; name: string; status: StatusReply }
   | {
       type: 'stream.error';
       name: string;
       reason: StreamFailureReason;
       status?: StatusReply;
+      attempts?: number;
+      lastReason?: StreamRetryReason;
     }
   | { type: 'stream.stall'; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; name: string; lastTimestamp: number | undefined }
@@ -155,6 +254,55 @@ export const DEFAULT_NET_STREAM_TIMEOUTS: Readonly<NetStreamTimeouts> = Object.f
   drain: 5_000,
   stop: 2_000,
 });
+
+/** Attempts of a kept-watching live play: no limit (the backoff is capped instead). */
+export const KEEP_WATCHING_MAX_ATTEMPTS = Number.POSITIVE_INFINITY;
+
+/** A stream's retry policy unless its options say otherwise: no retry. */
+export const DEFAULT_STREAM_RETRY_POLICY: Readonly<StreamRetryPolicy> = Object.freeze({
+  maxAttempts: 1,
+  baseMs: 1_000,
+  maxMs: 30_000,
+  permanentCodes: [],
+});
+
+/** The retry policy of a stream with these play options. */
+export function streamRetryPolicy(play: PlayOptions | undefined): StreamRetryPolicy {
+  const base = play?.keepWatching
+    ? { ...DEFAULT_STREAM_RETRY_POLICY, maxAttempts: KEEP_WATCHING_MAX_ATTEMPTS }
+    : DEFAULT_STREAM_RETRY_POLICY;
+  return { ...base, ...(play?.retry ?? {}) };
+}
+
+const AUTHORIZATION = /auth|forbidden|denied|unauthori[sz]ed|not allowed/i;
+
+/**
+ * A refusal no retry can change: a code the caller marked permanent, a bad name, or an
+ * authorization refusal (named so in its code or description).
+ */
+export function isPermanentRefusal(
+  status: StatusReply | undefined,
+  permanentCodes: readonly string[] = [],
+): boolean {
+  if (!status) return false;
+  if (permanentCodes.includes(status.code)) return true;
+  if (/\.BadName$/.test(status.code)) return true;
+  return AUTHORIZATION.test(`${status.code} ${status.description ?? ''}`);
+}
+
+/**
+ * Whether a refusal may clear up by itself: `Play.Failed` always, `StreamNotFound` when the
+ * caller keeps watching a live stream (its publisher may come). Everything else is permanent.
+ */
+export function isTransientRefusal(
+  status: StatusReply | undefined,
+  watch: { keepWatching: boolean; live: boolean; permanentCodes?: readonly string[] },
+): boolean {
+  if (!status || isPermanentRefusal(status, watch.permanentCodes)) return false;
+  if (status.code === StatusCode.PlayFailed) return true;
+  if (status.code === StatusCode.PlayStreamNotFound) return watch.keepWatching && watch.live;
+  return false;
+}
 
 const END_OF_PLAY = new Set<string>([
   StatusCode.PlayStop,
@@ -201,6 +349,18 @@ export function endOfPlay(message: RtmpMessage | undefined): string | undefined 
 
 const command = (message: RtmpMessage): ConnectionRequest => ({ type: 'NC.SEND', message });
 
+/** An attempt's steps, not announced while the stream reads `retrying` (no flapping). */
+const QUIET_WHILE_RETRYING: ReadonlySet<NetStreamStateName> = new Set([
+  'creating',
+  'requesting',
+  'awaitingFirstFrame',
+]);
+
+/** A live watch: a play that is not (known to be) of a recorded stream. */
+function isLiveWatch(context: NetStreamContext): boolean {
+  return context.mode === 'play' && context.play.start < 0 && !context.recorded;
+}
+
 export const netStreamMachine = setup({
   types: {
     context: {} as NetStreamContext,
@@ -210,11 +370,81 @@ export const netStreamMachine = setup({
     emitted: {} as NetStreamEmitted,
   },
   actions: {
-    emitState: emit(({ context }, params: { state: string }) => ({
-      type: 'stream.state' as const,
-      name: context.name,
-      state: params.state,
-    })),
+    emitState: enqueueActions(({ context, enqueue }, params: { state: NetStreamStateName }) => {
+      if (context.announced === 'retrying' && QUIET_WHILE_RETRYING.has(params.state)) return;
+      enqueue.assign({ announced: params.state });
+      enqueue.emit({ type: 'stream.state', name: context.name, state: params.state });
+    }),
+    /** A transient failure: count the attempt and remember why (and the server's status). */
+    recordRetry: enqueueActions(
+      ({ context, event, enqueue }, params: { reason: StreamRetryReason }) => {
+        const message = messageOf(event);
+        const status = message ? statusOf(message) : undefined;
+        const endReason = params.reason === 'ENDED' ? endOfPlay(message) : undefined;
+        const attempt = context.attempt + 1;
+        const retry: StreamRetry = {
+          attempt,
+          maxAttempts: context.retryPolicy.maxAttempts,
+          reason: params.reason,
+          ...(status ? { status } : {}),
+          ...(endReason ? { endReason } : {}),
+          delayMs: 0,
+        };
+        enqueue.assign({ attempt, retry });
+        if (status) {
+          enqueue.assign({ status });
+          enqueue.emit({ type: 'stream.status', name: context.name, status });
+        }
+      },
+    ),
+    /** The backoff before the next attempt: exponential, capped at maxMs, jittered. */
+    scheduleRetry: assign({
+      retry: ({ context }) =>
+        context.retry && {
+          ...context.retry,
+          delayMs: retryDelay(
+            context.attempt,
+            {
+              maxAttempts: context.retryPolicy.maxAttempts,
+              baseMs: context.retryPolicy.baseMs,
+              maxMs: context.retryPolicy.maxMs,
+            },
+            context.random,
+          ),
+        },
+    }),
+    announceRetry: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ announced: 'retrying' });
+      enqueue.emit({
+        type: 'stream.state',
+        name: context.name,
+        state: 'retrying',
+        ...(context.retry ? { retry: context.retry } : {}),
+      });
+    }),
+    /** Media arrived (or a publish started): the next failure is the first of a new series. */
+    resetRetries: assign({ attempt: 0, retry: undefined }),
+    /** The first media after retries: the owner hears that the stream is active again. */
+    notifyRecovered: enqueueActions(({ context, enqueue, self }) => {
+      if (context.announced !== 'retrying' || !self._parent) return;
+      enqueue.sendParent({
+        type: 'STREAM.ACTIVE',
+        key: context.key,
+        name: context.name,
+        streamId: context.streamId ?? 0,
+      } satisfies NetStreamNotification);
+    }),
+    recordRetriesExhausted: enqueueActions(({ context, enqueue }) => {
+      const last = context.retry;
+      const failure: NetStreamFailure = {
+        reason: 'RETRIES_EXHAUSTED',
+        attempts: context.attempt,
+        ...(last ? { lastReason: last.reason } : {}),
+        ...(last?.status ? { status: last.status } : {}),
+      };
+      enqueue.assign({ failure });
+      enqueue.emit({ type: 'stream.error', name: context.name, ...failure });
+    }),
     /** Publish: releaseStream / FCPublish go out before createStream (FMLE order). */
     announcePublish: enqueueActions(({ context, enqueue }) => {
       if (context.mode !== 'publish') return;
@@ -333,7 +563,7 @@ export const netStreamMachine = setup({
           status = statusOf(event.message);
           if (status) enqueue.assign({ status });
         }
-        const failure = status ? { reason, status } : { reason };
+        const failure: NetStreamFailure = status ? { reason, status } : { reason };
         enqueue.assign({ failure });
         enqueue.emit({ type: 'stream.error', name: context.name, ...failure });
       },
@@ -347,21 +577,38 @@ export const netStreamMachine = setup({
       resumes: ({ context }) => context.resumes + 1,
     }),
     notifyParent: enqueueActions(
-      ({ context, enqueue, self }, params: { kind: 'active' | 'failed' | 'stopped' }) => {
+      (
+        { context, enqueue, self },
+        params: { kind: 'active' | 'retrying' | 'failed' | 'stopped' },
+      ) => {
         if (!self._parent) return;
         const { key, name } = context;
         let notice: NetStreamNotification;
         if (params.kind === 'active') {
+          // While retrying, Play.Start alone is no success (a live name nobody publishes gets
+          // one too): the owner hears of it with the first media (`notifyRecovered`).
+          if (context.announced === 'retrying') return;
           notice = { type: 'STREAM.ACTIVE', key, name, streamId: context.streamId ?? 0 };
         } else if (params.kind === 'stopped') {
           notice = { type: 'STREAM.STOPPED', key, name };
+        } else if (params.kind === 'retrying') {
+          notice = {
+            type: 'STREAM.RETRYING',
+            key,
+            name,
+            attempt: context.attempt,
+            reason: context.retry?.reason ?? 'START_TIMEOUT',
+          };
         } else {
+          const f = context.failure;
           notice = {
             type: 'STREAM.FAILED',
             key,
             name,
-            reason: context.failure?.reason ?? 'REFUSED',
-            ...(context.failure?.status ? { status: context.failure.status } : {}),
+            reason: f?.reason ?? 'REFUSED',
+            ...(f?.status ? { status: f.status } : {}),
+            ...(f?.attempts !== undefined ? { attempts: f.attempts } : {}),
+            ...(f?.lastReason ? { lastReason: f.lastReason } : {}),
           };
         }
         enqueue.sendParent(notice);
@@ -394,8 +641,37 @@ export const netStreamMachine = setup({
       const reason = endOfPlay(messageOf(event));
       if (reason === undefined) return false;
       const publisherLeft = reason === 'StreamEOF' || reason === StatusCode.PlayUnpublishNotify;
-      return !(publisherLeft && context.play.start === -1);
+      return !(publisherLeft && context.play.start === -1 && !context.keepWatching);
     },
+    /**
+     * The retry policy retries this failure: it allows more than one attempt, and the failure is
+     * transient (a timeout; Play.Failed; StreamNotFound or the end of a kept-watching live play).
+     */
+    isRetryable: ({ context, event }, params: { reason: StreamRetryReason }) => {
+      if (!(context.retryPolicy.maxAttempts > 1)) return false;
+      switch (params.reason) {
+        case 'CREATE_TIMEOUT':
+        case 'START_TIMEOUT':
+        case 'FIRST_FRAME_TIMEOUT':
+          return true;
+        case 'REFUSED': {
+          const message = messageOf(event);
+          return isTransientRefusal(message && statusOf(message), {
+            keepWatching: context.keepWatching,
+            live: isLiveWatch(context),
+            permanentCodes: context.retryPolicy.permanentCodes,
+          });
+        }
+        case 'ENDED':
+          return (
+            context.keepWatching &&
+            isLiveWatch(context) &&
+            endOfPlay(messageOf(event)) !== StatusCode.PlayComplete
+          );
+      }
+    },
+    /** Attempts are left: fewer failed in a row than the policy's maxAttempts. */
+    canRetry: ({ context }) => context.attempt < context.retryPolicy.maxAttempts,
     isStreamIsRecorded: ({ event }) => {
       const message = messageOf(event);
       return (
@@ -416,6 +692,7 @@ export const netStreamMachine = setup({
     stallTimeout: ({ context }) => context.timeouts.stall,
     drainTimeout: ({ context }) => context.timeouts.drain,
     stopTimeout: ({ context }) => context.timeouts.stop,
+    retryBackoff: ({ context }) => context.retry?.delayMs ?? context.retryPolicy.baseMs,
   },
 }).createMachine({
   id: 'netStream',
@@ -445,6 +722,12 @@ export const netStreamMachine = setup({
     failure: undefined,
     endReason: undefined,
     resumes: 0,
+    keepWatching: input.mode === 'play' && input.play?.keepWatching === true,
+    retryPolicy: streamRetryPolicy(input.mode === 'play' ? input.play : undefined),
+    random: input.random ?? Math.random,
+    attempt: 0,
+    retry: undefined,
+    announced: 'idle' as NetStreamStateName,
   }),
   initial: 'idle',
   on: {
@@ -467,10 +750,17 @@ export const netStreamMachine = setup({
         'requestStream',
       ],
       after: {
-        createTimeout: {
-          target: 'failed',
-          actions: { type: 'recordFailure', params: { reason: 'CREATE_TIMEOUT' } },
-        },
+        createTimeout: [
+          {
+            guard: { type: 'isRetryable', params: { reason: 'CREATE_TIMEOUT' } },
+            target: 'retrying',
+            actions: { type: 'recordRetry', params: { reason: 'CREATE_TIMEOUT' } },
+          },
+          {
+            target: 'failed',
+            actions: { type: 'recordFailure', params: { reason: 'CREATE_TIMEOUT' } },
+          },
+        ],
       },
       on: {
         'STREAM.CREATED': { target: 'requesting', actions: 'recordStreamId' },
@@ -487,17 +777,32 @@ export const netStreamMachine = setup({
     requesting: {
       entry: [{ type: 'emitState', params: { state: 'requesting' } }, 'sendStartCommand'],
       after: {
-        startTimeout: {
-          target: 'failed',
-          actions: [
-            { type: 'recordFailure', params: { reason: 'START_TIMEOUT' } },
-            'sendStopCommands',
-          ],
-        },
+        startTimeout: [
+          {
+            guard: { type: 'isRetryable', params: { reason: 'START_TIMEOUT' } },
+            target: 'retrying',
+            actions: { type: 'recordRetry', params: { reason: 'START_TIMEOUT' } },
+          },
+          {
+            target: 'failed',
+            actions: [
+              { type: 'recordFailure', params: { reason: 'START_TIMEOUT' } },
+              'sendStopCommands',
+            ],
+          },
+        ],
       },
       on: {
         'RTMP.MESSAGE': [
           { guard: 'isStartStatus', target: 'active', actions: 'recordStatus' },
+          {
+            guard: and([
+              'isRefusal',
+              { type: 'isRetryable', params: { reason: 'REFUSED' as const } },
+            ]),
+            target: 'retrying',
+            actions: { type: 'recordRetry', params: { reason: 'REFUSED' } },
+          },
           {
             guard: 'isRefusal',
             target: 'failed',
@@ -514,7 +819,23 @@ export const netStreamMachine = setup({
       entry: { type: 'notifyParent', params: { kind: 'active' } },
       on: {
         'RTMP.MESSAGE': [
+          {
+            guard: and([
+              'isEndOfPlay',
+              { type: 'isRetryable', params: { reason: 'ENDED' as const } },
+            ]),
+            target: 'retrying',
+            actions: { type: 'recordRetry', params: { reason: 'ENDED' } },
+          },
           { guard: 'isEndOfPlay', target: 'ended', actions: 'recordEnd' },
+          {
+            guard: and([
+              'isRefusal',
+              { type: 'isRetryable', params: { reason: 'REFUSED' as const } },
+            ]),
+            target: 'retrying',
+            actions: { type: 'recordRetry', params: { reason: 'REFUSED' } },
+          },
           {
             guard: 'isRefusal',
             target: 'failed',
@@ -537,12 +858,34 @@ export const netStreamMachine = setup({
           },
           states: {
             awaitingFirstFrame: {
+              description:
+                'Play.Start came; no `flowing` before audio or video. No media within firstFrameTimeout is a failure (retried as the policy says).',
               entry: { type: 'emitState', params: { state: 'awaitingFirstFrame' } },
-              after: { firstFrameTimeout: { target: 'stalled' } },
+              after: {
+                firstFrameTimeout: [
+                  {
+                    guard: { type: 'isRetryable', params: { reason: 'FIRST_FRAME_TIMEOUT' } },
+                    target: '#netStream.retrying',
+                    actions: { type: 'recordRetry', params: { reason: 'FIRST_FRAME_TIMEOUT' } },
+                  },
+                  {
+                    target: '#netStream.failed',
+                    actions: [
+                      { type: 'recordFailure', params: { reason: 'FIRST_FRAME_TIMEOUT' } },
+                      'sendStopCommands',
+                    ],
+                  },
+                ],
+              },
               on: {
                 'MEDIA.TICK': {
                   target: 'flowing',
-                  actions: ['recordTick', { type: 'emitState', params: { state: 'flowing' } }],
+                  actions: [
+                    'recordTick',
+                    'notifyRecovered',
+                    'resetRetries',
+                    { type: 'emitState', params: { state: 'flowing' } },
+                  ],
                 },
                 'STREAM.PAUSE': { target: 'paused' },
               },
@@ -591,7 +934,7 @@ export const netStreamMachine = setup({
           initial: 'publishing',
           states: {
             publishing: {
-              entry: { type: 'emitState', params: { state: 'publishing' } },
+              entry: ['resetRetries', { type: 'emitState', params: { state: 'publishing' } }],
               on: { 'STREAM.STOP': { target: 'draining' } },
             },
             draining: {
@@ -607,6 +950,32 @@ export const netStreamMachine = setup({
     ended: {
       description: 'Play.Stop, Play.Complete, UnpublishNotify or StreamEOF: tear the stream down.',
       always: { target: 'stopping' },
+    },
+    retrying: {
+      description:
+        'A transient failure: delete the old message stream, wait retryBackoff, create it again; failed once canRetry says the attempts are spent.',
+      entry: ['sendStopCommands', 'releaseStream'],
+      initial: 'deciding',
+      on: {
+        'NC.INTERRUPTED': { target: 'interrupted' },
+        'STREAM.STOP': { target: 'stopped' },
+      },
+      states: {
+        deciding: {
+          always: [
+            { guard: 'canRetry', target: 'waiting' },
+            { target: '#netStream.failed', actions: 'recordRetriesExhausted' },
+          ],
+        },
+        waiting: {
+          entry: [
+            'scheduleRetry',
+            'announceRetry',
+            { type: 'notifyParent', params: { kind: 'retrying' } },
+          ],
+          after: { retryBackoff: { target: '#netStream.creating' } },
+        },
+      },
     },
     interrupted: {
       description: 'The connection is down; the stream waits for NC.RESTORED.',

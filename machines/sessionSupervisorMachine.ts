@@ -51,7 +51,15 @@ export interface ConnectionSummary {
   ref: ActorRefFrom<typeof netConnectionMachine> | undefined;
 }
 
-export type StreamState = 'waiting' | 'starting' | 'active' | 'interrupted' | 'stopping' | 'failed';
+export type StreamState =
+  | 'waiting'
+  | 'starting'
+  | 'active'
+  /** A transient failure: the stream waits its backoff and plays again (see PlayOptions.retry). */
+  | 'retrying'
+  | 'interrupted'
+  | 'stopping'
+  | 'failed';
 
 export interface StreamRequestOptions {
   play?: PlayOptions;
@@ -71,6 +79,10 @@ export interface StreamSummary {
   state: StreamState;
   reason?: string;
   status?: StatusReply;
+  /** While `retrying`: failed attempts in a row; once `failed` (RETRIES_EXHAUSTED): all of them. */
+  attempt?: number;
+  /** RETRIES_EXHAUSTED: why the last attempt failed. */
+  lastReason?: string;
   /** How often the stream moved to another connection. */
   moves: number;
   ref: ActorRefFrom<typeof netStreamMachine> | undefined;
@@ -122,9 +134,12 @@ const LIVE_STREAM: ReadonlySet<StreamState> = new Set([
   'waiting',
   'starting',
   'active',
+  'retrying',
   'interrupted',
   'stopping',
 ]);
+/** Streams a lost connection interrupts. */
+const INTERRUPTIBLE: ReadonlySet<StreamState> = new Set(['starting', 'active', 'retrying']);
 const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT', 'STREAM_ID_IN_USE']);
 
 type Ctx = SessionSupervisorContext;
@@ -230,6 +245,7 @@ function streamInput(
     mode: stream.mode,
     connection: context.connections[connectionId].ref!,
     timeouts: context.options.streamTimeouts,
+    ...(context.options.connection.random ? { random: context.options.connection.random } : {}),
     ...stream.options,
   };
 }
@@ -357,7 +373,7 @@ export const sessionSupervisorMachine = setup({
       const streams = { ...context.streams };
       for (const key of conn.streams) {
         const s = streams[key];
-        if (!s?.ref || (s.state !== 'starting' && s.state !== 'active')) continue;
+        if (!s?.ref || !INTERRUPTIBLE.has(s.state)) continue;
         enqueue.sendTo(s.ref, { type: 'NC.INTERRUPTED' });
         streams[key] = { ...s, state: 'interrupted' };
       }
@@ -397,8 +413,22 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'STREAM.ACTIVE') return;
       const s = context.streams[event.key];
       if (!s) return;
-      enqueue.assign({ streams: { ...context.streams, [s.key]: { ...s, state: 'active' } } });
+      const { reason: _reason, status: _status, attempt: _attempt, ...rest } = s;
+      enqueue.assign({ streams: { ...context.streams, [s.key]: { ...rest, state: 'active' } } });
       enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'active' });
+    }),
+    /** A stream waits its backoff after a transient failure (it retries by itself). */
+    markStreamRetrying: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'STREAM.RETRYING') return;
+      const s = context.streams[event.key];
+      if (!s || !s.ref) return;
+      enqueue.assign({
+        streams: {
+          ...context.streams,
+          [s.key]: { ...s, state: 'retrying', reason: event.reason, attempt: event.attempt },
+        },
+      });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'retrying' });
     }),
     /**
      * The server serves one stream per connection: switch the session to 'single' and move the
@@ -472,6 +502,8 @@ export const sessionSupervisorMachine = setup({
         connectionId: undefined,
       };
       if (event.status) failed.status = event.status;
+      if (event.attempts !== undefined) failed.attempt = event.attempts;
+      if (event.lastReason) failed.lastReason = event.lastReason;
       enqueue.assign({
         streams: { ...context.streams, [s.key]: failed },
         connections: withoutStream(context.connections, s.connectionId, s.key),
@@ -604,6 +636,7 @@ export const sessionSupervisorMachine = setup({
         'CONNECTION.FAILED': { actions: 'connectionFailed' },
         'CONNECTION.CLOSED': { actions: 'forgetConnection' },
         'STREAM.ACTIVE': { actions: 'markStreamActive' },
+        'STREAM.RETRYING': { actions: 'markStreamRetrying' },
         'STREAM.FAILED': [
           { guard: 'shouldRelocate', actions: 'relocateStream' },
           { actions: ['recordStreamFailure', 'closeIdleConnections'] },

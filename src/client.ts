@@ -7,7 +7,13 @@ import {
   type RetryPolicy,
   type NetConnectionTimeouts,
 } from '../machines/netConnectionMachine';
-import type { NetStreamTimeouts, PlayOptions, PublishOptions } from '../machines/netStreamMachine';
+import type {
+  NetStreamStateName,
+  NetStreamTimeouts,
+  PlayOptions,
+  PublishOptions,
+  StreamRetry,
+} from '../machines/netStreamMachine';
 import {
   sessionSupervisorMachine,
   streamKeyFor,
@@ -76,9 +82,25 @@ export interface SessionOptions {
  */
 export type SessionEvent =
   | SessionSupervisorEmitted
-  | { type: 'stream.state'; key: string; name: string; state: string }
+  | {
+      type: 'stream.state';
+      key: string;
+      name: string;
+      state: NetStreamStateName;
+      /** With `retrying`: the attempt, its reason (and status) and the backoff. */
+      retry?: StreamRetry;
+    }
   | { type: 'stream.status'; key: string; name: string; status: StatusReply }
-  | { type: 'stream.error'; key: string; name: string; reason: string; status?: StatusReply }
+  | {
+      type: 'stream.error';
+      key: string;
+      name: string;
+      reason: string;
+      status?: StatusReply;
+      /** RETRIES_EXHAUSTED: attempts made, and the last one's reason. */
+      attempts?: number;
+      lastReason?: string;
+    }
   | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.ended'; key: string; name: string; reason: string };
@@ -90,6 +112,9 @@ export interface StreamOutcome {
   outcome: 'stopped' | 'ended' | 'failed';
   reason?: string;
   status?: StatusReply;
+  /** RETRIES_EXHAUSTED: how many attempts the stream made, and why the last one failed. */
+  attempts?: number;
+  lastReason?: string;
 }
 
 /** The events of one stream (by key), refusals of its request included. */
@@ -176,7 +201,7 @@ export class StreamHandle {
   /** Resolves when the stream stopped, ended or failed. */
   readonly done: Promise<StreamOutcome>;
   private resolveDone!: (o: StreamOutcome) => void;
-  private lastState = 'idle';
+  private lastState: NetStreamStateName = 'idle';
   private ended?: string;
   private accepted = false;
   private settled = false;
@@ -213,7 +238,7 @@ export class StreamHandle {
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
         this.lastState = e.state;
-        if (e.state === 'interrupted') this.resumePending = true;
+        if (e.state === 'interrupted' || e.state === 'retrying') this.resumePending = true;
         if (e.state === 'flowing' && this.resumePending) {
           // Media flows again after a reconnect: say so, as after a stall (the machine only
           // emits `stream.resumed` when a stall ends).
@@ -244,6 +269,9 @@ export class StreamHandle {
             outcome: e.state === 'failed' ? 'failed' : this.ended ? 'ended' : 'stopped',
             reason: summary?.reason ?? this.ended,
             status: summary?.status ?? failure?.status,
+            ...(e.state === 'failed' && summary?.lastReason
+              ? { attempts: summary.attempt, lastReason: summary.lastReason }
+              : {}),
           });
         }
       }
@@ -284,8 +312,11 @@ export class StreamHandle {
     return this.session.router.sink(this.key).dropped;
   }
 
-  /** The stream machine's current state (as its last state event named it). */
-  get state(): string {
+  /**
+   * The stream machine's current state, as its last state event named it: `retrying` from a
+   * transient failure until media flows again (the attempts' steps in between are not named).
+   */
+  get state(): NetStreamStateName {
     return this.lastState;
   }
 
@@ -302,6 +333,7 @@ export class StreamHandle {
     if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
       return undefined;
     if (this.lastState === 'paused' || this.lastState === 'stopping') return undefined;
+    if (this.lastState === 'retrying') return undefined;
     const recorded =
       (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true;
     const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);

@@ -340,7 +340,7 @@ export const monitorCommand: Command = {
       'terminal, a table every 5 s otherwise, or JSON lines (one per stream per second, one per event)\n' +
       "with --json. Every stream has an id: a targets entry's own, or the URL redacted (stream names\n" +
       'and query values masked, #2, #3... when two URLs redact alike). A refused or failed stream\n' +
-      'shows its reason (MAX_CONNECTIONS, a server status code, ECONNREFUSED...) in the table, the\n' +
+      'shows its reason (MAX_CONNECTIONS, a server status code, REFUSED...) in the table, the JSON\n' +
       'events and rtmp_stream_failures_total. A live stream that ends is played again.\n' +
       '\n' +
       'Targets file (YAML or JSON), watched and re-read on SIGHUP; changes apply within seconds:\n' +

@@ -279,11 +279,15 @@ export function createTransportLogic(deps: TransportDeps) {
       }
       if (lent) sink.lend(message);
       else sink.next(message);
-      tick(
-        message.streamId,
-        message.timestamp,
-        message.type === 'Video' && isKeyframe(message.payload),
-      );
+      // Only audio and video are media flowing: |RtmpSampleAccess or onMetaData alone (what
+      // nginx-rtmp sends a play of a name nobody publishes) must not make a play `flowing`.
+      if (message.type !== 'Data') {
+        tick(
+          message.streamId,
+          message.timestamp,
+          message.type === 'Video' && isKeyframe(message.payload),
+        );
+      }
       if (!dropPolicy) checkBacklog(sink);
       return true;
     };

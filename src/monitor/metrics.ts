@@ -132,7 +132,7 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
     });
     failures = new Counter({
       name: FAILURES,
-      help: 'Refusals and failures of the stream, by reason (MAX_CONNECTIONS, a status code, ECONNREFUSED...)',
+      help: 'Refusals and failures of the stream, by reason (MAX_CONNECTIONS, a status code, REFUSED...)',
       labelNames: [...labelled, 'reason'],
       registers: [registry],
     });
@@ -217,27 +217,35 @@ export interface MonitorMetrics {
   setShard(shard: { index: number; count: number; replicas: number }): void;
 }
 
-export function createMonitorMetrics(registry: Registry): MonitorMetrics {
+/**
+ * The `rtmp_monitor_*` metrics. The reload ones exist only with a targets file (`file`): without
+ * one, a `reload_success 0` would read as a failing reload.
+ */
+export function createMonitorMetrics(registry: Registry, file: boolean): MonitorMetrics {
   const targets = new Gauge({
     name: 'rtmp_monitor_targets',
     help: 'Targets this process watches (after sharding)',
     registers: [registry],
   });
-  const success = new Gauge({
-    name: 'rtmp_monitor_targets_reload_success',
-    help: '1 if the last (re)load of the targets file succeeded, else 0',
-    registers: [registry],
-  });
-  const failures = new Counter({
-    name: 'rtmp_monitor_targets_reload_failures_total',
-    help: 'Loads of the targets file that failed (the last good targets were kept)',
-    registers: [registry],
-  });
-  const lastSuccess = new Gauge({
-    name: 'rtmp_monitor_targets_last_reload_success_timestamp_seconds',
-    help: 'Time of the last successful load of the targets file, seconds since the epoch',
-    registers: [registry],
-  });
+  const reload = file
+    ? {
+        success: new Gauge({
+          name: 'rtmp_monitor_targets_reload_success',
+          help: '1 if the last (re)load of the targets file succeeded, else 0',
+          registers: [registry],
+        }),
+        failures: new Counter({
+          name: 'rtmp_monitor_targets_reload_failures_total',
+          help: 'Loads of the targets file that failed (the last good targets were kept)',
+          registers: [registry],
+        }),
+        lastSuccess: new Gauge({
+          name: 'rtmp_monitor_targets_last_reload_success_timestamp_seconds',
+          help: 'Time of the last successful load of the targets file, seconds since the epoch',
+          registers: [registry],
+        }),
+      }
+    : undefined;
   const shardInfo = new Gauge({
     name: 'rtmp_monitor_shard_info',
     help: "This process's shard: shard index, number of shards, replicas (value always 1)",
@@ -248,9 +256,10 @@ export function createMonitorMetrics(registry: Registry): MonitorMetrics {
   return {
     setTargets: (n) => targets.set(n),
     reloaded: (ok, atMs) => {
-      success.set(ok ? 1 : 0);
-      if (ok) lastSuccess.set(atMs / 1000);
-      else failures.inc();
+      if (!reload) return;
+      reload.success.set(ok ? 1 : 0);
+      if (ok) reload.lastSuccess.set(atMs / 1000);
+      else reload.failures.inc();
     },
     setShard: (s) => {
       shardInfo.reset();

@@ -173,13 +173,15 @@ class MonitorImpl implements Monitor {
   private closing?: Promise<void>;
   private loaded = false;
   private readonly log: (line: string) => void;
+  /** Events of the construction, told once the caller had a chance to subscribe. */
+  private pending: MonitorEvent[] | undefined = [];
 
   constructor(private readonly options: MonitorOptions) {
     this.registry = options.registry ?? new Registry();
     this.budget = connectionBudget(options.maxConnections);
     this.log = options.log ?? (() => undefined);
     this.streamMetrics = createMetrics(this.registry);
-    this.monitorMetrics = createMonitorMetrics(this.registry);
+    this.monitorMetrics = createMonitorMetrics(this.registry, options.targetsFile !== undefined);
     if (options.shard) this.monitorMetrics.setShard(options.shard);
     this.events$ = this.events.asObservable();
     this.snapshots$ = this.ticks.asObservable();
@@ -220,6 +222,17 @@ class MonitorImpl implements Monitor {
     this.loaded = true;
     this.tick = setInterval(() => this.emitTick(), options.tickMs ?? 1000);
     this.tick.unref();
+    // `createMonitor(...).events$.subscribe(...)` sees the events of the start too.
+    queueMicrotask(() => {
+      const pending = this.pending ?? [];
+      this.pending = undefined;
+      for (const e of pending) this.events.next(e);
+    });
+  }
+
+  private emit(e: MonitorEvent): void {
+    if (this.pending) this.pending.push(e);
+    else this.events.next(e);
   }
 
   get ready(): boolean {
@@ -236,7 +249,7 @@ class MonitorImpl implements Monitor {
 
   private emitTargets(e: Omit<TargetsEvent, 'event' | 'at' | 'watching'>): void {
     this.monitorMetrics.setTargets(this.entries.size);
-    this.events.next({ event: 'targets', at: Date.now(), watching: this.entries.size, ...e });
+    this.emit({ event: 'targets', at: Date.now(), watching: this.entries.size, ...e });
   }
 
   private emitTick(): void {
@@ -271,7 +284,7 @@ class MonitorImpl implements Monitor {
         clock: this.options.clock,
         replayAfterMs: this.options.replayAfterMs,
         playOptions: this.options.playOptions,
-        onEvent: (e) => this.events.next(e),
+        onEvent: (e) => this.emit(e),
         describeLimit: (reason) =>
           reason === 'MAX_CONNECTIONS'
             ? `maxConnections ${this.budget.maxConnections} reached (${this.budget.source})`

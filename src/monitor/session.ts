@@ -4,7 +4,7 @@
  * onStatus codes, stalls, resumes), plus the session's connection events. Every refusal or
  * failure reaches the stats with its reason (`onFailure`): the session's limits (MAX_STREAMS,
  * MAX_CONNECTIONS, named with where the limit comes from), a server's status code, a transport
- * error code (ECONNREFUSED, EMFILE).
+ * error code (REFUSED, TIMEOUT: the transport's codes, the errno in the message).
  *
  * A live stream that ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a
  * stall and is played again after a backoff (`Replayer`, the one place that decides it); our own
@@ -92,6 +92,11 @@ export class Replayer {
     return this.afterMs * 2 ** Math.min(3, replays);
   }
 }
+
+/** Failures after which the session's 'auto' mode moves a stream to a connection of its own. */
+const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT', 'STREAM_ID_IN_USE']);
+/** Connection states that count against the session's maxConnections. */
+const LIVE_CONNECTION_STATES: ReadonlySet<string> = new Set(['connecting', 'up', 'down']);
 
 /** Watches streams of one session, each with its own StreamStats. */
 export class StreamMonitor {
@@ -235,6 +240,15 @@ export class StreamMonitor {
     if (why === 'MAX_CONNECTIONS' || why === 'MAX_STREAMS') {
       return { reason: why, message: this.options.describeLimit?.(why) };
     }
+    if (RELOCATING_REASONS.has(why) && this.poolFull()) {
+      // The server wants a connection per stream ('auto' mode learnt it from this failure),
+      // and the pool had no room to move the stream to one: the limit is what refused it.
+      const limit = this.options.describeLimit?.('MAX_CONNECTIONS');
+      return {
+        reason: 'MAX_CONNECTIONS',
+        message: `${limit ?? 'maxConnections reached'}; the server serves one stream per connection (${why})`,
+      };
+    }
     if (outcome.status?.code) {
       const description = outcome.status.description;
       return {
@@ -312,6 +326,13 @@ export class StreamMonitor {
   /** The onStatus code that ended each stream's last play, if any (e.g. StreamNotFound). */
   lastStatusCodes(): (string | undefined)[] {
     return [...this.watched.values()].map((w) => w.lastCode);
+  }
+
+  /** True when the session's pool has no room for another connection. */
+  private poolFull(): boolean {
+    const ctx = this.session.actor.getSnapshot().context;
+    const live = Object.values(ctx.connections).filter((c) => LIVE_CONNECTION_STATES.has(c.state));
+    return live.length >= ctx.options.maxConnections;
   }
 
   /** Connections of the session that are up now. */

@@ -39,7 +39,8 @@ export interface StreamEvent {
   /**
    * `failure`: why the stream was refused or lost, as a short code: `MAX_CONNECTIONS`,
    * `MAX_STREAMS`, a server's status code (`NetStream.Play.StreamNotFound`), a transport error
-   * code (`ECONNREFUSED`, `EMFILE`) or a machine's reason (`CREATE_TIMEOUT`).
+   * code (`REFUSED`, `TIMEOUT`; the system's errno is in the message) or a machine's reason
+   * (`CREATE_TIMEOUT`).
    */
   reason?: string;
   /** `failure`: the reason in words, secrets masked (names the limit that was hit). */

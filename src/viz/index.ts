@@ -67,6 +67,9 @@ function describeNamed(item: unknown): string {
   }
   if (typeof item === 'function') {
     const name = (item as { type?: string; name?: string }).type ?? item.name;
+    const guards = (item as { guards?: unknown }).guards;
+    // Higher-order guards (and, or, not) are functions holding the guards they combine.
+    if (Array.isArray(guards)) return `${name}(${guards.map(describeNamed).join(', ')})`;
     return name && name !== 'anonymous' ? name : 'inline';
   }
   return String(item);

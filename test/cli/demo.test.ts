@@ -4,7 +4,7 @@ import { captureIo } from '../helpers/cliio';
 interface StreamLine {
   kind: 'stream';
   at: number;
-  stream: string;
+  id: string;
   health: string;
   state: string;
   videoBitrate: number;
@@ -34,7 +34,7 @@ describe('rtmp-actors demo', () => {
     );
     const lastAt = Math.max(...streams.map((s) => s.at));
     const last = streams.filter((s) => s.at === lastAt);
-    expect(last.map((s) => s.stream).sort()).toEqual(['cam1', 'cam2', 'cam3', 'cam4']);
+    expect(last.map((s) => s.id).sort()).toEqual(['cam1', 'cam2', 'cam3', 'cam4']);
     for (const s of last) {
       expect(s.health).toBe('healthy');
       expect(s.videoBitrate).toBeGreaterThan(100_000);

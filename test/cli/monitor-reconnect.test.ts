@@ -15,7 +15,7 @@ const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
 interface Line {
   kind: string;
-  stream?: string;
+  id?: string;
   event?: string;
   health?: string;
   reconnects?: number;
@@ -63,7 +63,9 @@ describe('rtmp-actors monitor when nginx-rtmp restarts', () => {
     const all = lines();
     const events = all.filter((l) => l.kind === 'event').map((l) => l.event);
     expect(events).toContain('reconnect');
-    const last = all.filter((l) => l.kind === 'stream' && l.stream === 'watched').at(-1);
+    const last = all
+      .filter((l) => l.kind === 'stream' && l.id === `rtmp://127.0.0.1:${nginx.port}/live/wa***`)
+      .at(-1);
     expect(last?.reconnects).toBeGreaterThanOrEqual(1);
     expect(last?.health).toBe('healthy');
     expect(last?.videoBitrate).toBeGreaterThan(0);

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { shardOf } from '../../src/monitor/shard';
 import { createSession, type Session } from '../../src/client';
 import { main } from '../../src/cli/index';
 import { RtmpServer, type ServerEvent } from '../../src/server';
@@ -16,9 +19,11 @@ const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
 interface Line {
   kind: string;
-  stream?: string;
+  id?: string;
   event?: string;
   health?: string;
+  reason?: string;
+  message?: string;
   videoBitrate?: number;
   fps?: number;
   exitCode?: number;
@@ -77,7 +82,9 @@ describe('rtmp-actors monitor on the embedded server', () => {
         try {
           const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
           scraped = await res.text();
-          return /rtmp_stream_video_bitrate_bits\{stream="one",[^}]*\} [1-9]/.test(scraped);
+          return /rtmp_stream_video_bitrate_bits\{id="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*"\} [1-9]/.test(
+            scraped,
+          );
         } catch {
           return false;
         }
@@ -87,18 +94,20 @@ describe('rtmp-actors monitor on the embedded server', () => {
     );
     const code = await run;
     expect(ok).toBe(true);
+    // The two URLs redact alike (their stream names are masked): the second id gets #2.
     expect(scraped).toMatch(
-      /rtmp_stream_video_bitrate_bits\{stream="two",url="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*"\} [1-9]/,
+      /rtmp_stream_video_bitrate_bits\{id="rtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*#2"\} [1-9]/,
     );
+    expect(scraped).not.toMatch(/url=|stream=/);
     expect(code).toBe(0);
     const lines = jsonLines(io.out());
-    for (const name of ['one', 'two']) {
-      const mine = lines.filter((l) => l.kind === 'stream' && l.stream === name);
+    for (const id of [`${base}/***`, `${base}/***#2`]) {
+      const mine = lines.filter((l) => l.kind === 'stream' && l.id === id);
       expect(mine.length).toBeGreaterThanOrEqual(3);
       expect(mine[mine.length - 1]).toMatchObject({ health: 'healthy' });
       expect(mine[mine.length - 1].videoBitrate).toBeGreaterThan(100_000);
     }
-    expect(lines.some((l) => l.kind === 'event' && l.stream === 'one')).toBe(true);
+    expect(lines.some((l) => l.kind === 'event' && l.id === `${base}/***`)).toBe(true);
     expect(lines[lines.length - 1]).toMatchObject({
       kind: 'summary',
       exitCode: 0,
@@ -116,8 +125,8 @@ describe('rtmp-actors monitor on the embedded server', () => {
     const code = await main(['monitor', `${base}/one`, '--duration', '2'], io);
     expect(code).toBe(0);
     const out = io.out();
-    expect(out).toMatch(/STREAM\s+HEALTH\/STATE\s+VIDEO/);
-    expect(out).toMatch(/\none\s+healthy\/flowing\s+\d/);
+    expect(out).toMatch(/ID\s+HEALTH\/STATE\s+REASON\s+VIDEO/);
+    expect(out).toMatch(/\nrtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*\s+healthy\/flowing\s+-\s+\d/);
     expect(out).not.toContain('\x1b[');
     expect(io.err()).toMatch(/1\/1 streams healthy \(exit code 0\)/);
   }, 20_000);
@@ -127,7 +136,13 @@ describe('rtmp-actors monitor on the embedded server', () => {
     expect(await main(['monitor', `${base}/ghost`, '--json', '--duration', '2'], io)).toBe(5);
     const lines = jsonLines(io.out());
     expect(
-      lines.some((l) => l.kind === 'stream' && l.stream === 'ghost' && l.health === 'failed'),
+      lines.some(
+        (l) =>
+          l.kind === 'stream' &&
+          l.id === `${base}/gh***` &&
+          l.health === 'failed' &&
+          l.reason === 'NetStream.Play.StreamNotFound',
+      ),
     ).toBe(true);
   }, 20_000);
 });
@@ -156,7 +171,7 @@ describe('rtmp-actors monitor against nginx-rtmp', () => {
     expect(healthy).toBe(true);
     const lines = jsonLines(io.out());
     const stall = lines.find((l) => l.kind === 'event' && l.event === 'stall');
-    expect(stall).toMatchObject({ stream: 'cam', event: 'stall' });
+    expect(stall).toMatchObject({ id: `rtmp://127.0.0.1:${nginx.port}/live/***`, event: 'stall' });
     expect(code).toBe(7);
   }, 30_000);
 });
@@ -172,10 +187,65 @@ describe('rtmp-actors monitor without a server', () => {
     expect(code).toBe(3);
     const last = jsonLines(io.out()).filter((l) => l.kind === 'stream');
     expect(last[last.length - 1]).toMatchObject({
-      stream: 'x',
+      id: `rtmp://127.0.0.1:${port}/live/***`,
       health: expect.stringMatching(/down|failed/),
+      reason: 'REFUSED',
+    });
+    const failure = jsonLines(io.out()).find((l) => l.kind === 'event' && l.event === 'failure');
+    expect(failure).toMatchObject({
+      reason: 'REFUSED',
+      message: expect.stringMatching(/\[ECONNREFUSED\]$/),
     });
   }, 20_000);
+
+  it('watches the shard named by the hostname ordinal, and refuses shard arguments that make no sense', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rtmp-actors-monitor-shard-'));
+    const port = await freePort();
+    const ids = Array.from({ length: 12 }, (_, i) => `cam-${i}`);
+    const file = path.join(dir, 'targets.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        streams: ids.map((id) => ({ id, url: `rtmp://127.0.0.1:${port}/live/${id}` })),
+      }),
+    );
+    const saved = process.env.HOSTNAME;
+    process.env.HOSTNAME = 'rtmp-monitor-1';
+    try {
+      const io = captureIo();
+      const code = await main(
+        ['monitor', '--targets', file, '--shard-from-hostname', '3', '--json', '--duration', '1'],
+        io,
+      );
+      expect(code).toBe(3);
+      const mine = ids.filter((id) => shardOf(id, 3) === 1);
+      const watched = new Set(
+        jsonLines(io.out())
+          .filter((l) => l.kind === 'stream')
+          .map((l) => l.id),
+      );
+      expect([...watched].sort()).toEqual([...mine].sort());
+      expect(io.err()).toContain(
+        `targets: 12 loaded from ${file}, ${mine.length} watched in shard 1/3`,
+      );
+    } finally {
+      process.env.HOSTNAME = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const args of [
+      ['--shard', '3/3'],
+      ['--shard', 'one/3'],
+      ['--replicas', '2'],
+      ['--shard', '0/3', '--replicas', '4'],
+      ['--shard', '0/3', '--shard-from-hostname', '3'],
+      ['--max-connections', '0'],
+      ['--metrics', ':1', '--http', ':2'],
+    ]) {
+      const io = captureIo();
+      expect(await main(['monitor', `rtmp://127.0.0.1:${port}/live/x`, ...args], io)).toBe(2);
+      expect(io.err()).toMatch(/^rtmp-actors monitor: .+/);
+    }
+  });
 
   it('exits 2 without a URL or with a URL that is not RTMP', async () => {
     const none = captureIo();

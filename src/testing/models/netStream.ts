@@ -34,14 +34,19 @@ export interface NetStreamModelOptions {
   play?: PlayOptions;
   /** Interruptions explored per path (each adds a resume). Default 2. */
   maxResumes?: number;
+  /** Alternative machine (a mutant) to model and replay. Default netStreamMachine. */
+  machine?: typeof netStreamMachine;
 }
+
+/** Failed attempts told apart in the model's states (more behave alike under an unlimited policy). */
+const ATTEMPTS_TOLD_APART = 2;
 
 const STREAM_ID = 1;
 const TICK_TIMESTAMP = 1000;
 
 /** The NetStream's test model for play or publish. */
 export function netStreamModel(options: NetStreamModelOptions) {
-  const machine = netStreamMachine;
+  const machine = options.machine ?? netStreamMachine;
   const maxResumes = options.maxResumes ?? 2;
   const modelConnection = createProbe('connection-0');
   const baseInput = (connection: NetStreamInput['connection']): NetStreamInput => ({
@@ -51,6 +56,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
     publish: { type: 'live', releaseStream: true, fcPublish: true },
     connection,
     timeouts: { create: 1000, start: 1000, firstFrame: 2000, stall: 500, drain: 800, stop: 300 },
+    random: () => 0,
   });
   const input = baseInput(modelConnection.ref);
 
@@ -93,6 +99,8 @@ export function netStreamModel(options: NetStreamModelOptions) {
             status(StatusCode.PlayStart),
             status(StatusCode.PlayReset),
             status(StatusCode.PlayStreamNotFound, 'error'),
+            status(StatusCode.PlayFailed, 'error'),
+            status('NetStream.Play.Forbidden', 'error'),
             userControl('StreamIsRecorded'),
             status(StatusCode.PlayPublishNotify),
             ...interrupted,
@@ -149,6 +157,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
       return [{ type: 'STREAM.DRAINED' }, ...interrupted, failed];
     }
     if (snapshot.matches('interrupted')) return [{ type: 'NC.RESTORED' }, stop, failed];
+    if (snapshot.matches('retrying')) return [...interrupted, stop, failed];
     if (snapshot.matches('stopping')) {
       return [status(StatusCode.UnpublishSuccess), ...interrupted, failed];
     }
@@ -164,6 +173,8 @@ export function netStreamModel(options: NetStreamModelOptions) {
       recorded: ctx.recorded,
       lastTimestamp: ctx.lastTimestamp ?? null,
       endReason: ctx.endReason ?? null,
+      attempt: Math.min(ctx.attempt, ATTEMPTS_TOLD_APART),
+      lastReason: ctx.failure?.lastReason ?? null,
     };
   };
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
@@ -210,7 +221,10 @@ export function netStreamModel(options: NetStreamModelOptions) {
     actor.on('*', (e) => emitted.push(e));
     actor.start();
 
+    /** Where the current step's emitted events start. */
+    let stepStart = 0;
     const realize: ReplayHarness['realize'] = (event, { before }) => {
+      stepStart = emitted.length;
       const ctx = before.context as NetStreamContext;
       switch (event.type) {
         case 'STREAM.START':
@@ -323,7 +337,10 @@ export function netStreamModel(options: NetStreamModelOptions) {
       if (
         prev.streamId !== undefined &&
         ctx.streamId === undefined &&
-        (actual.matches('stopping') || actual.matches('stopped') || actual.matches('failed')) &&
+        (actual.matches('stopping') ||
+          actual.matches('stopped') ||
+          actual.matches('failed') ||
+          actual.matches('retrying')) &&
         connection.getSnapshot().matches({ session: 'connected' })
       ) {
         const deleted = s.lastReceived('deleteStream');
@@ -336,6 +353,31 @@ export function netStreamModel(options: NetStreamModelOptions) {
       }
       if (entered('failed') && !emitted.some((e) => e.type === 'stream.error')) {
         throw new Error('no stream.error emitted');
+      }
+      const states = (list: AnyEventObject[]) =>
+        list.filter((e) => e.type === 'stream.state').map((e) => e.state as string);
+      const announcedBefore = states(emitted.slice(0, stepStart)).at(-1);
+      const announcedNow = states(emitted.slice(stepStart));
+      if (entered({ retrying: 'waiting' })) {
+        const last = [...emitted].reverse().find((e) => e.type === 'stream.state');
+        const retry = last?.retry as { attempt?: number; reason?: string } | undefined;
+        if (last?.state !== 'retrying' || retry?.attempt !== ctx.attempt || !retry.reason) {
+          throw new Error(`retrying not announced with its attempt: ${JSON.stringify(last)}`);
+        }
+      }
+      if (
+        announcedBefore === 'retrying' &&
+        announcedNow.some((st) => ['creating', 'requesting', 'awaitingFirstFrame'].includes(st))
+      ) {
+        throw new Error(`a retry attempt announced its steps: ${announcedNow.join(', ')}`);
+      }
+      if (entered('failed') && ctx.failure?.reason === 'RETRIES_EXHAUSTED') {
+        const error = [...emitted].reverse().find((e) => e.type === 'stream.error');
+        if (error?.attempts !== ctx.attempt || !error.lastReason) {
+          throw new Error(
+            `exhausted retries without attempts and last reason: ${JSON.stringify(error)}`,
+          );
+        }
       }
       const lastState = [...emitted].reverse().find((e) => e.type === 'stream.state');
       if (actual.matches('stopped') && lastState?.state !== 'stopped') {

@@ -45,7 +45,15 @@ export interface SessionSupervisorModelOptions {
   publish?: boolean;
   /** Also explore the rarer variants (connect refused, createStream _error). */
   rare?: boolean;
+  /**
+   * Plays keep watching (PlayOptions.keepWatching): a not-found or ended stream retries
+   * (STREAM.RETRYING) and comes back with media (STREAM.ACTIVE); refusals are BadName.
+   */
+  keepWatching?: boolean;
 }
+
+/** The backoff of a kept-watching play in the model (short beside START_TIMEOUT). */
+const RETRY_MS = 50;
 
 const START_TIMEOUT = 1_000;
 
@@ -77,6 +85,18 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
   });
   const input = baseInput();
 
+  const playRequest = (name: string, key?: string): AnyEventObject => ({
+    type: 'SESSION.PLAY',
+    name,
+    ...(key !== undefined ? { key } : {}),
+    ...(options.keepWatching
+      ? {
+          options: {
+            play: { keepWatching: true, retry: { baseMs: RETRY_MS, maxMs: RETRY_MS } },
+          },
+        }
+      : {}),
+  });
   const events = (snapshot: AnyMachineSnapshot): AnyEventObject[] => {
     if (snapshot.status !== 'active') return [];
     const ctx = snapshot.context as SessionSupervisorContext;
@@ -84,11 +104,12 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     const running = snapshot.matches('running');
     const streams = Object.values(ctx.streams);
     const starting = streams.filter((s) => s.state === 'starting');
+    const retries = (s: { mode: string }) => options.keepWatching === true && s.mode === 'play';
     if (running) {
       if (ctx.nextConnectionIndex < budget) {
         const open = (name: string) => streams.some((s) => s.name === name && s.state !== 'failed');
         for (const name of names) {
-          if (options.repeat || !open(name)) out.push({ type: 'SESSION.PLAY', name });
+          if (options.repeat || !open(name)) out.push(playRequest(name));
         }
         if (options.publish && (options.repeat || !open('p'))) {
           out.push({ type: 'SESSION.PUBLISH', name: 'p' });
@@ -102,11 +123,11 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
       // A request that names an open stream's key explicitly (refused: DUPLICATE_KEY).
       for (const s of streams) {
         if (s.state === 'failed') continue;
-        out.push({
-          type: s.mode === 'play' ? 'SESSION.PLAY' : 'SESSION.PUBLISH',
-          name: s.name,
-          key: s.key,
-        });
+        out.push(
+          s.mode === 'play'
+            ? playRequest(s.name, s.key)
+            : { type: 'SESSION.PUBLISH', name: s.name, key: s.key },
+        );
       }
       out.push({ type: 'SESSION.CLOSE' });
     }
@@ -138,9 +159,17 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         if (sharedActive) {
           out.push({ type: 'STREAM.FAILED', ...id, reason: 'STREAM_ID_IN_USE' });
         }
-        if (starting.length === 1) {
+        if (retries(s)) {
+          out.push({ type: 'STREAM.RETRYING', ...id, reason: 'REFUSED' });
+        } else if (starting.length === 1) {
           out.push({ type: 'STREAM.FAILED', ...id, reason: 'START_TIMEOUT' });
         }
+      }
+      if (s.state === 'active' && retries(s)) {
+        out.push({ type: 'STREAM.RETRYING', ...id, reason: 'ENDED' });
+      }
+      if (s.state === 'retrying' && conn?.state === 'up') {
+        out.push({ type: 'STREAM.ACTIVE', ...id });
       }
       if (s.state === 'stopping') out.push({ type: 'STREAM.STOPPED', ...id });
     }
@@ -260,12 +289,32 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           return;
         case 'STREAM.ACTIVE': {
           const name = event.key as string;
+          const real = streamActor(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+          const retrying = ctx().streams[name].state === 'retrying';
+          if (real?.matches('retrying')) {
+            clock.increment((real.context as NetStreamContext).retry?.delayMs ?? RETRY_MS);
+          }
           const { socket, streamId } = ensureCreated(name);
           const mode = ctx().streams[name].mode;
           socket.sendStatus(
             streamId,
             mode === 'play' ? StatusCode.PlayStart : StatusCode.PublishStart,
           );
+          // After retries, Play.Start is no success by itself: media is.
+          if (retrying) socket.sendKeyframe(streamId, 1000);
+          return;
+        }
+        case 'STREAM.RETRYING': {
+          const name = event.key as string;
+          const real = streamActor(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
+          if (real?.matches('active')) {
+            peer
+              .socket(connectionOf(name))
+              .sendStatus(streamIdOf(name), StatusCode.PlayUnpublishNotify);
+          } else {
+            const { socket, streamId } = ensureCreated(name);
+            socket.sendStatus(streamId, StatusCode.PlayStreamNotFound, 'error');
+          }
           return;
         }
         case 'STREAM.FAILED': {
@@ -283,9 +332,12 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
             const { streamId } = ensureCreated(name);
             if (event.reason === 'REFUSED') {
               const mode = ctx().streams[name].mode;
+              const notFound = options.keepWatching
+                ? 'NetStream.Play.BadName'
+                : StatusCode.PlayStreamNotFound;
               socket.sendStatus(
                 streamId,
-                mode === 'play' ? StatusCode.PlayStreamNotFound : StatusCode.PublishBadName,
+                mode === 'play' ? notFound : StatusCode.PublishBadName,
                 'error',
               );
             } else {
@@ -337,6 +389,11 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
           (s.state === 'waiting' && real.matches('idle')) ||
           (s.state === 'starting' && (real.matches('creating') || real.matches('requesting'))) ||
           (s.state === 'active' && real.matches('active')) ||
+          (s.state === 'retrying' &&
+            (real.matches('retrying') ||
+              real.matches('creating') ||
+              real.matches('requesting') ||
+              real.matches('active'))) ||
           (s.state === 'interrupted' && real.matches('interrupted')) ||
           (s.state === 'stopping' && (real.matches('stopping') || real.matches('active')));
         if (!ok)
