@@ -210,6 +210,19 @@ describe('the alerting rules', () => {
     for (const a of alerts) expect(tested).toContain(a);
   });
 
+  it('leave out of RtmpStreamStalled every state the monitor counts as not connected', () => {
+    // The monitor's down states (src/monitor/session.ts) and 'failed': a stream in one of them is
+    // down, not stalled. A state added there must be added to the alert.
+    const source = readFileSync(join(ROOT, 'src', 'monitor', 'session.ts'), 'utf8');
+    const list = /const DOWN_STATES = \[([^\]]*)\]/.exec(source);
+    expect(list).not.toBeNull();
+    const downStates = [...(list?.[1] ?? '').matchAll(/'([a-z-]+)'/g)].map((m) => m[1]);
+    expect(downStates.length).toBeGreaterThan(3);
+    const stalled = ruleExpressions(RULES).find((r) => r.name === 'RtmpStreamStalled');
+    const regex = /state=~"([^"]+)"/.exec(stalled?.expr ?? '')?.[1] ?? '';
+    expect(regex.split('|').sort()).toEqual([...downStates, 'failed'].sort());
+  });
+
   it('aggregate every per-stream alert by id, since replicas export the same stream', () => {
     for (const { name, expr } of ruleExpressions(RULES)) {
       if (!/rtmp_stream_/.test(expr)) continue;
