@@ -341,7 +341,8 @@ export const monitorCommand: Command = {
       "with --json. Every stream has an id: a targets entry's own, or the URL redacted (stream names\n" +
       'and query values masked, #2, #3... when two URLs redact alike). A refused or failed stream\n' +
       'shows its reason (MAX_CONNECTIONS, a server status code, REFUSED...) in the table, the JSON\n' +
-      'events and rtmp_stream_failures_total. A live stream that ends is played again.\n' +
+      'events and rtmp_stream_failures_total. A stream whose publisher left (or is not there yet)\n' +
+      'reads `retrying` and is played again after a backoff, for as long as the monitor runs.\n' +
       '\n' +
       'Targets file (YAML or JSON), watched and re-read on SIGHUP; changes apply within seconds:\n' +
       '  streams:\n' +

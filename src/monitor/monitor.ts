@@ -77,9 +77,15 @@ export interface MonitorOptions {
   maxConnections?: number;
   /** Extra session options (timeouts, retry, inspect...). */
   session?: Partial<Omit<SessionOptions, 'url'>>;
-  /** Passed to every play. */
+  /**
+   * Passed to every play. Default `{ keepWatching: true }`: a stream whose publisher left, or is
+   * not there yet, reads `retrying` and is played again after a backoff, for ever.
+   */
   playOptions?: PlayOptions;
-  /** Play a live stream again this long after it ended (ms); false never. Default 1000. */
+  /**
+   * Without keepWatching: play a live stream again this long after it ended (ms); false never.
+   * Default 1000 (false with keepWatching: the machine retries).
+   */
   replayAfterMs?: number | false;
   /** Period of `snapshots$` and of the metrics update (ms). Default 1000. */
   tickMs?: number;
@@ -176,7 +182,10 @@ class MonitorImpl implements Monitor {
   /** Events of the construction, told once the caller had a chance to subscribe. */
   private pending: MonitorEvent[] | undefined = [];
 
+  private readonly playOptions: PlayOptions;
+
   constructor(private readonly options: MonitorOptions) {
+    this.playOptions = { keepWatching: true, ...options.playOptions };
     this.registry = options.registry ?? new Registry();
     this.budget = connectionBudget(options.maxConnections);
     this.log = options.log ?? (() => undefined);
@@ -282,8 +291,8 @@ class MonitorImpl implements Monitor {
         stallMs,
         windowMs: this.options.windowMs,
         clock: this.options.clock,
-        replayAfterMs: this.options.replayAfterMs,
-        playOptions: this.options.playOptions,
+        replayAfterMs: this.options.replayAfterMs ?? (this.playOptions.keepWatching ? false : 1000),
+        playOptions: this.playOptions,
         onEvent: (e) => this.emit(e),
         describeLimit: (reason) =>
           reason === 'MAX_CONNECTIONS'

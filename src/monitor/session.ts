@@ -7,8 +7,9 @@
  * error code (REFUSED, TIMEOUT: the transport's codes, the errno in the message).
  *
  * A live stream that ends (its publisher left: UnpublishNotify, Play.Stop, StreamEOF) counts as a
- * stall and is played again after a backoff (`Replayer`, the one place that decides it); our own
- * stop never is.
+ * stall and is played again: by the NetStream machine itself with `playOptions.keepWatching` (its
+ * `retrying` state, shown as the stream's state, with the attempt's reason), else after a backoff
+ * by `Replayer`, the one place of the monitor's own "play it again"; our own stop never is.
  */
 import type { Subscription } from '../rx';
 import type { PlayOptions } from '../../machines/netStreamMachine';
@@ -271,6 +272,17 @@ export class StreamMonitor {
         // A stream the supervisor moves to another connection (STREAM_ID_IN_USE in 'auto'
         // mode) fails on its first one: that is not the stream's failure. Its end says.
         if (e.state === 'failed') return;
+        if (e.state === 'retrying' && e.retry) {
+          // The machine plays the stream again after a backoff (keepWatching): media that was
+          // flowing stopped, and the attempt's reason is the stream's reason meanwhile.
+          if (w.sawMedia) w.stats.onStall();
+          const r = e.retry;
+          const max = Number.isFinite(r.maxAttempts) ? `/${r.maxAttempts}` : '';
+          w.stats.onFailure(
+            r.status?.code ?? r.endReason ?? r.reason,
+            `attempt ${r.attempt}${max} failed (${r.reason}); next in ${(r.delayMs / 1000).toFixed(1)} s`,
+          );
+        }
         this.setState(w, e.state);
         return;
       case 'stream.status':

@@ -518,4 +518,30 @@ describe('rtmp-actors monitor as a service, against nginx-rtmp with live ffmpeg 
       );
     }
   }, 40_000);
+
+  it('shows a stream whose publisher stopped as retrying, never failed, and healthy again when it is back', async () => {
+    const url = `${base}/comeback`;
+    let publisher = startFfmpegPublisher(url, { file: media });
+    const run = runMonitor([`${url}?watch=1`, '--json', '--stall', '2']);
+    const state = (): Line | undefined => [...run.latest.values()][0];
+    expect(await waitFor(() => state()?.health === 'healthy', 20_000, 100)).toBe(true);
+    await publisher.stop();
+    expect(await waitFor(() => state()?.state === 'retrying', 20_000, 100)).toBe(true);
+    // Offline for a while: still retrying, not failed, not flapping back to healthy.
+    const offline: Line[] = [];
+    const until = Date.now() + 6000;
+    while (Date.now() < until) {
+      const s = state();
+      if (s) offline.push(s);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(offline.filter((s) => s.health === 'failed' || s.health === 'healthy')).toEqual([]);
+    publisher = startFfmpegPublisher(url, { file: media });
+    expect(await waitFor(() => state()?.health === 'healthy', 60_000, 100)).toBe(true);
+    expect(state()?.reconnects).toBeGreaterThanOrEqual(1);
+    expect(run.other.some((l) => l.kind === 'event' && l.state === 'failed')).toBe(false);
+    run.proc.child.kill('SIGTERM');
+    expect(await run.proc.exited).toBe(0);
+    await publisher.stop();
+  }, 120_000);
 });

@@ -22,6 +22,7 @@ interface Line {
   id?: string;
   event?: string;
   health?: string;
+  state?: string;
   reason?: string;
   message?: string;
   videoBitrate?: number;
@@ -131,7 +132,7 @@ describe('rtmp-actors monitor on the embedded server', () => {
     expect(io.err()).toMatch(/1\/1 streams healthy \(exit code 0\)/);
   }, 20_000);
 
-  it('exits 5 when the stream does not exist', async () => {
+  it('exits 5 when the stream does not exist, the stream retrying meanwhile (its publisher may come)', async () => {
     const io = captureIo();
     expect(await main(['monitor', `${base}/ghost`, '--json', '--duration', '2'], io)).toBe(5);
     const lines = jsonLines(io.out());
@@ -140,7 +141,8 @@ describe('rtmp-actors monitor on the embedded server', () => {
         (l) =>
           l.kind === 'stream' &&
           l.id === `${base}/gh***` &&
-          l.health === 'failed' &&
+          l.state === 'retrying' &&
+          l.health === 'down' &&
           l.reason === 'NetStream.Play.StreamNotFound',
       ),
     ).toBe(true);
