@@ -580,7 +580,7 @@ async function runLive(
       progress(
         `    healthy ${s.healthyAtStart}/${s.healthyMin}/${s.healthyAtEnd} of ${count} (start/min/end); ` +
           `${fix(s.cpuS)} CPU s (${fix(s.cpuPctOfCore, 1)}% of a core, ${fix(s.cpuPctPerStream, 3)}% per stream), ` +
-          `${fix(s.rssMaxMB, 0)} MB RSS (${fix(s.rssPerStreamKB, 0)} KB per stream); ` +
+          `${fix(s.runQueueWaitS, 1)} s waiting for a CPU, ${fix(s.rssMaxMB, 0)} MB RSS (${fix(s.rssPerStreamKB, 0)} KB per stream); ` +
           `${s.framesField} per stream min/median ${s.framesMin}/${s.framesMedian} of ~${s.framesExpected}; exit ${s.exitCode}`,
       );
       if (Object.keys(s.unhealthy).length > 0 || s.stalls > 0 || s.reconnects > 0) {
@@ -688,10 +688,10 @@ function report(r: Report): void {
         `${PUBLISHERS} publishers (small.flv, ~1 Mbit/s, ${fix(smallFps, 1)} fps), distinct play URLs, ${LIVE_SECONDS} s window`,
     );
     lines.push(
-      'streams | healthy start/min/end | startup s | CPU s | % core | % core per stream | RSS MB | KB per stream | KB per stream over the first run | frames per stream min/median (expected) | short | MB/s in | nginx % core | exit',
+      'streams | healthy start/min/end | startup s | CPU s | % core | s waiting for a CPU | % core per stream | RSS MB | KB per stream | KB per stream over the first run | frames per stream min/median (expected) | short | MB/s in | nginx % core | exit',
     );
     lines.push(
-      '------: | --------------------: | --------: | ----: | -----: | ----------------: | -----: | ------------: | -------------------------------: | --------------------------------------: | ----: | ------: | -----------: | ---:',
+      '------: | --------------------: | --------: | ----: | -----: | ------------------: | ----------------: | -----: | ------------: | -------------------------------: | --------------------------------------: | ----: | ------: | -----------: | ---:',
     );
     const base = lives.find((s) => !s.error);
     const marginalKB = (s: MonitorLiveResult): number =>
@@ -705,7 +705,7 @@ function report(r: Report): void {
       }
       lines.push(
         `${String(s.count).padStart(7)} | ${`${s.healthyAtStart}/${s.healthyMin}/${s.healthyAtEnd}`.padStart(21)} | ${fix(s.startupS, 1).padStart(9)} | ` +
-          `${fix(s.cpuS).padStart(5)} | ${fix(s.cpuPctOfCore, 1).padStart(6)} | ${fix(s.cpuPctPerStream, 3).padStart(17)} | ${fix(s.rssMaxMB, 0).padStart(6)} | ` +
+          `${fix(s.cpuS).padStart(5)} | ${fix(s.cpuPctOfCore, 1).padStart(6)} | ${fix(s.runQueueWaitS, 1).padStart(19)} | ${fix(s.cpuPctPerStream, 3).padStart(17)} | ${fix(s.rssMaxMB, 0).padStart(6)} | ` +
           `${fix(s.rssPerStreamKB, 0).padStart(13)} | ${fix(marginalKB(s), 0).padStart(32)} | ${`${s.framesMin}/${s.framesMedian} (${s.framesExpected})`.padStart(39)} | ${String(s.streamsShort).padStart(5)} | ` +
           `${fix(s.mbpsIn, 1).padStart(7)} | ${fix(s.nginxCpuPctOfCore, 1).padStart(12)} | ${String(s.exitCode).padStart(4)}` +
           (s.rtmpdump ? ` (with ${s.rtmpdump.count} rtmpdump)` : ''),
@@ -719,6 +719,10 @@ function report(r: Report): void {
           `${s.stalls} stalls and ${s.reconnects} reconnects in the window`,
       );
     }
+    lines.push(
+      "s waiting for a CPU: the monitor's main thread runnable but not running (/proc/PID/schedstat) during the window; " +
+        'high figures mean other processes set the pace, not the monitor',
+    );
     const framesField = lives.find((s) => s.framesField)?.framesField;
     if (framesField === 'messagesReceived') {
       lines.push(

@@ -10,7 +10,15 @@
  * window (their CPU summed), so that "ours against rtmpdump per stream" shares the machine's
  * state at that moment.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
@@ -76,6 +84,11 @@ export interface MonitorLiveResult {
   cpuPctOfCore: number;
   /** Percent of one core per stream. */
   cpuPctPerStream: number;
+  /**
+   * Seconds of the window the monitor's main thread was runnable but waiting for a CPU (other
+   * processes had them): a high figure means the machine, not the monitor, set the pace.
+   */
+  runQueueWaitS: number;
   rssMaxMB: number;
   rssPerStreamKB: number;
   /** What "frames" counts: video frames when the JSON carries them, else audio+video messages. */
@@ -128,6 +141,18 @@ async function cliHasTargets(cli: string): Promise<boolean> {
     targetsSupport = /^\s+--targets\b/m.test(help.stdout.toString('utf8'));
   }
   return targetsSupport;
+}
+
+/**
+ * Seconds the process's main thread has waited on a run queue (runnable, but another task had
+ * the CPU), from /proc/PID/schedstat: how much a busy machine starved it. NaN where unreadable.
+ */
+function runQueueWaitS(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
 }
 
 function cpuOf(pids: readonly number[]): number {
@@ -258,6 +283,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
     const nginxPids = o.nginx.pids();
     const w0 = Date.now();
     const cpu0 = cpuOf([monitor.pid]);
+    const wait0 = runQueueWaitS(monitor.pid);
     const dump0 = cpuOf(dumpPids);
     const nginx0 = cpuOf(nginxPids);
     let rssMaxMB = 0;
@@ -269,6 +295,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
       healthyMin = Math.min(healthyMin, healthy());
     }
     const cpu1 = cpuOf([monitor.pid]);
+    const wait1 = runQueueWaitS(monitor.pid);
     const dump1 = cpuOf(dumpPids);
     const nginx1 = cpuOf(nginxPids);
     const windowS = (Date.now() - w0) / 1000;
@@ -338,6 +365,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
       cpuS,
       cpuPctOfCore,
       cpuPctPerStream: cpuPctOfCore / o.count,
+      runQueueWaitS: wait1 - wait0,
       rssMaxMB,
       rssPerStreamKB: (rssMaxMB * 1024) / o.count,
       framesField,
