@@ -87,6 +87,8 @@ export interface MonitorOptions {
    * Default 1000 (false with keepWatching: the machine retries).
    */
   replayAfterMs?: number | false;
+  /** Streams of a session set up at once; the rest read `queued` meanwhile. Default 50. */
+  maxStarting?: number;
   /** Period of `snapshots$` and of the metrics update (ms). Default 1000. */
   tickMs?: number;
   /** Poll of the targets file, besides fs.watch (ms). Default 2000. */
@@ -293,6 +295,7 @@ class MonitorImpl implements Monitor {
         clock: this.options.clock,
         replayAfterMs: this.options.replayAfterMs ?? (this.playOptions.keepWatching ? false : 1000),
         playOptions: this.playOptions,
+        maxStarting: this.options.maxStarting,
         onEvent: (e) => this.emit(e),
         describeLimit: (reason) =>
           reason === 'MAX_CONNECTIONS'

@@ -49,7 +49,26 @@ export interface StreamMonitorOptions {
    * file-descriptor limit (ulimit -n 1024) less 64`. Default: the supervisor's own message.
    */
   describeLimit?: (reason: 'MAX_CONNECTIONS' | 'MAX_STREAMS') => string | undefined;
+  /**
+   * Streams being set up at once (play sent, no answer yet); the others wait, reading `queued`.
+   * Every stream is started: this paces the start (hundreds of connections opened at the same
+   * instant time out on a busy machine or server), it caps nothing. Default DEFAULT_MAX_STARTING.
+   */
+  maxStarting?: number;
 }
+
+/** Streams set up at once by default (see StreamMonitorOptions.maxStarting). */
+export const DEFAULT_MAX_STARTING = 50;
+
+/** States after which a stream no longer counts as being set up. */
+const SETTLED_STATES: ReadonlySet<string> = new Set([
+  'awaitingFirstFrame',
+  'flowing',
+  'stalled',
+  'paused',
+  'retrying',
+  'ended',
+]);
 
 /** What a stream being watched needs besides its name. */
 export interface WatchOptions {
@@ -76,6 +95,8 @@ interface Watched {
   state: string;
   /** Unwatched: no more plays, no more state changes. */
   removed: boolean;
+  /** Holds one of the maxStarting slots. */
+  starting: boolean;
 }
 
 /**
@@ -106,6 +127,8 @@ export class StreamMonitor {
   private stopped = false;
   private readonly sessionSub: Subscription;
   private readonly replayer: Replayer;
+  private readonly queue: Watched[] = [];
+  private inFlight = 0;
 
   constructor(
     readonly session: Session,
@@ -121,11 +144,13 @@ export class StreamMonitor {
       const streams = session.summary().streams;
       for (const w of this.watched.values()) {
         const s = w.handle ? streams[w.handle.key] : undefined;
+        if (!w.handle) continue; // still queued
         if (s && s.connectionId !== undefined && s.connectionId !== e.id) continue;
         if (!s && w.handle?.finished) continue;
         if (w.state === 'failed') continue;
         if (failure) w.stats.onFailure(failure.reason, failure.message);
         this.setState(w, e.state === 'failed' ? 'failed' : 'disconnected');
+        this.release(w);
       }
     });
   }
@@ -169,9 +194,12 @@ export class StreamMonitor {
       sawMedia: false,
       state: 'starting',
       removed: false,
+      starting: false,
     };
     this.watched.set(id, w);
-    this.start(w);
+    this.setState(w, 'queued');
+    this.queue.push(w);
+    this.pump();
     return stats;
   }
 
@@ -184,6 +212,9 @@ export class StreamMonitor {
     if (!w) return false;
     this.watched.delete(id);
     w.removed = true;
+    const queued = this.queue.indexOf(w);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    this.release(w);
     if (w.timer) clearTimeout(w.timer);
     for (const s of w.subs.splice(0)) s.unsubscribe();
     await w.handle?.stop();
@@ -193,6 +224,27 @@ export class StreamMonitor {
   /** How many streams are watched. */
   get size(): number {
     return this.watched.size;
+  }
+
+  /** Starts queued streams while fewer than maxStarting are being set up. */
+  private pump(): void {
+    const max = this.options.maxStarting ?? DEFAULT_MAX_STARTING;
+    while (this.inFlight < max && this.queue.length > 0 && !this.stopped) {
+      const w = this.queue.shift() as Watched;
+      if (w.removed) continue;
+      w.starting = true;
+      this.inFlight++;
+      this.setState(w, 'starting');
+      this.start(w);
+    }
+  }
+
+  /** `w` is set up (or gave up): its slot goes to the next queued stream. */
+  private release(w: Watched): void {
+    if (!w.starting) return;
+    w.starting = false;
+    this.inFlight--;
+    this.pump();
   }
 
   private start(w: Watched): void {
@@ -213,6 +265,7 @@ export class StreamMonitor {
     );
     void handle.done.then((outcome) => {
       for (const s of w.subs.splice(0)) s.unsubscribe();
+      this.release(w);
       if (this.stopped || w.removed) return;
       const ended = outcome.outcome === 'ended';
       // A live stream that was flowing and went away: the media stopped.
@@ -284,6 +337,7 @@ export class StreamMonitor {
           );
         }
         this.setState(w, e.state);
+        if (SETTLED_STATES.has(e.state)) this.release(w);
         return;
       case 'stream.status':
         w.lastCode = e.status.code;

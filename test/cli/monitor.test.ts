@@ -194,6 +194,14 @@ describe('rtmp-actors monitor without a server', () => {
       reason: 'REFUSED',
     });
     const failure = jsonLines(io.out()).find((l) => l.kind === 'event' && l.event === 'failure');
+    // The table says it too, in its REASON column.
+    const table = captureIo();
+    expect(
+      await main(['monitor', `rtmp://127.0.0.1:${port}/live/x`, '--duration', '2'], table),
+    ).toBe(3);
+    expect(table.out()).toMatch(
+      /\nrtmp:\/\/127\.0\.0\.1:\d+\/live\/\*\*\*\s+(down|failed)\/\S+\s+REFUSED\s/,
+    );
     expect(failure).toMatchObject({
       reason: 'REFUSED',
       message: expect.stringMatching(/\[ECONNREFUSED\]$/),

@@ -114,6 +114,25 @@ describe('createMonitor, embedded in a service', () => {
     }
   }, 30_000);
 
+  it('sets up at most maxStarting streams at once, the others reading queued, and starts them all', async () => {
+    const monitor = createMonitor({
+      targets: Array.from({ length: 6 }, (_, i) => ({
+        id: `q-${i}`,
+        url: `${base}/${i % 2 ? 'one' : 'two'}`,
+      })),
+      maxStarting: 2,
+    });
+    try {
+      const states = monitor.snapshots().map((s) => s.state);
+      expect(states.filter((s) => s === 'queued')).toHaveLength(4);
+      expect(
+        await waitFor(() => monitor.snapshots().every((s) => s.health === 'healthy'), 15_000),
+      ).toBe(true);
+    } finally {
+      await monitor.close();
+    }
+  }, 30_000);
+
   it('watches only its shard of a targets file and says which shard it is', async () => {
     const file = path.join(dir, 'sharded.yaml');
     const ids = Array.from({ length: 30 }, (_, i) => `s-${i}`);
