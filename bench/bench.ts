@@ -10,13 +10,18 @@
  *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
  *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
  *      and our in-process figure (createSession to the first video message).
- *  (c) 10 / 100 / 500 live plays (one connection each) in one process against nginx-rtmp fed by 5
- *      ffmpeg publishers: CPU, RSS, and per-stream video frames over a 20 s window.
+ *  (c) The monitor as users run it: the built CLI, `rtmp-actors monitor --targets FILE --json
+ *      --duration D` with every other option at its default, on 10 / 100 / 500 / 1,000 distinct
+ *      play URLs over 5 ffmpeg publishers (small.flv, ~1 Mbit/s, 30 fps) on nginx-rtmp: CPU
+ *      (/proc/PID/stat utime + stime over a 20 s window once every stream is healthy), RSS per
+ *      stream, frames received per stream and the healthy count from its own JSON lines. One more
+ *      run puts 200 streams in the monitor and 200 `rtmpdump --live -o /dev/null` beside it, over
+ *      the same window: ours/rtmpdump CPU per stream (issue 16, goal 1). See bench/lib/monitorLive.ts.
  *
  * Build with `npm run build`; run with `npm run bench`. Prints a table and writes
  * bench/results/bench.json. `npm run bench -- --only a` (or `--only a,b`) runs only those
  * sections; `--runs N` changes the number of VOD runs (default 5: on a 2-core machine the spread
- * from run to run is wide).
+ * from run to run is wide); `--counts 10,100` and `--rtmpdump N` change (c)'s stream counts.
  */
 import {
   copyFileSync,
@@ -44,6 +49,7 @@ import {
 } from '../test/helpers';
 import { FlvCounter, type FlvCounts } from './lib/flvCount';
 import { killAllMeasured, procCpu, spawnMeasured, type Measured } from './lib/proc';
+import { monitorLive, type MonitorLiveResult } from './lib/monitorLive';
 
 const ROOT = resolve(__dirname, '..', '..');
 const PLAYER = join(__dirname, 'player.js');
@@ -65,7 +71,24 @@ const SECTIONS = sectionsFromArgv(process.argv);
 const runsArg = process.argv.indexOf('--runs');
 const VOD_RUNS = runsArg >= 0 ? Math.max(1, Number(process.argv[runsArg + 1]) || 5) : 5;
 const FIRST_FRAME_RUNS = 10;
-const LIVE_COUNTS = [10, 100, 500];
+/** `--counts 10,100`: the stream counts of (c) (default 10, 100, 500, 1,000). */
+function numbersArg(name: string, fallback: number[]): number[] {
+  const i = process.argv.indexOf(name);
+  if (i < 0 || i + 1 >= process.argv.length) return fallback;
+  const xs = process.argv[i + 1].split(',').map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`${name}: whole numbers`);
+  return xs;
+}
+const LIVE_COUNTS = numbersArg('--counts', [10, 100, 500, 1000]).filter((x) => x > 0);
+/**
+ * `--rtmpdump N`: the run with N streams in the monitor and N rtmpdump processes beside it
+ * (issue 16, goal 1; default 200, 0 skips it).
+ */
+const RTMPDUMP_COUNT = numbersArg('--rtmpdump', [200])[0];
+/** How long the streams may take to become healthy before the window starts anyway. */
+const START_BUDGET_S = 90;
+/** nginx worker_connections for (c): 1,000 + 200 players, the publishers, and room. */
+const NGINX_CONNECTIONS = 4096;
 const LIVE_SECONDS = 20;
 const PUBLISHERS = 5;
 const BIG = { width: 1920, height: 1080, fps: 30, videoBitrate: '20M', seconds: 60 };
@@ -335,121 +358,7 @@ async function startOverhead(tool: string): Promise<number> {
   return m.wallS * 1000;
 }
 
-// ---------------------------------------------------------------- (c) live
-
-interface LiveChildResult {
-  count: number;
-  started: number;
-  startupMs: number;
-  startupCpuS: number;
-  windowMs: number;
-  windowCpuUserS: number;
-  windowCpuSysS: number;
-  rssMaxMB: number;
-  rssEndMB: number;
-  heapUsedMB: number;
-  maxRssKB: number;
-  bytesIn: number;
-  closedCleanly: boolean;
-  streams: Array<{
-    name: string;
-    video: number;
-    audio: number;
-    bytes: number;
-    outcome?: string;
-    ts: number[];
-  }>;
-}
-
-interface LiveSummary {
-  count: number;
-  started: number;
-  startupS: number;
-  windowS: number;
-  windowCpuS: number;
-  cpuPctOfCore: number;
-  processCpuS: number;
-  rssMaxMB: number;
-  processMaxRssMB: number;
-  nginxCpuS: number;
-  framesExpected: number;
-  framesMin: number;
-  framesMedian: number;
-  framesMax: number;
-  zeroStreams: number;
-  /** Frames some stream of the same name got inside this stream's span that this stream lacks. */
-  streamsMissingFrames: number;
-  framesMissingTotal: number;
-  /** Streams with a video timestamp step over 100 ms, and how many such steps in all. */
-  streamsWithGaps: number;
-  gaps: number;
-  failedStreams: number;
-  closedCleanly: boolean;
-  mbpsIn: number;
-  error?: string;
-}
-
-function summarizeLive(
-  r: LiveChildResult,
-  measured: Measured,
-  nginxCpuS: number,
-  fps: number,
-): LiveSummary {
-  const frames = r.streams.map((s) => s.video);
-  const union = new Map<string, Set<number>>();
-  for (const s of r.streams) {
-    const u = union.get(s.name) ?? new Set<number>();
-    for (const t of s.ts) u.add(t);
-    union.set(s.name, u);
-  }
-  // Video timestamp steps over 100 ms (3 frame intervals): loss that every stream of a name shares.
-  let gaps = 0;
-  let streamsWithGaps = 0;
-  for (const s of r.streams) {
-    let g = 0;
-    for (let i = 1; i < s.ts.length; i++) if (s.ts[i] - s.ts[i - 1] > 100) g++;
-    gaps += g;
-    if (g > 0) streamsWithGaps++;
-  }
-  let streamsMissing = 0;
-  let missingTotal = 0;
-  for (const s of r.streams) {
-    if (s.ts.length === 0) continue;
-    const own = new Set(s.ts);
-    const lo = Math.min(...s.ts);
-    const hi = Math.max(...s.ts);
-    let missing = 0;
-    for (const t of union.get(s.name) ?? []) if (t >= lo && t <= hi && !own.has(t)) missing++;
-    if (missing > 0) streamsMissing++;
-    missingTotal += missing;
-  }
-  const windowS = r.windowMs / 1000;
-  const windowCpuS = r.windowCpuUserS + r.windowCpuSysS;
-  return {
-    count: r.count,
-    started: r.started,
-    startupS: r.startupMs / 1000,
-    windowS,
-    windowCpuS,
-    cpuPctOfCore: (100 * windowCpuS) / windowS,
-    processCpuS: measured.cpuS,
-    rssMaxMB: r.rssMaxMB,
-    processMaxRssMB: measured.maxRssMB,
-    nginxCpuS,
-    framesExpected: Math.round(fps * windowS),
-    framesMin: Math.min(...frames),
-    framesMedian: median(frames),
-    framesMax: Math.max(...frames),
-    zeroStreams: frames.filter((f) => f === 0).length,
-    streamsMissingFrames: streamsMissing,
-    framesMissingTotal: missingTotal,
-    streamsWithGaps,
-    gaps,
-    failedStreams: r.streams.filter((s) => s.outcome?.startsWith('failed')).length,
-    closedCleanly: r.closedCleanly,
-    mbpsIn: r.streams.reduce((n, s) => n + s.bytes, 0) / 1e6 / windowS,
-  };
-}
+// ---------------------------------------------------------------- (c) live, the monitor as users run it
 
 function statXml(port: number): Promise<string> {
   return new Promise((res) => {
@@ -461,55 +370,6 @@ function statXml(port: number): Promise<string> {
     req.on('error', () => res(''));
     req.on('timeout', () => req.destroy());
   });
-}
-
-async function live(
-  count: number,
-  nginx: NginxRtmp,
-  names: string[],
-  fps: number,
-): Promise<LiveSummary> {
-  const url = `rtmp://127.0.0.1:${nginx.port}/live/${names[0]}`;
-  let out = '';
-  let errBuf = '';
-  const cpu0 = nginxCpu(nginx);
-  const child = spawnMeasured(
-    process.execPath,
-    [
-      PLAYER,
-      'live',
-      url,
-      '--names',
-      names.join(','),
-      '--count',
-      String(count),
-      '--seconds',
-      String(LIVE_SECONDS),
-      '--start-timeout-ms',
-      '60000',
-    ],
-    { timeoutMs: (LIVE_SECONDS + 120) * 1000, onStdout: (d) => (out += d.toString('utf8')) },
-  );
-  child.child.stderr?.on('data', (d: Buffer) => {
-    errBuf += d.toString('utf8');
-    let i: number;
-    while ((i = errBuf.indexOf('\n')) >= 0) {
-      const line = errBuf.slice(0, i);
-      errBuf = errBuf.slice(i + 1);
-      if (line.startsWith('LIVE '))
-        progress(`  ${count} streams: ${line.slice(5)}; measuring ${LIVE_SECONDS} s`);
-    }
-  });
-  const m = await child.result;
-  const nginxCpuS = nginxCpu(nginx) - cpu0;
-  let r: LiveChildResult;
-  try {
-    r = JSON.parse(out.trim().split('\n').pop() ?? '') as LiveChildResult;
-  } catch {
-    const error = `child exited ${m.code}${m.timedOut ? ' (timed out)' : ''}: ${m.stderr.trim().slice(-300)}`;
-    return { count, error } as LiveSummary;
-  }
-  return summarizeLive(r, m, nginxCpuS, fps);
 }
 
 // ---------------------------------------------------------------- main
@@ -553,8 +413,16 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
   const small = parseFlv(new Uint8Array(readFileSync(SMALL_FLV))).tags.filter((t) => t.type === 9);
   const smallFps =
     ((small.length - 1) * 1000) / (small[small.length - 1].timestamp - small[0].timestamp);
+  // Audio + video messages per second of small.flv (what `messagesReceived` counts).
+  const smallAv = parseFlv(new Uint8Array(readFileSync(SMALL_FLV))).tags.filter(
+    (t) => t.type === 8 || t.type === 9,
+  );
+  const smallMessagesPerS =
+    ((smallAv.length - 1) * 1000) /
+    (Math.max(...smallAv.map((t) => t.timestamp)) - Math.min(...smallAv.map((t) => t.timestamp)));
 
   const nginx = await startNginxRtmp({ mediaDir: media });
+  if (SECTIONS.has('c')) await raiseNginxConnections(nginx);
   progress(`nginx-rtmp on 127.0.0.1:${nginx.port} (pid ${nginx.pid})`);
 
   // (a)
@@ -611,8 +479,17 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
 
   // (c)
   const names = Array.from({ length: PUBLISHERS }, (_, i) => `pub${i}`);
-  const lives: LiveSummary[] = [];
-  if (SECTIONS.has('c')) await runLive(nginx, media, names, smallFps, publishers, lives);
+  const lives: MonitorLiveResult[] = [];
+  if (SECTIONS.has('c')) {
+    await runLive(
+      nginx,
+      media,
+      names,
+      { videoFps: smallFps, messagesPerS: smallMessagesPerS },
+      publishers,
+      lives,
+    );
+  }
   const pubAlive = publishers.filter((p) => p.pid > 0).length;
 
   // Report.
@@ -632,13 +509,30 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
   });
 }
 
+/**
+ * The harness's nginx.conf allows 1,024 connections per worker; (c) needs 1,000 players plus 200
+ * rtmpdump plus the publishers in its one worker. Raise the limit (and the worker's file limit)
+ * in this run's own nginx.conf and restart it.
+ */
+async function raiseNginxConnections(nginx: NginxRtmp): Promise<void> {
+  const conf = join(nginx.runDir, 'nginx.conf');
+  const text = readFileSync(conf, 'utf8');
+  if (!/worker_connections\s+\d+;/.test(text)) throw new Error(`${conf}: no worker_connections`);
+  writeFileSync(
+    conf,
+    `worker_rlimit_nofile ${NGINX_CONNECTIONS * 2};\n` +
+      text.replace(/worker_connections\s+\d+;/, `worker_connections ${NGINX_CONNECTIONS};`),
+  );
+  await nginx.restart();
+}
+
 async function runLive(
   nginx: NginxRtmp,
   media: string,
   names: string[],
-  smallFps: number,
+  rates: { videoFps: number; messagesPerS: number },
   publishers: PublisherHandle[],
-  lives: LiveSummary[],
+  lives: MonitorLiveResult[],
 ): Promise<void> {
   noteLoad('c');
   progress(`(c) starting ${PUBLISHERS} ffmpeg publishers (small.flv looped, -c copy, real time)`);
@@ -659,18 +553,49 @@ async function runLive(
   }
   progress(`    ${publishing}/${PUBLISHERS} publishing`);
   await sleep(1000);
-  for (const count of LIVE_COUNTS) {
-    progress(`(c) ${count} live streams in one process`);
-    const s = await live(count, nginx, names, smallFps);
+  const runs: Array<{ count: number; rtmpdumps?: number }> = [
+    ...LIVE_COUNTS.map((count) => ({ count })),
+    ...(RTMPDUMP_COUNT > 0 ? [{ count: RTMPDUMP_COUNT, rtmpdumps: RTMPDUMP_COUNT }] : []),
+  ];
+  for (const { count, rtmpdumps } of runs) {
+    progress(
+      `(c) rtmp-actors monitor, ${count} live streams` +
+        (rtmpdumps ? `, and ${rtmpdumps} rtmpdump --live processes in the same window` : ''),
+    );
+    const s = await monitorLive({
+      cli: CLI,
+      nginx,
+      names,
+      count,
+      rtmpdumps,
+      windowS: LIVE_SECONDS,
+      startBudgetS: START_BUDGET_S,
+      videoFps: rates.videoFps,
+      messagesPerS: rates.messagesPerS,
+      progress,
+    });
     lives.push(s);
     if (s.error) progress(`    ERROR ${s.error}`);
-    else
+    else {
       progress(
-        `    ${s.started}/${count} started in ${fix(s.startupS, 1)} s; ${fix(s.windowCpuS)} CPU s (${fix(s.cpuPctOfCore, 0)}% of a core), ` +
-          `${fix(s.rssMaxMB, 0)} MB RSS; frames min/median/max ${s.framesMin}/${s.framesMedian}/${s.framesMax} of ~${s.framesExpected}; ` +
-          `${s.zeroStreams} with none; ${s.streamsMissingFrames} missing some`,
+        `    healthy ${s.healthyAtStart}/${s.healthyMin}/${s.healthyAtEnd} of ${count} (start/min/end); ` +
+          `${fix(s.cpuS)} CPU s (${fix(s.cpuPctOfCore, 1)}% of a core, ${fix(s.cpuPctPerStream, 3)}% per stream), ` +
+          `${fix(s.runQueueWaitS, 1)} s waiting for a CPU, ${fix(s.rssMaxMB, 0)} MB RSS (${fix(s.rssPerStreamKB, 0)} KB per stream); ` +
+          `${s.framesField} per stream min/median ${s.framesMin}/${s.framesMedian} of ~${s.framesExpected}; exit ${s.exitCode}`,
       );
-    await sleep(1000);
+      if (Object.keys(s.unhealthy).length > 0 || s.stalls > 0 || s.reconnects > 0) {
+        progress(
+          `    not healthy at the end: ${JSON.stringify(s.unhealthy)}; in the window: ${s.stalls} stalls, ${s.reconnects} reconnects`,
+        );
+      }
+      if (s.rtmpdump) {
+        progress(
+          `    rtmpdump: ${s.rtmpdump.aliveAtEnd}/${s.rtmpdump.count} alive, ${fix(s.rtmpdump.cpuPctPerStream, 3)}% of a core per stream, ` +
+            `${fix(s.rtmpdump.rssPerStreamKB, 0)} KB per stream; ours/rtmpdump CPU per stream ${fix(s.rtmpdump.cpuRatio, 2)}`,
+        );
+      }
+    }
+    await sleep(2000);
   }
 }
 
@@ -684,7 +609,7 @@ interface Report {
   first: FirstSummary[];
   ff: FirstFrameRun[];
   overhead: Record<string, number[]>;
-  lives: LiveSummary[];
+  lives: MonitorLiveResult[];
   pubAlive: number;
 }
 
@@ -754,32 +679,76 @@ function report(r: Report): void {
       );
     }
   }
+  const byCount = lives.filter((s) => !s.rtmpdump);
+  const vsRtmpdump = lives.find((s) => s.rtmpdump);
   if (lives.length > 0) {
     lines.push('');
     lines.push(
-      `(c) live plays in one process, nginx-rtmp, ${PUBLISHERS} publishers (small.flv ${fix(smallFps, 1)} fps), ${LIVE_SECONDS} s window`,
+      `(c) the monitor as users run it: \`${lives.find((s) => s.command)?.command ?? 'rtmp-actors monitor'}\`, nginx-rtmp, ` +
+        `${PUBLISHERS} publishers (small.flv, ~1 Mbit/s, ${fix(smallFps, 1)} fps), distinct play URLs, ${LIVE_SECONDS} s window`,
     );
     lines.push(
-      'streams | started | startup s | CPU s (window) | % core | process CPU s | RSS MB | nginx CPU s | MB/s in | frames min/median/max (expected) | none | missing | gaps>100ms',
+      'streams | healthy start/min/end | startup s | CPU s | % core | s waiting for a CPU | % core per stream | RSS MB | KB per stream | KB per stream over the first run | frames per stream min/median (expected) | short | MB/s in | nginx % core | exit',
     );
     lines.push(
-      '------: | ------: | --------: | -------------: | -----: | ------------: | -----: | ----------: | ------: | ------------------------------: | ---: | ------: | ---------:',
+      '------: | --------------------: | --------: | ----: | -----: | ------------------: | ----------------: | -----: | ------------: | -------------------------------: | --------------------------------------: | ----: | ------: | -----------: | ---:',
     );
+    const base = lives.find((s) => !s.error);
+    const marginalKB = (s: MonitorLiveResult): number =>
+      base && s.count > base.count
+        ? ((s.rssMaxMB - base.rssMaxMB) * 1024) / (s.count - base.count)
+        : NaN;
     for (const s of lives) {
       if (s.error) {
-        lines.push(`${String(s.count).padStart(7)} | error: ${s.error.slice(0, 120)}`);
+        lines.push(`${String(s.count).padStart(7)} | error: ${s.error.slice(0, 160)}`);
         continue;
       }
       lines.push(
-        `${String(s.count).padStart(7)} | ${String(s.started).padStart(7)} | ${fix(s.startupS, 1).padStart(9)} | ${fix(s.windowCpuS).padStart(14)} | ` +
-          `${fix(s.cpuPctOfCore, 0).padStart(6)} | ${fix(s.processCpuS).padStart(13)} | ${fix(Math.max(s.rssMaxMB, s.processMaxRssMB), 0).padStart(6)} | ` +
-          `${fix(s.nginxCpuS).padStart(11)} | ${fix(s.mbpsIn, 1).padStart(7)} | ` +
-          `${`${s.framesMin}/${s.framesMedian}/${s.framesMax} (${s.framesExpected})`.padStart(31)} | ${String(s.zeroStreams).padStart(4)} | ` +
-          `${`${s.streamsMissingFrames} (${s.framesMissingTotal})`.padStart(7)} | ${`${s.streamsWithGaps} (${s.gaps})`.padStart(10)}`,
+        `${String(s.count).padStart(7)} | ${`${s.healthyAtStart}/${s.healthyMin}/${s.healthyAtEnd}`.padStart(21)} | ${fix(s.startupS, 1).padStart(9)} | ` +
+          `${fix(s.cpuS).padStart(5)} | ${fix(s.cpuPctOfCore, 1).padStart(6)} | ${fix(s.runQueueWaitS, 1).padStart(19)} | ${fix(s.cpuPctPerStream, 3).padStart(17)} | ${fix(s.rssMaxMB, 0).padStart(6)} | ` +
+          `${fix(s.rssPerStreamKB, 0).padStart(13)} | ${fix(marginalKB(s), 0).padStart(32)} | ${`${s.framesMin}/${s.framesMedian} (${s.framesExpected})`.padStart(39)} | ${String(s.streamsShort).padStart(5)} | ` +
+          `${fix(s.mbpsIn, 1).padStart(7)} | ${fix(s.nginxCpuPctOfCore, 1).padStart(12)} | ${String(s.exitCode).padStart(4)}` +
+          (s.rtmpdump ? ` (with ${s.rtmpdump.count} rtmpdump)` : ''),
+      );
+    }
+    for (const s of lives) {
+      if (s.error || (Object.keys(s.unhealthy).length === 0 && s.stalls + s.reconnects === 0))
+        continue;
+      lines.push(
+        `${s.count} streams${s.rtmpdump ? ' (with rtmpdump)' : ''}: not healthy at the end ${JSON.stringify(s.unhealthy)}; ` +
+          `${s.stalls} stalls and ${s.reconnects} reconnects in the window`,
+      );
+    }
+    lines.push(
+      "s waiting for a CPU: the monitor's main thread runnable but not running (/proc/PID/schedstat) during the window; " +
+        'high figures mean other processes set the pace, not the monitor',
+    );
+    const framesField = lives.find((s) => s.framesField)?.framesField;
+    if (framesField === 'messagesReceived') {
+      lines.push(
+        'frames = audio + video messages (the JSON stream line carries no video frame count); expected from small.flv',
+      );
+    }
+    if (vsRtmpdump?.rtmpdump) {
+      const d = vsRtmpdump.rtmpdump;
+      lines.push(
+        `${vsRtmpdump.count} streams, same ${fix(vsRtmpdump.windowS, 1)} s window: ours ${fix(vsRtmpdump.cpuPctPerStream, 3)}% of a core per stream ` +
+          `(${fix(vsRtmpdump.cpuPctOfCore, 1)}% in all), rtmpdump --live ${fix(d.cpuPctPerStream, 3)}% per stream ` +
+          `(${d.count} processes, ${d.aliveAtEnd} alive at the end, ${fix(d.cpuPctOfCore, 1)}% in all); ` +
+          `ours/rtmpdump CPU per stream ${fix(d.cpuRatio, 2)}, RSS per stream ${fix(vsRtmpdump.rssPerStreamKB, 0)} KB vs ${fix(d.rssPerStreamKB, 0)} KB (${fix(d.rssRatio, 2)}; ` +
+          `ours over the ${base?.count ?? '?'}-stream run: ${fix(marginalKB(vsRtmpdump), 0)} KB per stream)`,
+      );
+    }
+    const lo = byCount.find((s) => !s.error);
+    const hi = [...byCount].reverse().find((s) => !s.error);
+    if (lo && hi && hi.count > lo.count) {
+      lines.push(
+        `marginal RSS per stream (${lo.count} -> ${hi.count} streams): ${fix(((hi.rssMaxMB - lo.rssMaxMB) * 1024) / (hi.count - lo.count), 0)} KB; ` +
+          `marginal CPU per stream: ${fix((hi.cpuPctOfCore - lo.cpuPctOfCore) / (hi.count - lo.count), 3)}% of a core`,
       );
     }
   }
-  const top = lives[lives.length - 1];
+  const top = [...byCount].reverse()[0];
   lines.push('');
   lines.push('goals:');
   if (ours && rd) {
@@ -793,19 +762,26 @@ function report(r: Report): void {
         `${(first[0].inProcessMedian ?? Infinity) <= first[1].medianMinusStart ? 'met' : 'NOT met'}`,
     );
   }
-  if (top)
+  if (vsRtmpdump?.rtmpdump) {
+    const d = vsRtmpdump.rtmpdump;
+    const allHealthy = vsRtmpdump.healthyMin === vsRtmpdump.count;
     lines.push(
-      `  (c) ${top?.count} streams, nothing lost, RSS < 300 MB: ` +
-        (top &&
-        !top.error &&
-        top.started === top.count &&
-        top.zeroStreams === 0 &&
-        top.streamsMissingFrames === 0 &&
-        top.gaps === 0 &&
-        Math.max(top.rssMaxMB, top.processMaxRssMB) < 300
-          ? 'met'
-          : 'NOT met'),
+      `  (c) issue 16 goal 1, ${vsRtmpdump.count} streams: CPU per stream <= 0.5x rtmpdump's, every stream healthy, RSS <= 300 KB per stream: ` +
+        `${d.cpuRatio <= 0.5 && allHealthy && vsRtmpdump.rssPerStreamKB <= 300 ? 'met' : 'NOT met'} ` +
+        `(${fix(d.cpuRatio, 2)}x, ${vsRtmpdump.healthyMin}/${vsRtmpdump.count} healthy throughout, ${fix(vsRtmpdump.rssPerStreamKB, 0)} KB)`,
     );
+  }
+  if (top && !top.rtmpdump) {
+    const ok =
+      !top.error &&
+      top.healthyMin === top.count &&
+      top.streamsShort === 0 &&
+      top.cpuPctOfCore <= 100;
+    lines.push(
+      `  (c) issue 16 goal 2, ${top.count} streams in one monitor process, none short of frames, at most one core: ` +
+        `${ok ? 'met' : 'NOT met'} (${top.healthyMin}/${top.count} healthy throughout, ${top.streamsShort} short, ${fix(top.cpuPctOfCore, 1)}% of a core)`,
+    );
+  }
   lines.push(
     `1-min load average at phases a/b/c/end: ${['a', 'b', 'c', 'end'].map((p) => loads[p]).join(' / ')} (${cpus().length} CPUs)`,
   );
@@ -838,12 +814,22 @@ function report(r: Report): void {
           oursOverRtmpdump: pairedRatios(downloads, 'ours', 'rtmpdump'),
         },
         firstFrame: { url: 'vod/small.flv', runs: ff, startOverhead: overhead, summary: first },
-        live: {
+        monitor: {
+          what: 'bin/rtmp-actors monitor with its defaults (--json --duration D), N distinct play URLs',
           publishers: PUBLISHERS,
           publishersAlive: pubAlive,
           fps: smallFps,
           seconds: LIVE_SECONDS,
           results: lives,
+          oursOverRtmpdump: vsRtmpdump?.rtmpdump
+            ? {
+                streams: vsRtmpdump.count,
+                cpuPerStream: vsRtmpdump.rtmpdump.cpuRatio,
+                rssPerStream: vsRtmpdump.rtmpdump.rssRatio,
+                oursCpuPctPerStream: vsRtmpdump.cpuPctPerStream,
+                rtmpdumpCpuPctPerStream: vsRtmpdump.rtmpdump.cpuPctPerStream,
+              }
+            : undefined,
         },
         loadAverage: loads,
         sections,
