@@ -3,14 +3,15 @@
  *
  *   handshaking ──handshake done──▶ awaitingConnect ──connect (app allowed)──▶ connected
  *        │                               │ connect (app not allowed) / connectTimeout
- *        └─ handshake failed ──▶ failed ◀┘ idleTimeout (in either)
+ *        └─ handshake failed ──▶ failed ◀┘
  *   connected: idle ⇄ publishing ⇄ active, by what its NetStreams do (SERVER.STREAM_ROLE);
  *     idle ──idleTimeout──▶ failed; publishing ──idleTimeout with nothing received──▶ failed
  *   any ──socket closed──▶ closed;  any ──SERVER.SHUTDOWN──▶ closing ──socket closed──▶ closed
  *
- * No client can hold a connection without using it: a connection with no publish or play (a
- * stalled handshake, no connect, connected but idle) is closed on the named `idleTimeout` delay,
- * and so is a publisher that has sent nothing that long. A player that only receives is active.
+ * No client can hold a connection without using it: a connection with no publish or play is
+ * closed on the named `idleTimeout` delay (the handshake and connect timeouts are never longer
+ * than it, so a stalled handshake or a missing connect is covered too), and so is a publisher that
+ * has sent nothing that long. A player that only receives is active.
  *
  * It mirrors the client's netConnection: the socket is the invoked `connectionIo` actor (the
  * embedded server's ServerConnection, provided with `.provide({ actors: { connectionIo } })`), the
@@ -118,8 +119,6 @@ export interface ServerConnectionInput {
    * anything) before it is closed. Default 30000.
    */
   idleTimeoutMs?: number;
-  /** Whether publish and play wait for the server's authorizer. Default false. */
-  authorization?: boolean;
   /** Milliseconds the authorizer may take per publish or play. Default 5000. */
   authorizeTimeoutMs?: number;
 }
@@ -134,7 +133,6 @@ export interface ServerIoInput {
 export interface ServerConnectionContext {
   connectionId: number;
   timeouts: { handshake: number; connect: number; idle: number; authorize: number };
-  authorization: boolean;
   apps: readonly string[];
   /** What each NetStream does now (from its SERVER.STREAM_ROLE reports). */
   roles: Record<number, ServerStreamRole>;
@@ -300,7 +298,6 @@ export const serverConnectionMachine = setup({
           input: {
             streamId: event.streamId,
             connectionId: context.connectionId,
-            authorization: context.authorization,
             authorizeTimeoutMs: context.timeouts.authorize,
           },
         }),
@@ -346,13 +343,13 @@ export const serverConnectionMachine = setup({
   description: 'Server role of one RTMP connection: handshake, connect, then NetStreams.',
   context: ({ input }) => ({
     connectionId: input.connectionId,
+    // A stalled handshake or a missing connect is idle too: neither may outlast idleTimeout.
     timeouts: {
-      handshake: input.handshakeTimeoutMs,
-      connect: input.connectTimeoutMs,
+      handshake: Math.min(input.handshakeTimeoutMs, input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      connect: Math.min(input.connectTimeoutMs, input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
       idle: input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       authorize: input.authorizeTimeoutMs ?? DEFAULT_AUTHORIZE_TIMEOUT_MS,
     },
-    authorization: input.authorization ?? false,
     apps: input.apps ?? [],
     roles: {},
     app: '',
@@ -392,9 +389,6 @@ export const serverConnectionMachine = setup({
           { target: 'failed', actions: ['recordHandshakeFailure', 'closeSocket'] },
         ],
       },
-      after: {
-        idleTimeout: { target: 'failed', actions: ['recordIdleTimeout', 'closeSocket'] },
-      },
       on: {
         'TRANSPORT.HANDSHAKE_START': { actions: 'startReading' },
         'HANDSHAKE.PEER_HELLO': { actions: 'forwardToHandshake' },
@@ -406,7 +400,6 @@ export const serverConnectionMachine = setup({
       description: 'Only connect is allowed; other commands get _error.',
       after: {
         connectTimeout: { target: 'failed', actions: ['recordConnectTimeout', 'closeSocket'] },
-        idleTimeout: { target: 'failed', actions: ['recordIdleTimeout', 'closeSocket'] },
       },
       on: {
         'SERVER.CONNECT': [

@@ -2,16 +2,15 @@
  * The server side of one NetStream (one message stream id of a connection) as a statechart:
  *
  *   created ──REQUEST──▶ authorizing ──allowed──▶ authorized ──PUBLISH──▶ publishing | badName
- *      │                    │ refused, failed,              └──PLAY──▶ playing | waitingForPublisher | notFound
- *      │                    │ authorizeTimeout
- *      │                    ▼
- *      │               unauthorized
- *      └─REQUEST (no authorizer)──▶ authorized
+ *                           │ refused, failed,              └──PLAY──▶ playing | waitingForPublisher | notFound
+ *                           │ authorizeTimeout
+ *                           ▼
+ *                      unauthorized
  *   publishing | playing | waitingForPublisher | authorizing | authorized ──END──▶ created, ──DELETE──▶ closed
  *
  * `authorizing` invokes the `authorize` actor (the server's authorizer: a function, or
  * nginx-rtmp-style HTTP hooks), bounded by the named `authorizeTimeout` delay: no answer in time
- * refuses (fail closed). The decision goes to the parent serverConnection actor
+ * refuses (fail closed). A server without an authorizer provides one that allows at once. The decision goes to the parent serverConnection actor
  * (`SERVER.STREAM_AUTHORIZATION`), which tells its IO to go on or to refuse; nothing is claimed
  * before it. Every state tells the parent its role (`SERVER.STREAM_ROLE`), so the connection knows
  * whether it is idle, publishing or playing.
@@ -20,7 +19,7 @@
  * (`ca***`), so no key ever reaches a snapshot, the inspector or a trace. The `authorize` actor
  * gets ids only; the runtime looks the request up.
  */
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type AnyActorRef } from 'xstate';
 
 export type ServerStreamRole = 'idle' | 'authorizing' | 'publishing' | 'playing';
 
@@ -30,8 +29,6 @@ export interface ServerStreamInput {
   streamId: number;
   /** The connection's number (the authorize actor finds the request by it). */
   connectionId?: number;
-  /** Whether publish and play wait for the `authorize` actor. Default false: all allowed. */
-  authorization?: boolean;
   /** Milliseconds the `authorize` actor may take. Default 5000. */
   authorizeTimeoutMs?: number;
 }
@@ -52,7 +49,6 @@ export interface AuthorizeActorOutput {
 export interface ServerStreamContext {
   streamId: number;
   connectionId: number;
-  authorization: boolean;
   authorizeTimeoutMs: number;
   /** What the client asked for. */
   action: ServerStreamAction | undefined;
@@ -92,6 +88,11 @@ const authorizePlaceholder = fromPromise<AuthorizeActorOutput, AuthorizeActorInp
 
 const DEFAULT_AUTHORIZE_TIMEOUT_MS = 5_000;
 
+/** Whether the actor runs under a serverConnection (a model walk or a lone test actor does not). */
+function hasParent(self: AnyActorRef): boolean {
+  return (self as { _parent?: unknown })._parent !== undefined;
+}
+
 export const serverStreamMachine = setup({
   types: {
     context: {} as ServerStreamContext,
@@ -129,34 +130,39 @@ export const serverStreamMachine = setup({
       refusal: ({ context }) => `no authorization within ${context.authorizeTimeoutMs} ms`,
     }),
     /** The connection's IO goes on with the publish or play. */
-    reportAllowed: sendParent(
-      ({ context }): ServerStreamReport => ({
+    reportAllowed: enqueueActions(({ context, self, enqueue }) => {
+      if (!hasParent(self)) return;
+      enqueue.sendParent({
         type: 'SERVER.STREAM_AUTHORIZATION',
         streamId: context.streamId,
         action: context.action ?? 'play',
         allowed: true,
-      }),
-    ),
+      } satisfies ServerStreamReport);
+    }),
     /** The connection's IO answers the refusal status. */
-    reportRefused: sendParent(
-      ({ context }): ServerStreamReport => ({
+    reportRefused: enqueueActions(({ context, self, enqueue }) => {
+      if (!hasParent(self)) return;
+      enqueue.sendParent({
         type: 'SERVER.STREAM_AUTHORIZATION',
         streamId: context.streamId,
         action: context.action ?? 'play',
         allowed: false,
         reason: context.refusal,
-      }),
-    ),
-    reportRole: sendParent(
-      ({ context }, params: { role: ServerStreamRole }): ServerStreamReport => ({
-        type: 'SERVER.STREAM_ROLE',
-        streamId: context.streamId,
-        role: params.role,
-      }),
+      } satisfies ServerStreamReport);
+    }),
+    /** The connection learns what this NetStream does (idle, authorizing, publishing, playing). */
+    reportRole: enqueueActions(
+      ({ context, self, enqueue }, params: { role: ServerStreamRole }) => {
+        if (!hasParent(self)) return;
+        enqueue.sendParent({
+          type: 'SERVER.STREAM_ROLE',
+          streamId: context.streamId,
+          role: params.role,
+        } satisfies ServerStreamReport);
+      },
     ),
   },
   guards: {
-    authorizationRequired: ({ context }) => context.authorization,
     allowed: ({ event }) => (event as { output?: AuthorizeActorOutput }).output?.allowed === true,
     publishAccepted: ({ event }) => event.type === 'STREAM.PUBLISH' && event.outcome === 'ok',
     publisherPresent: ({ event }) => event.type === 'STREAM.PLAY' && event.outcome === 'playing',
@@ -171,7 +177,6 @@ export const serverStreamMachine = setup({
   context: ({ input }) => ({
     streamId: input.streamId,
     connectionId: input.connectionId ?? 0,
-    authorization: input.authorization ?? false,
     authorizeTimeoutMs: input.authorizeTimeoutMs ?? DEFAULT_AUTHORIZE_TIMEOUT_MS,
     action: undefined,
     label: undefined,
@@ -183,14 +188,7 @@ export const serverStreamMachine = setup({
       description: 'createStream answered; waiting for publish or play.',
       entry: { type: 'reportRole', params: { role: 'idle' } },
       on: {
-        'STREAM.REQUEST': [
-          {
-            guard: 'authorizationRequired',
-            target: 'authorizing',
-            actions: 'recordRequest',
-          },
-          { target: 'authorized', actions: ['recordRequest', 'reportAllowed'] },
-        ],
+        'STREAM.REQUEST': { target: 'authorizing', actions: 'recordRequest' },
         'STREAM.DELETE': { target: 'closed' },
       },
     },

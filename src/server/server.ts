@@ -337,7 +337,6 @@ export class RtmpServer implements ConnectionHost {
           handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
           connectTimeoutMs: this.opts.connectTimeoutMs,
           idleTimeoutMs: this.opts.idleTimeoutMs,
-          authorization: this.authorizer !== undefined,
           authorizeTimeoutMs: this.opts.authorizeTimeoutMs,
           apps: this.opts.apps,
         },
@@ -356,7 +355,11 @@ export class RtmpServer implements ConnectionHost {
       const connection = [...this.connections].find((c) => c.id === input.connectionId);
       const pending = connection?.pendingRequest(input.streamId);
       const authorize = this.authorizer;
-      if (!pending || !authorize) return { allowed: false, reason: 'no request to authorize' };
+      if (!pending) return { allowed: false, reason: 'no request to authorize' };
+      if (!authorize) {
+        this.requests.allowed[pending.request.action]++;
+        return { allowed: true };
+      }
       let decision;
       try {
         decision = toDecision(await authorize({ ...pending.request }, signal));

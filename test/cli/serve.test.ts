@@ -157,7 +157,14 @@ describe('rtmp-actors serve', () => {
           .filter((r) => r.actorId === id && r.type === '@xstate.snapshot')
           .map((r) => r.value);
       expect(connectionStates('connection-1')).toEqual(
-        expect.arrayContaining(['handshaking', 'awaitingConnect', 'connected', 'closed']),
+        expect.arrayContaining([
+          'handshaking',
+          'awaitingConnect',
+          { connected: 'idle' },
+          { connected: 'active' },
+          { connected: 'publishing' },
+          'closed',
+        ]),
       );
       expect(connectionStates('connection-2')).toEqual(
         expect.arrayContaining(['awaitingConnect', 'failed']),
