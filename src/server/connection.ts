@@ -394,7 +394,9 @@ export class ServerConnection {
 
   /** Sends an event to the serverStream actor of `streamId` (through the serverConnection actor). */
   streamEvent(streamId: number, event: ServerStreamEvent): void {
-    if (this.streams.has(streamId)) this.report({ type: 'SERVER.STREAM', streamId, event });
+    if (this.streams.has(streamId) && this.connection.getSnapshot().status === 'active') {
+      this.report({ type: 'SERVER.STREAM', streamId, event });
+    }
   }
 
   /** A new NetStream: the serverConnection actor spawns its serverStream actor. */
@@ -648,8 +650,20 @@ export class ServerConnection {
   }
 
   /** The NetStream a command names; a command on an id never created gets one (lenient, as nginx-rtmp). */
-  private streamFor(id: number): NetStream {
+  private streamFor(id: number): NetStream | undefined {
     const s = this.streams.get(id);
+    if (!s && this.streams.size >= this.options.limits.maxStreams) {
+      // publish or play on an id never created must not get round maxStreams.
+      this.send(
+        status(
+          id,
+          'error',
+          'NetStream.Failed',
+          `at most ${this.options.limits.maxStreams} streams per connection (maxStreams)`,
+        ),
+      );
+      return undefined;
+    }
     // A stream that ended in badName or notFound takes a new command with a new actor.
     if (!s || s.actor?.getSnapshot().status !== 'active') {
       this.streams.delete(id);
@@ -671,6 +685,7 @@ export class ServerConnection {
     extra: Pick<AuthorizeRequest, 'type' | 'start' | 'duration' | 'reset'>,
   ): void {
     const s = this.streamFor(streamId);
+    if (!s) return;
     if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
     const { name, query } = splitStreamName(fullName);
     s.pending = {
@@ -832,7 +847,7 @@ export class ServerConnection {
   }
 
   /** A NetStream ends: deleteStream, closeStream, a new play/publish on its id, or the connection closing. */
-  private endStream(id: number, remove: boolean): void {
+  private endStream(id: number, remove: boolean, quiet = false): void {
     const s = this.streams.get(id);
     if (!s) return;
     if (roleOf(s.actor) === 'publishing' && s.name !== undefined) {
@@ -853,7 +868,9 @@ export class ServerConnection {
       });
     }
     if (s.allowed) this.host.streamEnded(this, s.allowed);
-    this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
+    // Closing: the connection's actor stops with all its NetStream actors at once (stopping them
+    // one by one costs xstate a copy of the children per stop: quadratic in the streams).
+    if (!quiet) this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
     s.name = undefined;
     s.player = undefined;
     s.pending = undefined;
@@ -879,9 +896,10 @@ export class ServerConnection {
    */
   close(reason = 'closed', error?: string, linger = false, cause?: unknown): void {
     if (this.closed) return;
-    const wasConnected = this.phase === 'connected';
     this.closed = true;
-    if (wasConnected) for (const id of [...this.streams.keys()]) this.endStream(id, true);
+    // Every NetStream ends, whatever the phase: the machine may have left `connected` already
+    // (an idle timeout, a limit) when it tells the IO to close.
+    for (const id of [...this.streams.keys()]) this.endStream(id, true, true);
     this.report(
       error === undefined
         ? { type: 'SERVER.CLOSED', reason }

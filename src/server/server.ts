@@ -184,6 +184,9 @@ export interface ServerStats {
   refusedConnections: number;
 }
 
+/** NetStreams one connection may have (the server's default for limits.maxStreams). */
+const DEFAULT_SERVER_MAX_STREAMS = 128;
+
 /** The longest delay a Node timer takes. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -238,7 +241,10 @@ export class RtmpServer implements ConnectionHost {
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 1935,
       chunkSize: options.chunkSize ?? 4096,
-      limits: resolveLimits(options.limits),
+      // NetStreams per connection: 128 unless asked (each is an actor; xstate stops a
+      // connection's children one copy of its children map at a time, so a thousand on one
+      // connection would stall the server for seconds when it closes).
+      limits: resolveLimits({ maxStreams: DEFAULT_SERVER_MAX_STREAMS, ...options.limits }),
       gopCache: options.gopCache ?? true,
       waitForPublisher: options.waitForPublisher ?? false,
       playerHighWaterMark: options.playerHighWaterMark ?? 4 * 1024 * 1024,

@@ -110,6 +110,8 @@ export interface FaultClientOptions {
   app?: string;
   /** idleConnections: how many connections. Default 1,100. */
   count?: number;
+  /** oversizedLengths: how many chunk streams claim the largest length. Default 100. */
+  streams?: number;
   /** Seed of the random bytes. Default 1. */
   seed?: number;
 }
@@ -384,7 +386,7 @@ export function startFaultClient(
       case 'oversizedLengths': {
         const c = open();
         if (!(await ready(c))) return;
-        for (let i = 0; i < F.oversizedStreams && c.isOpen; i++) {
+        for (let i = 0; i < (options.streams ?? F.oversizedStreams) && c.isOpen; i++) {
           const csid = 3 + i;
           const header = fmt0Header(csid, 0, F.maxWireMessageLength, MessageTypeId.Video, 1);
           await c.write(Buffer.concat([header, Buffer.from([0x17])]));
