@@ -21,7 +21,10 @@ import { fmt0Header, seededBytes } from './faultServers';
 
 /** The ways a fault client misbehaves. */
 export type FaultClientBehaviour =
-  /** After connect: fmt-0 headers claiming 16 MiB − 1 bytes on many chunk streams, one body byte each. */
+  /**
+   * After connect: Set Chunk Size 1, then fmt-0 headers claiming 16 MiB − 1 bytes on many chunk
+   * streams, one body byte each (each opens a message the server must buffer).
+   */
   | 'oversizedLengths'
   /** After connect: Set Chunk Size 2^31 − 1, then video messages of 16 MiB − 1 in one chunk each, up to a cap. */
   | 'hugeChunkSize'
@@ -386,6 +389,8 @@ export function startFaultClient(
       case 'oversizedLengths': {
         const c = open();
         if (!(await ready(c))) return;
+        // Chunk size 1: each header's one body byte is a whole chunk, so the next header follows.
+        await c.send([{ type: 'SetChunkSize', chunkSize: 1, timestamp: 0, streamId: 0 }]);
         for (let i = 0; i < (options.streams ?? F.oversizedStreams) && c.isOpen; i++) {
           const csid = 3 + i;
           const header = fmt0Header(csid, 0, F.maxWireMessageLength, MessageTypeId.Video, 1);
@@ -511,10 +516,17 @@ export function startFaultClient(
           await c.send([buildCommand('createStream', null, [], { transactionId: tid })]);
         }
         // The stream ids the server gave, in order; then a publish on each.
+        // Every createStream answered (_result, or _error once the server's limit is reached).
         await c.until(
           () =>
-            c.received().filter((m) => m.type === 'Command' && m.name === '_result').length >=
-            F.manyStreams + 1,
+            c
+              .received()
+              .filter(
+                (m) =>
+                  m.type === 'Command' &&
+                  (m.name === '_result' || m.name === '_error') &&
+                  m.transactionId >= 2,
+              ).length >= F.manyStreams,
         );
         const ids = c
           .received()
