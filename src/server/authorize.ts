@@ -181,6 +181,8 @@ export function postForm(
       target,
       {
         method: 'POST',
+        // One connection per call: no pooled keep-alive socket outlives the answer.
+        agent: false,
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
           'content-length': Buffer.byteLength(body),
