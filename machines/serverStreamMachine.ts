@@ -151,16 +151,14 @@ export const serverStreamMachine = setup({
       } satisfies ServerStreamReport);
     }),
     /** The connection learns what this NetStream does (idle, authorizing, publishing, playing). */
-    reportRole: enqueueActions(
-      ({ context, self, enqueue }, params: { role: ServerStreamRole }) => {
-        if (!hasParent(self)) return;
-        enqueue.sendParent({
-          type: 'SERVER.STREAM_ROLE',
-          streamId: context.streamId,
-          role: params.role,
-        } satisfies ServerStreamReport);
-      },
-    ),
+    reportRole: enqueueActions(({ context, self, enqueue }, params: { role: ServerStreamRole }) => {
+      if (!hasParent(self)) return;
+      enqueue.sendParent({
+        type: 'SERVER.STREAM_ROLE',
+        streamId: context.streamId,
+        role: params.role,
+      } satisfies ServerStreamReport);
+    }),
   },
   guards: {
     allowed: ({ event }) => (event as { output?: AuthorizeActorOutput }).output?.allowed === true,

@@ -128,10 +128,7 @@ export const serverSupervisorMachine = setup({
       });
     }),
     refuseConnection: enqueueActions(
-      (
-        { context, event, enqueue },
-        params: { why: 'full' | 'addressFull' | 'shuttingDown' },
-      ) => {
+      ({ context, event, enqueue }, params: { why: 'full' | 'addressFull' | 'shuttingDown' }) => {
         if (event.type !== 'LISTENER.ACCEPT') return;
         enqueue.sendTo('listener', {
           type: 'LISTENER.REFUSE',

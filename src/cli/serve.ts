@@ -139,9 +139,9 @@ export const serveCommand: Command = {
       'and the last GOP are kept, so a new player starts on a keyframe at once. One publisher per name\n' +
       '(a second gets NetStream.Publish.BadName); an unknown name gets NetStream.Play.StreamNotFound\n' +
       'unless --wait. With --app, connect to any other application is answered with\n' +
-      'NetConnection.Connect.Rejected. --on-publish/--on-play are nginx-rtmp\'s HTTP hooks: each publish\n' +
+      "NetConnection.Connect.Rejected. --on-publish/--on-play are nginx-rtmp's HTTP hooks: each publish\n" +
       'or play is POSTed (form fields call, addr, clientid, app, flashver, swfurl, tcurl, pageurl, name,\n' +
-      'type, and the name\'s query arguments); 2xx allows, 3xx with a plain Location renames the stream,\n' +
+      "type, and the name's query arguments); 2xx allows, 3xx with a plain Location renames the stream,\n" +
       'anything else, a timeout or an unreachable hook refuses (NetStream.Publish.Unauthorized,\n' +
       'NetStream.Play.Failed). A connection with no publish or play for --idle-timeout is closed, as is\n' +
       'a publisher that sends nothing that long. Logs one line per event (stream keys masked). Every\n' +
@@ -191,7 +191,8 @@ export const serveCommand: Command = {
         name: 'idle-timeout',
         type: 'number',
         valueName: 's',
-        description: 'close a connection with no publish or play (or a silent publisher) after s seconds',
+        description:
+          'close a connection with no publish or play (or a silent publisher) after s seconds',
         default: 30,
       },
       {

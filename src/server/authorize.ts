@@ -265,9 +265,7 @@ export function httpHooks(options: HttpHooksOptions): HttpHooks {
     },
     done(request) {
       if (options.onDone === undefined) return;
-      postForm(options.onDone, hookForm('done', request), options.timeoutMs).catch(
-        () => undefined,
-      );
+      postForm(options.onDone, hookForm('done', request), options.timeoutMs).catch(() => undefined);
     },
   };
 }

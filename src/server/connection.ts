@@ -908,8 +908,8 @@ export class ServerConnection {
             code:
               cause instanceof ServerLimitError
                 ? cause.code
-                : ((cause as { code?: unknown } | undefined)?.code as string | undefined) ??
-                  'PROTOCOL_ERROR',
+                : (((cause as { code?: unknown } | undefined)?.code as string | undefined) ??
+                  'PROTOCOL_ERROR'),
             message: error,
           },
     );

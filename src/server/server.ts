@@ -220,8 +220,7 @@ export class RtmpServer implements ConnectionHost {
   private readonly budget: MemoryBudget;
   /** The authorizer: `options.authorize`, or the HTTP hooks (undefined: everyone may). */
   private readonly authorizer:
-    | ((request: AuthorizeRequest, signal: AbortSignal) => ReturnType<Authorize>)
-    | undefined;
+    ((request: AuthorizeRequest, signal: AbortSignal) => ReturnType<Authorize>) | undefined;
   private readonly hooks: HttpHooks | undefined;
   private readonly requests = {
     refused: { publish: 0, play: 0 },

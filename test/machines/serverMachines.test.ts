@@ -107,7 +107,10 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     case 'authorizing':
       return [
         { type: 'xstate.done.actor.authorize', output: { allowed: true } },
-        { type: 'xstate.done.actor.authorize', output: { allowed: false, reason: 'hook answered 403' } },
+        {
+          type: 'xstate.done.actor.authorize',
+          output: { allowed: false, reason: 'hook answered 403' },
+        },
         { type: 'xstate.error.actor.authorize', error: new Error('hook unreachable') },
         ...end,
       ];

@@ -85,9 +85,9 @@ describe('the embedded RTMP server with ffmpeg and rtmpdump', () => {
       expect(video).toMatchObject({ width: 640, height: 360 });
       expect(Number(video?.nb_read_packets)).toBeGreaterThan(45);
     }
-    expect(events.filter((e) => e.type === 'play' && e.name === maskStreamName('x')).length).toBeGreaterThanOrEqual(
-      2,
-    );
+    expect(
+      events.filter((e) => e.type === 'play' && e.name === maskStreamName('x')).length,
+    ).toBeGreaterThanOrEqual(2);
   }, 30_000);
 
   it('refuses a second ffmpeg publisher of the same name, which then exits with an error', async () => {
@@ -124,13 +124,18 @@ describe('the embedded RTMP server with ffmpeg and rtmpdump', () => {
     expect(result.timedOut).toBe(false);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/StreamNotFound/);
-    expect(events.some((e) => e.type === 'notFound' && e.name === maskStreamName('missing'))).toBe(true);
+    expect(events.some((e) => e.type === 'notFound' && e.name === maskStreamName('missing'))).toBe(
+      true,
+    );
   }, 20_000);
 
   it('sees the publisher go when ffmpeg stops, and forgets the stream', async () => {
     await publisher.stop();
     expect(
-      await waitFor(() => events.some((e) => e.type === 'unpublish' && e.name === maskStreamName('x')), 10_000),
+      await waitFor(
+        () => events.some((e) => e.type === 'unpublish' && e.name === maskStreamName('x')),
+        10_000,
+      ),
     ).toBe(true);
     expect(await waitFor(() => server.stats().streams.length === 0, 5000)).toBe(true);
   }, 20_000);
