@@ -60,6 +60,11 @@ export class MemoryBudget {
     return this.peakValue;
   }
 
+  /** Starts measuring the peak again from what is held now. */
+  resetPeak(): void {
+    this.peakValue = this.totalValue;
+  }
+
   /** What `owner` holds of `kind`. */
   heldBy(owner: string, kind: BudgetKind): number {
     return this.held.get(`${owner}:${kind}`) ?? 0;

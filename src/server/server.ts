@@ -505,6 +505,11 @@ export class RtmpServer implements ConnectionHost {
     return out;
   }
 
+  /** Starts measuring `stats().peakBufferedBytes` again from what is held now. */
+  resetPeakBufferedBytes(): void {
+    this.budget.resetPeak();
+  }
+
   /** What the server is doing now. */
   stats(): ServerStats {
     let bytesIn = this.closedBytes.in;

@@ -28,11 +28,12 @@ interface Figure {
 }
 
 /**
- * Samples the server's budget and the process RSS every 20 ms while a case runs (RSS counts
- * the attacker and the player too: they run in this process).
+ * Measures what the server held (its budget's peak) and samples the process RSS every 20 ms
+ * while a case runs (RSS counts the attacker and the player too: they run in this process).
  */
 function sampler(server: RtmpServer) {
   const base = process.memoryUsage().rss;
+  server.resetPeakBufferedBytes();
   let peakBuffered = 0;
   let peakRss = base;
   const timer = setInterval(() => {
@@ -42,6 +43,8 @@ function sampler(server: RtmpServer) {
   return {
     stop: () => {
       clearInterval(timer);
+      // The budget's own peak catches what a 20 ms sample misses.
+      peakBuffered = Math.max(peakBuffered, server.stats().peakBufferedBytes);
       return { peakBuffered, rssDelta: peakRss - base };
     },
   };
