@@ -1,9 +1,15 @@
+import * as path from 'node:path';
+import { createSession } from '../../src/client';
+import { RtmpServer, type ServerEvent } from '../../src/server';
 import {
   honouredAckWindow,
   MemoryBudget,
   RateLimiter,
   ServerLimitError,
 } from '../../src/server/limits';
+import { waitFor } from '../helpers';
+
+const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
 describe('the server-wide memory budget', () => {
   it('records holdings that fit and refuses, naming maxBufferedBytes, the one that would exceed it', () => {
@@ -64,4 +70,35 @@ describe('the acknowledgement window we honour', () => {
     expect(honouredAckWindow(5_000_000, 4096)).toBe(5_000_000);
     expect(honouredAckWindow(0, 4096)).toBe(0);
   });
+});
+
+describe('the GOP caches count against the server-wide budget', () => {
+  it('closes the publisher whose GOP cache would take the server over maxBufferedBytes', async () => {
+    const server = new RtmpServer({ port: 0, maxBufferedBytes: 100_000 });
+    const events: ServerEvent[] = [];
+    server.events$.subscribe((e) => events.push(e));
+    const { port } = await server.listen();
+    const session = createSession({
+      url: `rtmp://127.0.0.1:${port}/live`,
+      retry: { maxAttempts: 1 },
+    });
+    try {
+      session.publish('cam', SMALL_FLV, { loop: true });
+      expect(
+        await waitFor(
+          () =>
+            events.some(
+              (e) =>
+                e.type === 'close' && /of gopCache, .* over maxBufferedBytes 100000/.test(e.reason),
+            ),
+          15_000,
+        ),
+      ).toBe(true);
+      expect(server.stats().peakBufferedBytes).toBeLessThanOrEqual(100_000);
+      expect(await waitFor(() => server.stats().bufferedBytes === 0, 5_000)).toBe(true);
+    } finally {
+      await session.close();
+      await server.close();
+    }
+  }, 30_000);
 });
