@@ -4,7 +4,14 @@
  *   handshaking ──handshake done──▶ awaitingConnect ──connect (app allowed)──▶ connected
  *        │                               │ connect (app not allowed) / connectTimeout
  *        └─ handshake failed ──▶ failed ◀┘
+ *   connected: idle ⇄ publishing ⇄ active, by what its NetStreams do (SERVER.STREAM_ROLE);
+ *     idle ──idleTimeout──▶ failed; publishing ──idleTimeout with nothing received──▶ failed
  *   any ──socket closed──▶ closed;  any ──SERVER.SHUTDOWN──▶ closing ──socket closed──▶ closed
+ *
+ * No client can hold a connection without using it: a connection with no publish or play is
+ * closed on the named `idleTimeout` delay (the handshake and connect timeouts are never longer
+ * than it, so a stalled handshake or a missing connect is covered too), and so is a publisher that
+ * has sent nothing that long. A player that only receives is active.
  *
  * It mirrors the client's netConnection: the socket is the invoked `connectionIo` actor (the
  * embedded server's ServerConnection, provided with `.provide({ actors: { connectionIo } })`), the
@@ -32,13 +39,21 @@ import {
   type HandshakeOutput,
   type TransportRef,
 } from './handshakeMachine';
-import { serverStreamMachine, type ServerStreamEvent } from './serverStreamMachine';
+import {
+  serverStreamMachine,
+  type ServerStreamAction,
+  type ServerStreamEvent,
+  type ServerStreamReport,
+  type ServerStreamRole,
+} from './serverStreamMachine';
 
 export type ServerConnectionFailure =
   | 'HANDSHAKE_TIMEOUT'
   | 'HANDSHAKE_FAILED'
   | 'CONNECT_TIMEOUT'
   | 'CONNECT_REJECTED'
+  | 'IDLE_TIMEOUT'
+  | 'PUBLISHER_IDLE'
   | 'PROTOCOL_ERROR';
 
 /** What the serverConnection machine tells its `connectionIo` actor. */
@@ -49,6 +64,14 @@ export type ServerIoCommand =
   | { type: 'IO.ACCEPT_CONNECT' }
   /** Answer connect with `_error` NetConnection.Connect.Rejected, then close the socket. */
   | { type: 'IO.REJECT_CONNECT'; description: string }
+  /** The authorizer decided on NetStream `streamId`'s publish or play: go on, or refuse it. */
+  | {
+      type: 'IO.AUTHORIZATION';
+      streamId: number;
+      action: ServerStreamAction;
+      allowed: boolean;
+      reason?: string;
+    }
   /** End every NetStream and close the socket. */
   | { type: 'IO.CLOSE'; reason: string };
 
@@ -67,7 +90,9 @@ export type ServerIoEvent =
   /** The socket closed (by the client, or after IO.CLOSE). */
   | { type: 'SERVER.CLOSED'; reason: string }
   /** The client broke the protocol (a chunk, AMF or limit error). */
-  | { type: 'SERVER.ERROR'; code: string; message: string };
+  | { type: 'SERVER.ERROR'; code: string; message: string }
+  /** The client sent bytes (reported at most a few times per idle timeout). */
+  | { type: 'SERVER.RECEIVING' };
 
 /** From the server supervisor. */
 export type ServerConnectionEvent =
@@ -75,6 +100,8 @@ export type ServerConnectionEvent =
   /** From the invoked handshake machine, relayed to the IO. */
   | Extract<TransportCommand, { type: 'TRANSPORT.HANDSHAKE_START' }>
   | { type: 'SERVER.SHUTDOWN' }
+  /** From a serverStream child: its authorization, its role. */
+  | ServerStreamReport
   | DoneActorEvent<HandshakeOutput, 'handshake'>
   | DoneActorEvent<unknown, `stream-${number}`>;
 
@@ -87,6 +114,13 @@ export interface ServerConnectionInput {
   connectTimeoutMs: number;
   /** Applications a client may connect to; empty: any. */
   apps?: readonly string[];
+  /**
+   * Milliseconds a connection may go without a publish or play (and a publisher without sending
+   * anything) before it is closed. Default 30000.
+   */
+  idleTimeoutMs?: number;
+  /** Milliseconds the authorizer may take per publish or play. Default 5000. */
+  authorizeTimeoutMs?: number;
 }
 
 /** The connectionIo actor's input (the runtime finds the socket by `connectionId`). */
@@ -98,8 +132,10 @@ export interface ServerIoInput {
 
 export interface ServerConnectionContext {
   connectionId: number;
-  timeouts: { handshake: number; connect: number };
+  timeouts: { handshake: number; connect: number; idle: number; authorize: number };
   apps: readonly string[];
+  /** What each NetStream does now (from its SERVER.STREAM_ROLE reports). */
+  roles: Record<number, ServerStreamRole>;
   /** The application the client connected to. */
   app: string;
   /** Message stream ids with a live serverStream actor. */
@@ -132,6 +168,9 @@ function closeReason(failure: ServerConnectionContext['failure']): string {
       return 'handshake timeout';
     case 'CONNECT_TIMEOUT':
       return 'connect timeout';
+    case 'IDLE_TIMEOUT':
+    case 'PUBLISHER_IDLE':
+      return failure.message;
     case 'HANDSHAKE_FAILED':
       return `handshake failed: ${failure.message}`;
     case 'CONNECT_REJECTED':
@@ -139,6 +178,31 @@ function closeReason(failure: ServerConnectionContext['failure']): string {
     default:
       return `error: ${failure?.message ?? 'failed'}`;
   }
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+const DEFAULT_AUTHORIZE_TIMEOUT_MS = 5_000;
+
+/** What a connected client does, from its NetStreams' roles. */
+export type ConnectionActivity = 'idle' | 'publishing' | 'active';
+
+/** The roles after a SERVER.STREAM_ROLE report (other events change nothing). */
+function rolesAfter(
+  context: ServerConnectionContext,
+  event: ServerConnectionEvent,
+): Record<number, ServerStreamRole> {
+  if (event.type !== 'SERVER.STREAM_ROLE' || !context.streams.includes(event.streamId)) {
+    return context.roles;
+  }
+  return { ...context.roles, [event.streamId]: event.role };
+}
+
+/** Players and pending authorizations keep a connection active; publishers alone must send. */
+export function activityOf(roles: Record<number, ServerStreamRole>): ConnectionActivity {
+  const all = Object.values(roles);
+  if (all.some((r) => r === 'playing' || r === 'authorizing')) return 'active';
+  if (all.includes('publishing')) return 'publishing';
+  return 'idle';
 }
 
 export const serverConnectionMachine = setup({
@@ -188,6 +252,32 @@ export const serverConnectionMachine = setup({
         message: `no connect within ${context.timeouts.connect} ms`,
       }),
     }),
+    recordIdleTimeout: assign({
+      failure: ({ context }) => ({
+        reason: 'IDLE_TIMEOUT' as const,
+        message: `idle timeout: no publish or play within idleTimeoutMs ${context.timeouts.idle}`,
+      }),
+    }),
+    recordPublisherIdle: assign({
+      failure: ({ context }) => ({
+        reason: 'PUBLISHER_IDLE' as const,
+        message: `idle timeout: a publisher sent nothing within idleTimeoutMs ${context.timeouts.idle}`,
+      }),
+    }),
+    recordRole: assign({
+      roles: ({ context, event }) => rolesAfter(context, event),
+    }),
+    /** The IO goes on with an allowed publish or play, or answers the refusal. */
+    relayAuthorization: sendTo('io', ({ event }) => {
+      const e = event as Extract<ServerStreamReport, { type: 'SERVER.STREAM_AUTHORIZATION' }>;
+      return {
+        type: 'IO.AUTHORIZATION' as const,
+        streamId: e.streamId,
+        action: e.action,
+        allowed: e.allowed,
+        reason: e.reason,
+      };
+    }),
     recordError: assign({
       failure: ({ event }) => ({
         reason: 'PROTOCOL_ERROR' as const,
@@ -205,7 +295,11 @@ export const serverConnectionMachine = setup({
       enqueue(
         spawnChild('serverStream', {
           id: serverStreamId(event.streamId),
-          input: { streamId: event.streamId },
+          input: {
+            streamId: event.streamId,
+            connectionId: context.connectionId,
+            authorizeTimeoutMs: context.timeouts.authorize,
+          },
         }),
       );
       enqueue.assign({ streams: [...context.streams, event.streamId] });
@@ -217,7 +311,12 @@ export const serverConnectionMachine = setup({
     forgetStream: enqueueActions(({ context, event, enqueue }) => {
       const id = (event as DoneActorEvent).actorId;
       enqueue(stopChild(id));
-      enqueue.assign({ streams: context.streams.filter((s) => serverStreamId(s) !== id) });
+      const roles = { ...context.roles };
+      for (const s of context.streams) if (serverStreamId(s) === id) delete roles[s];
+      enqueue.assign({
+        streams: context.streams.filter((s) => serverStreamId(s) !== id),
+        roles,
+      });
     }),
   },
   guards: {
@@ -230,17 +329,29 @@ export const serverConnectionMachine = setup({
     isStreamDone: ({ event }) => event.type.startsWith('xstate.done.actor.stream-'),
     streamKnown: ({ context, event }) =>
       event.type === 'SERVER.STREAM' && context.streams.includes(event.streamId),
+    becomesIdle: ({ context, event }) => activityOf(rolesAfter(context, event)) === 'idle',
+    becomesPublishing: ({ context, event }) =>
+      activityOf(rolesAfter(context, event)) === 'publishing',
+    becomesActive: ({ context, event }) => activityOf(rolesAfter(context, event)) === 'active',
   },
   delays: {
     connectTimeout: ({ context }) => context.timeouts.connect,
+    idleTimeout: ({ context }) => context.timeouts.idle,
   },
 }).createMachine({
   id: 'serverConnection',
   description: 'Server role of one RTMP connection: handshake, connect, then NetStreams.',
   context: ({ input }) => ({
     connectionId: input.connectionId,
-    timeouts: { handshake: input.handshakeTimeoutMs, connect: input.connectTimeoutMs },
+    // A stalled handshake or a missing connect is idle too: neither may outlast idleTimeout.
+    timeouts: {
+      handshake: Math.min(input.handshakeTimeoutMs, input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      connect: Math.min(input.connectTimeoutMs, input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      idle: input.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      authorize: input.authorizeTimeoutMs ?? DEFAULT_AUTHORIZE_TIMEOUT_MS,
+    },
     apps: input.apps ?? [],
+    roles: {},
     app: '',
     streams: [],
     failure: undefined,
@@ -302,7 +413,56 @@ export const serverConnectionMachine = setup({
       on: {
         'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'spawnStream' },
         'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },
+        'SERVER.STREAM_AUTHORIZATION': { actions: 'relayAuthorization' },
         'xstate.done.actor.*': { guard: 'isStreamDone', actions: 'forgetStream' },
+      },
+      initial: 'idle',
+      states: {
+        idle: {
+          description: 'No NetStream publishes or plays: closed on idleTimeout.',
+          after: {
+            idleTimeout: {
+              target: '#serverConnection.failed',
+              actions: ['recordIdleTimeout', 'closeSocket'],
+            },
+          },
+          on: {
+            'SERVER.STREAM_ROLE': [
+              { guard: 'becomesActive', target: 'active', actions: 'recordRole' },
+              { guard: 'becomesPublishing', target: 'publishing', actions: 'recordRole' },
+              { actions: 'recordRole' },
+            ],
+          },
+        },
+        publishing: {
+          description:
+            'Only publishers: closed when the client sends nothing for idleTimeout (each SERVER.RECEIVING restarts it).',
+          after: {
+            idleTimeout: {
+              target: '#serverConnection.failed',
+              actions: ['recordPublisherIdle', 'closeSocket'],
+            },
+          },
+          on: {
+            'SERVER.RECEIVING': { target: 'publishing', reenter: true },
+            'SERVER.STREAM_ROLE': [
+              { guard: 'becomesActive', target: 'active', actions: 'recordRole' },
+              { guard: 'becomesIdle', target: 'idle', actions: 'recordRole' },
+              { actions: 'recordRole' },
+            ],
+          },
+        },
+        active: {
+          description:
+            'A NetStream plays (or waits for its publisher) or is being authorized: never idle.',
+          on: {
+            'SERVER.STREAM_ROLE': [
+              { guard: 'becomesPublishing', target: 'publishing', actions: 'recordRole' },
+              { guard: 'becomesIdle', target: 'idle', actions: 'recordRole' },
+              { actions: 'recordRole' },
+            ],
+          },
+        },
       },
     },
     closing: {

@@ -8,12 +8,14 @@
  *      failed                                                               stopped
  *
  * The listening socket is the invoked `listener` actor (provided by the runtime). Each accepted
- * socket becomes a spawned `serverConnection` actor (`connection-<n>`), up to `maxConnections`;
- * beyond that the listener is told to refuse the socket. On shutdown the listener stops
+ * socket becomes a spawned `serverConnection` actor (`connection-<n>`), up to `maxConnections` in
+ * all and `maxConnectionsPerAddress` from one address (0: no such limit, for a server behind a
+ * proxy); beyond that the listener is told to refuse the socket, naming the limit. On shutdown the listener stops
  * accepting, every connection is told to close, and the server stops once the listener has
  * closed (which Node does after the last connection).
  */
 import {
+  and,
   assign,
   enqueueActions,
   fromCallback,
@@ -40,7 +42,7 @@ export type ListenerEvent =
    * A client connected. The socket stays with the runtime (no IO object enters a snapshot): the
    * connection's connectionIo actor, or LISTENER.REFUSE, finds it by `connectionId`.
    */
-  | { type: 'LISTENER.ACCEPT'; connectionId: number }
+  | { type: 'LISTENER.ACCEPT'; connectionId: number; address: string }
   | { type: 'LISTENER.CLOSED' };
 
 export type ServerSupervisorEvent =
@@ -49,6 +51,8 @@ export type ServerSupervisorEvent =
 export interface ServerSupervisorInput {
   /** Most connections open at once; more are refused. */
   maxConnections: number;
+  /** Most connections open at once from one address; more are refused. 0: no limit. Default 0. */
+  maxConnectionsPerAddress?: number;
   /** Every connection's settings (timeouts, allowed apps). */
   connection: Omit<ServerConnectionInput, 'connectionId'>;
   /** Passed to the listener actor (the runtime puts host and port here). */
@@ -57,8 +61,13 @@ export interface ServerSupervisorInput {
 
 export interface ServerSupervisorContext {
   maxConnections: number;
+  maxConnectionsPerAddress: number;
   connection: Omit<ServerConnectionInput, 'connectionId'>;
   listener: unknown;
+  /** Open connections per client address. */
+  perAddress: Record<string, number>;
+  /** The address of each open connection (`connection-<n>` → address). */
+  addressOf: Record<string, string>;
   /** Ids (`connection-<n>`) of the open connections. */
   connections: string[];
   /** Sockets accepted / refused so far. */
@@ -111,18 +120,25 @@ export const serverSupervisorMachine = setup({
       enqueue.assign({
         connections: [...context.connections, id],
         accepted: context.accepted + 1,
+        perAddress: {
+          ...context.perAddress,
+          [event.address]: (context.perAddress[event.address] ?? 0) + 1,
+        },
+        addressOf: { ...context.addressOf, [id]: event.address },
       });
     }),
     refuseConnection: enqueueActions(
-      ({ context, event, enqueue }, params: { why: 'full' | 'shuttingDown' }) => {
+      ({ context, event, enqueue }, params: { why: 'full' | 'addressFull' | 'shuttingDown' }) => {
         if (event.type !== 'LISTENER.ACCEPT') return;
         enqueue.sendTo('listener', {
           type: 'LISTENER.REFUSE',
           connectionId: event.connectionId,
           reason:
             params.why === 'full'
-              ? `at most ${context.maxConnections} connections`
-              : 'server shutting down',
+              ? `maxConnections: at most ${context.maxConnections} connections`
+              : params.why === 'addressFull'
+                ? `maxConnectionsPerAddress: at most ${context.maxConnectionsPerAddress} connections from ${event.address}`
+                : 'server shutting down',
         });
         enqueue.assign({ refused: context.refused + 1 });
       },
@@ -130,7 +146,20 @@ export const serverSupervisorMachine = setup({
     forgetConnection: enqueueActions(({ context, event, enqueue }) => {
       const id = (event as DoneActorEvent).actorId;
       enqueue(stopChild(id));
-      enqueue.assign({ connections: context.connections.filter((c) => c !== id) });
+      const address = context.addressOf[id];
+      const perAddress = { ...context.perAddress };
+      if (address !== undefined) {
+        const left = (perAddress[address] ?? 1) - 1;
+        if (left > 0) perAddress[address] = left;
+        else delete perAddress[address];
+      }
+      const addressOf = { ...context.addressOf };
+      delete addressOf[id];
+      enqueue.assign({
+        connections: context.connections.filter((c) => c !== id),
+        perAddress,
+        addressOf,
+      });
     }),
     stopListening: sendTo('listener', { type: 'LISTENER.CLOSE' }),
     shutDownConnections: enqueueActions(({ context, enqueue }) => {
@@ -139,6 +168,10 @@ export const serverSupervisorMachine = setup({
   },
   guards: {
     hasRoom: ({ context }) => context.connections.length < context.maxConnections,
+    addressHasRoom: ({ context, event }) =>
+      event.type === 'LISTENER.ACCEPT' &&
+      (context.maxConnectionsPerAddress === 0 ||
+        (context.perAddress[event.address] ?? 0) < context.maxConnectionsPerAddress),
     isConnectionDone: ({ event }) => event.type.startsWith('xstate.done.actor.connection-'),
   },
 }).createMachine({
@@ -146,8 +179,11 @@ export const serverSupervisorMachine = setup({
   description: 'The embedded server: a listener and one serverConnection actor per client.',
   context: ({ input }) => ({
     maxConnections: input.maxConnections,
+    maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? 0,
     connection: input.connection,
     listener: input.listener,
+    perAddress: {},
+    addressOf: {},
     connections: [],
     accepted: 0,
     refused: 0,
@@ -183,7 +219,11 @@ export const serverSupervisorMachine = setup({
           description: 'Accepting clients, each a serverConnection actor, up to maxConnections.',
           on: {
             'LISTENER.ACCEPT': [
-              { guard: 'hasRoom', actions: 'spawnConnection' },
+              { guard: and(['hasRoom', 'addressHasRoom']), actions: 'spawnConnection' },
+              {
+                guard: 'hasRoom',
+                actions: { type: 'refuseConnection', params: { why: 'addressFull' } },
+              },
               { actions: { type: 'refuseConnection', params: { why: 'full' } } },
             ],
             'SERVER.SHUTDOWN': { target: 'draining' },

@@ -50,6 +50,16 @@ export {
   type ServerStats,
   type ServerConnectionStats,
   type ServerStreamStats,
+  httpHooks,
+  RefusalStatus,
+  ServerLimitError,
+  type Authorize,
+  type AuthorizeAction,
+  type AuthorizeDecision,
+  type AuthorizeRequest,
+  type HttpHooks,
+  type HttpHooksOptions,
+  type ServerLimitCode,
 } from './server';
 export { sampleFlvPath } from './sample';
 export { MediaRouter, type MediaMessage } from './io/media';

@@ -17,6 +17,52 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     io.stderr.write(`rtmp-actors serve: unexpected argument ${target.positionals[0]}\n`);
     return ExitCode.Usage;
   }
+  const perAddress = Number(args.options['max-connections-per-address']);
+  const idleTimeout = Number(args.options['idle-timeout']);
+  const hookTimeout = Number(args.options['hook-timeout']);
+  const maxBuffered = Number(args.options['max-buffered-bytes']);
+  if (!Number.isInteger(perAddress) || perAddress < 0) {
+    io.stderr.write(
+      `rtmp-actors serve: --max-connections-per-address must be a non-negative integer (0: no limit), got ${args.options['max-connections-per-address']}\n`,
+    );
+    return ExitCode.Usage;
+  }
+  for (const [name, v] of [
+    ['idle-timeout', idleTimeout],
+    ['hook-timeout', hookTimeout],
+  ] as const) {
+    if (!Number.isFinite(v) || v <= 0 || v * 1000 > 2_147_483_647) {
+      io.stderr.write(
+        `rtmp-actors serve: --${name} must be a positive number of seconds, got ${args.options[name]}\n`,
+      );
+      return ExitCode.Usage;
+    }
+  }
+  if (!Number.isInteger(maxBuffered) || maxBuffered < 1) {
+    io.stderr.write(
+      `rtmp-actors serve: --max-buffered-bytes must be a positive integer, got ${args.options['max-buffered-bytes']}\n`,
+    );
+    return ExitCode.Usage;
+  }
+  const hooks: Record<'onPublish' | 'onPlay' | 'onDone', string | undefined> = {
+    onPublish: undefined,
+    onPlay: undefined,
+    onDone: undefined,
+  };
+  for (const [option, key] of [
+    ['on-publish', 'onPublish'],
+    ['on-play', 'onPlay'],
+    ['on-done', 'onDone'],
+  ] as const) {
+    const v = args.options[option];
+    if (v === undefined || v === false) continue;
+    const url = String(v);
+    if (!/^https?:\/\/./i.test(url)) {
+      io.stderr.write(`rtmp-actors serve: --${option} must be an http:// or https:// URL\n`);
+      return ExitCode.Usage;
+    }
+    hooks[key] = url;
+  }
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     io.stderr.write(
       `rtmp-actors serve: --max-connections must be a positive integer, got ${args.options['max-connections']}\n`,
@@ -40,6 +86,11 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
     port,
     chunkSize,
     maxConnections,
+    maxConnectionsPerAddress: perAddress,
+    idleTimeoutMs: Math.round(idleTimeout * 1000),
+    maxBufferedBytes: maxBuffered,
+    authorizeTimeoutMs: Math.round(hookTimeout * 1000),
+    ...hooks,
     apps,
     waitForPublisher: args.options.wait === true,
     gopCache: args.options['gop-cache'] !== false,
@@ -70,7 +121,7 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   await tracing.close();
   if (!json) {
     io.stderr.write(
-      `served ${stats.bytesOut} bytes, received ${stats.bytesIn} bytes; ${stats.connections} connection(s) open at shutdown\n`,
+      `served ${stats.bytesOut} bytes, received ${stats.bytesIn} bytes; ${stats.connections} connection(s) open at shutdown; refused ${stats.refusedRequests.publish} publish(es), ${stats.refusedRequests.play} play(s), ${stats.refusedConnections} connection(s)\n`,
     );
   }
   return ExitCode.Ok;
@@ -81,14 +132,19 @@ export const serveCommand: Command = {
     name: 'serve',
     summary: 'run the embedded RTMP server (live streams: publish and play, many per connection)',
     usage:
-      'rtmp-actors serve [--host 127.0.0.1] [--port 1935] [--app name ...] [--max-connections n] [--wait] [--json] [--trace file.jsonl] [--inspect[=ws://…]]',
+      'rtmp-actors serve [--host 127.0.0.1] [--port 1935] [--app name ...] [--on-publish URL] [--on-play URL] [--on-done URL] [--hook-timeout s] [--idle-timeout s] [--max-connections n] [--max-connections-per-address n] [--max-buffered-bytes n] [--wait] [--json] [--trace file.jsonl] [--inspect[=ws://…]]',
     description:
       'Accepts publishers (ffmpeg, OBS, rtmp-actors publish) and players of live streams. Several\n' +
       'streams may share one connection, each on its own message stream id. Metadata, sequence headers\n' +
       'and the last GOP are kept, so a new player starts on a keyframe at once. One publisher per name\n' +
       '(a second gets NetStream.Publish.BadName); an unknown name gets NetStream.Play.StreamNotFound\n' +
       'unless --wait. With --app, connect to any other application is answered with\n' +
-      'NetConnection.Connect.Rejected. Logs one line per event (stream keys masked). Every\n' +
+      "NetConnection.Connect.Rejected. --on-publish/--on-play are nginx-rtmp's HTTP hooks: each publish\n" +
+      'or play is POSTed (form fields call, addr, clientid, app, flashver, swfurl, tcurl, pageurl, name,\n' +
+      "type, and the name's query arguments); 2xx allows, 3xx with a plain Location renames the stream,\n" +
+      'anything else, a timeout or an unreachable hook refuses (NetStream.Publish.Unauthorized,\n' +
+      'NetStream.Play.Failed). A connection with no publish or play for --idle-timeout is closed, as is\n' +
+      'a publisher that sends nothing that long. Logs one line per event (stream keys masked). Every\n' +
       'connection, handshake and NetStream is an actor under one server supervisor: --trace records\n' +
       'them, --inspect shows them live. Ctrl-C stops it cleanly.',
     options: [
@@ -123,6 +179,53 @@ export const serveCommand: Command = {
         type: 'number',
         description: 'most client connections at once; more are refused',
         default: 1024,
+      },
+      {
+        name: 'max-connections-per-address',
+        type: 'number',
+        valueName: 'n',
+        description: 'most connections from one address; more are refused (0: no limit)',
+        default: 64,
+      },
+      {
+        name: 'idle-timeout',
+        type: 'number',
+        valueName: 's',
+        description:
+          'close a connection with no publish or play (or a silent publisher) after s seconds',
+        default: 30,
+      },
+      {
+        name: 'max-buffered-bytes',
+        type: 'number',
+        valueName: 'n',
+        description: 'server-wide memory budget (partial messages, queued output, GOP caches)',
+        default: 512 * 1024 * 1024,
+      },
+      {
+        name: 'on-publish',
+        type: 'string',
+        valueName: 'URL',
+        description: 'nginx-rtmp on_publish hook: POSTed for each publish; 2xx allows',
+      },
+      {
+        name: 'on-play',
+        type: 'string',
+        valueName: 'URL',
+        description: 'nginx-rtmp on_play hook: POSTed for each play; 2xx allows',
+      },
+      {
+        name: 'on-done',
+        type: 'string',
+        valueName: 'URL',
+        description: 'nginx-rtmp on_done hook: POSTed (call=done) when a publish or play ends',
+      },
+      {
+        name: 'hook-timeout',
+        type: 'number',
+        valueName: 's',
+        description: 'seconds a hook may take; then the publish or play is refused',
+        default: 5,
       },
       { name: 'json', type: 'boolean', description: 'log JSON lines' },
       ...TRACE_OPTIONS,

@@ -23,6 +23,7 @@ import {
 } from '../../machines/serverConnectionMachine';
 import type { serverStreamMachine, ServerStreamEvent } from '../../machines/serverStreamMachine';
 import type { AmfValue } from '../protocol/amf/types';
+import { ChunkDecoder } from '../protocol/chunk';
 import { HandshakeError } from '../protocol/errors';
 import { HandshakeServer } from '../protocol/handshake';
 import type { RtmpLimits } from '../protocol/limits';
@@ -35,8 +36,10 @@ import {
   StatusCode,
 } from '../protocol/message/commands';
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
-import { decodeRtmp } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
+import { RefusalStatus, splitStreamName, type AuthorizeRequest } from './authorize';
+import { decodeServerInbound } from './inbound';
+import { honouredAckWindow, RateLimiter, ServerLimitError, type BudgetKind } from './limits';
 import type { PlayerSink } from './liveStream';
 import type { ConnectionEvent } from './events';
 import { maskStreamName } from './log';
@@ -44,7 +47,16 @@ import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
 
 export type ConnectionPhase = 'handshake' | 'awaitingConnect' | 'connected' | 'closed';
 
-export type NetStreamRole = 'created' | 'publishing' | 'playing';
+export type NetStreamRole = 'created' | 'authorizing' | 'publishing' | 'playing';
+
+/** A publish or play waiting for the authorizer (kept here: it holds the stream key). */
+export interface PendingRequest {
+  request: AuthorizeRequest;
+  /** The name the authorizer asked to use instead (nginx-rtmp's 3xx redirect). */
+  renamed?: string;
+  /** The full name as sent (with its query). */
+  fullName: string;
+}
 
 /** What a connection asks of the server (the stream registry and the event log). */
 export interface ConnectionHost {
@@ -62,6 +74,13 @@ export interface ConnectionHost {
   relay(c: ServerConnection, name: string, message: MediaMessage): void;
   connectionEvent(c: ServerConnection, event: ConnectionEvent): void;
   connectionClosed(c: ServerConnection): void;
+  /**
+   * `c` now holds `bytes` of `kind` (the server-wide budget): undefined when that fits, else the
+   * error naming the limit (the connection then closes).
+   */
+  hold(c: ServerConnection, kind: BudgetKind, bytes: number): ServerLimitError | undefined;
+  /** A publish or play that the authorizer had allowed ended (the on_done hook). */
+  streamEnded(c: ServerConnection, request: AuthorizeRequest): void;
 }
 
 // ConnectionEvent lives in ./events (types only), which log.ts reads without a cycle.
@@ -76,6 +95,14 @@ export interface ServerConnectionOptions {
   maxQueuedBytes: number;
   /** Window Acknowledgement Size we announce. */
   windowAckSize: number;
+  /** Most ping requests answered per second per connection; more are ignored. */
+  maxPingsPerSecond: number;
+  /** The smallest peer acknowledgement window we honour (a window of 1 would ack every read). */
+  minAckWindow: number;
+  /** At most one SERVER.RECEIVING report per this many ms (a quarter of the idle timeout). */
+  receivingReportMs: number;
+  /** The clock (ms). */
+  now: () => number;
 }
 
 /** How long a refused client gets to read its `_error` before the socket is destroyed. */
@@ -90,6 +117,10 @@ interface NetStream {
   actor: AnyActorRef | undefined;
   name?: string;
   player?: ServerPlayer;
+  /** The publish or play being authorized. */
+  pending?: PendingRequest;
+  /** The allowed publish or play (for the on_done hook when it ends). */
+  allowed?: AuthorizeRequest;
 }
 
 /** The snapshots of a connection's actors (for debugging and tests). */
@@ -102,17 +133,17 @@ function roleOf(actor: AnyActorRef | undefined): NetStreamRole {
   const state = (actor?.getSnapshot() as StreamSnapshot | undefined)?.value;
   if (state === 'publishing') return 'publishing';
   if (state === 'playing' || state === 'waitingForPublisher') return 'playing';
+  if (state === 'authorizing' || state === 'authorized') return 'authorizing';
   return 'created';
 }
 
 function phaseOf(snapshot: ConnectionSnapshot): ConnectionPhase {
+  if (snapshot.matches('connected')) return 'connected';
   switch (snapshot.value) {
     case 'handshaking':
       return 'handshake';
     case 'awaitingConnect':
       return 'awaitingConnect';
-    case 'connected':
-      return 'connected';
     default:
       return 'closed';
   }
@@ -203,6 +234,8 @@ function objectProp(o: AmfValue, key: string): AmfValue | undefined {
 
 export class ServerConnection {
   app = '';
+  /** What the client's connect said (for the authorizer). */
+  private connectInfo = { tcUrl: '', flashVer: '', swfUrl: '', pageUrl: '' };
   /** Bytes received so far (handshake included), for Acknowledgements. */
   bytesIn = 0;
   bytesOut = 0;
@@ -218,6 +251,9 @@ export class ServerConnection {
   /** close() ran (the socket is gone; nothing more is written). */
   private closed = false;
   private reading = false;
+  private readonly decoder: ChunkDecoder;
+  private readonly pings: RateLimiter;
+  private lastReceivingReport = Number.NEGATIVE_INFINITY;
   /** The connect command being answered (accepted or rejected by the serverConnection actor). */
   private pendingConnect: Extract<RtmpMessage, { type: 'Command' }> | undefined;
   /** The peer's address and port (kept: a destroyed socket forgets them). */
@@ -236,7 +272,10 @@ export class ServerConnection {
     private readonly report: (event: ServerIoEvent) => void,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.decoder = new ChunkDecoder(options.limits);
+    this.pings = new RateLimiter(options.maxPingsPerSecond, options.now());
     socket.setNoDelay(true);
+    socket.on('drain', () => this.holdQueued());
     this.subs.add(
       this.out.pipe(encodeRtmp(128)).subscribe({
         next: (b) => this.write(b),
@@ -261,6 +300,9 @@ export class ServerConnection {
       case 'IO.REJECT_CONNECT':
         this.rejectConnect(cmd.description);
         return;
+      case 'IO.AUTHORIZATION':
+        this.onAuthorization(cmd.streamId, cmd.action, cmd.allowed, cmd.reason);
+        return;
       case 'IO.CLOSE':
         this.close(cmd.reason);
         return;
@@ -273,13 +315,7 @@ export class ServerConnection {
     this.reading = true;
     this.subs.add(
       fromEvent<Buffer>(this.socket, 'data')
-        .pipe(
-          decodeRtmp({
-            handshake: new HandshakeServer(),
-            limits: this.options.limits,
-            reportBytes: true,
-          }),
-        )
+        .pipe(decodeServerInbound(this.decoder, new HandshakeServer()))
         .subscribe({
           next: (item) => {
             switch (item.kind) {
@@ -343,7 +379,9 @@ export class ServerConnection {
 
   /** Sends an event to the serverStream actor of `streamId` (through the serverConnection actor). */
   streamEvent(streamId: number, event: ServerStreamEvent): void {
-    if (this.streams.has(streamId)) this.report({ type: 'SERVER.STREAM', streamId, event });
+    if (this.streams.has(streamId) && this.connection.getSnapshot().status === 'active') {
+      this.report({ type: 'SERVER.STREAM', streamId, event });
+    }
   }
 
   /** A new NetStream: the serverConnection actor spawns its serverStream actor. */
@@ -374,9 +412,25 @@ export class ServerConnection {
     if (this.closed || this.socket.destroyed) return;
     this.bytesOut += bytes.byteLength;
     this.socket.write(bytes);
-    if (this.socket.writableLength > this.options.maxQueuedBytes) {
-      this.close(`slow consumer: ${this.socket.writableLength} bytes queued`);
+    const queued = this.socket.writableLength;
+    if (queued > this.options.maxQueuedBytes) {
+      this.fail(
+        new ServerLimitError(
+          'MAX_QUEUED_BYTES',
+          `slow consumer: ${queued} bytes queued, over maxQueuedBytes ${this.options.maxQueuedBytes}`,
+          { queued, limit: this.options.maxQueuedBytes },
+        ),
+      );
+      return;
     }
+    this.holdQueued();
+  }
+
+  /** Tells the server-wide budget what this connection's socket has queued. */
+  private holdQueued(): void {
+    if (this.closed) return;
+    const err = this.host.hold(this, 'queuedOutput', this.socket.writableLength);
+    if (err) this.fail(err);
   }
 
   send(message: RtmpMessage): void {
@@ -385,6 +439,16 @@ export class ServerConnection {
 
   private onBytes(total: number): void {
     this.bytesIn = total;
+    const err = this.host.hold(this, 'partialMessages', this.decoder.bufferedBytes);
+    if (err) {
+      this.fail(err);
+      return;
+    }
+    const now = this.options.now();
+    if (now - this.lastReceivingReport >= this.options.receivingReportMs) {
+      this.lastReceivingReport = now;
+      this.report({ type: 'SERVER.RECEIVING' });
+    }
     if (this.peerWindow > 0 && total - this.lastAck >= this.peerWindow) {
       this.lastAck = total;
       this.send({
@@ -414,10 +478,10 @@ export class ServerConnection {
         }
         return;
       case 'WindowAckSize':
-        this.peerWindow = m.windowSize;
+        this.peerWindow = honouredAckWindow(m.windowSize, this.options.minAckWindow);
         return;
       case 'UserControl':
-        if (m.event === 'PingRequest') {
+        if (m.event === 'PingRequest' && this.pings.take(this.options.now())) {
           this.send({
             type: 'UserControl',
             event: 'PingResponse',
@@ -482,10 +546,10 @@ export class ServerConnection {
         if (tid) this.replyResult(tid, null, 0);
         return;
       case 'publish':
-        this.onPublish(m.streamId, stringArg(m.args[0]));
+        this.onPublish(m.streamId, stringArg(m.args[0]), stringArg(m.args[1]) || 'live');
         return;
       case 'play':
-        this.onPlay(m.streamId, stringArg(m.args[0]));
+        this.onPlay(m.streamId, stringArg(m.args[0]), m.args[1], m.args[2], m.args[3]);
         return;
       case 'pause':
         this.onPause(m.streamId, m.args[0] === true);
@@ -519,6 +583,12 @@ export class ServerConnection {
     if (!m) return;
     this.pendingConnect = undefined;
     const obj = m.commandObject;
+    this.connectInfo = {
+      tcUrl: stringArg(objectProp(obj, 'tcUrl')),
+      flashVer: stringArg(objectProp(obj, 'flashVer')),
+      swfUrl: stringArg(objectProp(obj, 'swfUrl')),
+      pageUrl: stringArg(objectProp(obj, 'pageUrl')),
+    };
     this.send({
       type: 'WindowAckSize',
       windowSize: this.options.windowAckSize,
@@ -565,8 +635,20 @@ export class ServerConnection {
   }
 
   /** The NetStream a command names; a command on an id never created gets one (lenient, as nginx-rtmp). */
-  private streamFor(id: number): NetStream {
+  private streamFor(id: number): NetStream | undefined {
     const s = this.streams.get(id);
+    if (!s && this.streams.size >= this.options.limits.maxStreams) {
+      // publish or play on an id never created must not get round maxStreams.
+      this.send(
+        status(
+          id,
+          'error',
+          'NetStream.Failed',
+          `at most ${this.options.limits.maxStreams} streams per connection (maxStreams)`,
+        ),
+      );
+      return undefined;
+    }
     // A stream that ended in badName or notFound takes a new command with a new actor.
     if (!s || s.actor?.getSnapshot().status !== 'active') {
       this.streams.delete(id);
@@ -575,14 +657,94 @@ export class ServerConnection {
     return s;
   }
 
-  private onPublish(streamId: number, name: string): void {
+  /** The publish or play NetStream `streamId` waits to have authorized (for the authorizer). */
+  pendingRequest(streamId: number): PendingRequest | undefined {
+    return this.streams.get(streamId)?.pending;
+  }
+
+  /** publish or play arrived: the NetStream's actor authorizes it (nothing is claimed yet). */
+  private request(
+    streamId: number,
+    fullName: string,
+    action: 'publish' | 'play',
+    extra: Pick<AuthorizeRequest, 'type' | 'start' | 'duration' | 'reset'>,
+  ): void {
     const s = this.streamFor(streamId);
+    if (!s) return;
     if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
+    const { name, query } = splitStreamName(fullName);
+    s.pending = {
+      fullName,
+      request: {
+        action,
+        app: this.app,
+        name,
+        query,
+        remote: this.remote,
+        connection: this.id,
+        ...this.connectInfo,
+        ...extra,
+      },
+    };
+    this.streamEvent(streamId, { type: 'STREAM.REQUEST', action, label: maskStreamName(fullName) });
+  }
+
+  /** The authorizer decided (through the NetStream's and the connection's actors). */
+  private onAuthorization(
+    streamId: number,
+    action: 'publish' | 'play',
+    allowed: boolean,
+    reason: string | undefined,
+  ): void {
+    const s = this.streams.get(streamId);
+    const pending = s?.pending;
+    if (!s || !pending || pending.request.action !== action || this.closed) return;
+    s.pending = undefined;
+    if (!allowed) {
+      const why = reason ?? 'refused';
+      this.send(
+        status(
+          streamId,
+          'error',
+          RefusalStatus[action],
+          `${action === 'publish' ? 'Publishing' : 'Playing'} ${pending.request.name} is not allowed: ${why}.`,
+        ),
+      );
+      this.host.connectionEvent(this, {
+        type: 'unauthorized',
+        streamId,
+        name: pending.request.name,
+        action,
+        reason: why,
+      });
+      return;
+    }
+    // nginx-rtmp's redirect: the authorizer renamed the stream (the query stays).
+    const q = pending.fullName.indexOf('?');
+    const fullName =
+      pending.renamed === undefined
+        ? pending.fullName
+        : `${pending.renamed}${q < 0 ? '' : pending.fullName.slice(q)}`;
+    const request =
+      pending.renamed === undefined
+        ? pending.request
+        : { ...pending.request, name: pending.renamed };
+    if (action === 'publish') this.startPublish(streamId, fullName, request);
+    else this.startPlay(streamId, fullName, request);
+  }
+
+  private onPublish(streamId: number, name: string, type: string): void {
     if (!name) {
-      this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: '', outcome: 'badName' });
+      this.streamFor(streamId);
       this.send(status(streamId, 'error', StatusCode.PublishBadName, 'no stream name'));
       return;
     }
+    this.request(streamId, name, 'publish', { type });
+  }
+
+  private startPublish(streamId: number, name: string, request: AuthorizeRequest): void {
+    const s = this.streams.get(streamId);
+    if (!s) return;
     const outcome = this.host.startPublishing(this, streamId, name);
     this.streamEvent(streamId, { type: 'STREAM.PUBLISH', label: maskStreamName(name), outcome });
     if (outcome === 'badName') {
@@ -594,15 +756,36 @@ export class ServerConnection {
     }
     s.name = name;
     s.player = undefined;
+    s.allowed = request;
     this.send({ type: 'UserControl', event: 'StreamBegin', streamId, timestamp: 0 });
     this.send(status(streamId, 'status', StatusCode.PublishStart, `${name} is now published.`));
     this.host.connectionEvent(this, { type: 'publish', streamId, name });
   }
 
-  private onPlay(streamId: number, name: string): void {
-    const s = this.streamFor(streamId);
-    if (roleOf(s.actor) !== 'created') this.endStream(streamId, false);
-    const result = name ? this.host.canPlay(this, name) : 'notFound';
+  private onPlay(
+    streamId: number,
+    name: string,
+    start: AmfValue | undefined,
+    duration: AmfValue | undefined,
+    reset: AmfValue | undefined,
+  ): void {
+    if (!name) {
+      this.streamFor(streamId);
+      this.send(status(streamId, 'error', StatusCode.PlayStreamNotFound, 'No stream named .'));
+      this.host.connectionEvent(this, { type: 'notFound', streamId, name });
+      return;
+    }
+    this.request(streamId, name, 'play', {
+      start: typeof start === 'number' ? start : undefined,
+      duration: typeof duration === 'number' ? duration : undefined,
+      reset: reset === true || reset === 1,
+    });
+  }
+
+  private startPlay(streamId: number, name: string, request: AuthorizeRequest): void {
+    const s = this.streams.get(streamId);
+    if (!s) return;
+    const result = this.host.canPlay(this, name);
     this.streamEvent(streamId, {
       type: 'STREAM.PLAY',
       label: maskStreamName(name),
@@ -623,6 +806,7 @@ export class ServerConnection {
     const player = new ServerPlayer(this, streamId, name, this.options.playerHighWaterMark);
     s.name = name;
     s.player = player;
+    s.allowed = request;
     this.host.addPlayer(this, name, player);
     this.host.connectionEvent(this, {
       type: 'play',
@@ -648,7 +832,7 @@ export class ServerConnection {
   }
 
   /** A NetStream ends: deleteStream, closeStream, a new play/publish on its id, or the connection closing. */
-  private endStream(id: number, remove: boolean): void {
+  private endStream(id: number, remove: boolean, quiet = false): void {
     const s = this.streams.get(id);
     if (!s) return;
     if (roleOf(s.actor) === 'publishing' && s.name !== undefined) {
@@ -668,31 +852,51 @@ export class ServerConnection {
         dropped: s.player.dropped,
       });
     }
-    this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
+    if (s.allowed) this.host.streamEnded(this, s.allowed);
+    // Closing: the connection's actor stops with all its NetStream actors at once (stopping them
+    // one by one costs xstate a copy of the children per stop: quadratic in the streams).
+    if (!quiet) this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
     s.name = undefined;
     s.player = undefined;
+    s.pending = undefined;
+    s.allowed = undefined;
     if (remove) this.streams.delete(id);
   }
 
+  /** Closes the connection with `err` (a limit it hit elsewhere: the GOP cache of its stream). */
+  abort(err: unknown): void {
+    this.fail(err);
+  }
+
   private fail(err: unknown): void {
+    if (this.closed) return;
     const message = err instanceof Error ? err.message : String(err);
     this.host.connectionEvent(this, { type: 'error', message });
-    this.close(`error: ${message}`, message);
+    this.close(`error: ${message}`, message, false, err);
   }
 
   /**
    * Ends every NetStream, closes the socket, and tells the serverConnection actor and the server.
    * Idempotent. `linger`: end the socket gracefully (what was written still goes out).
    */
-  close(reason = 'closed', error?: string, linger = false): void {
+  close(reason = 'closed', error?: string, linger = false, cause?: unknown): void {
     if (this.closed) return;
-    const wasConnected = this.phase === 'connected';
     this.closed = true;
-    if (wasConnected) for (const id of [...this.streams.keys()]) this.endStream(id, true);
+    // Every NetStream ends, whatever the phase: the machine may have left `connected` already
+    // (an idle timeout, a limit) when it tells the IO to close.
+    for (const id of [...this.streams.keys()]) this.endStream(id, true, true);
     this.report(
       error === undefined
         ? { type: 'SERVER.CLOSED', reason }
-        : { type: 'SERVER.ERROR', code: 'PROTOCOL_ERROR', message: error },
+        : {
+            type: 'SERVER.ERROR',
+            code:
+              cause instanceof ServerLimitError
+                ? cause.code
+                : (((cause as { code?: unknown } | undefined)?.code as string | undefined) ??
+                  'PROTOCOL_ERROR'),
+            message: error,
+          },
     );
     this.subs.unsubscribe();
     this.out.complete();

@@ -12,13 +12,20 @@ export type ConnectionEvent =
   | { type: 'unpublish'; streamId: number; name: string }
   | { type: 'play'; streamId: number; name: string; waiting: boolean }
   | { type: 'notFound'; streamId: number; name: string }
+  | {
+      type: 'unauthorized';
+      streamId: number;
+      name: string;
+      action: 'publish' | 'play';
+      reason: string;
+    }
   | { type: 'stop'; streamId: number; name: string; dropped: number }
   | { type: 'error'; message: string }
   | { type: 'close'; reason: string };
 
 /**
- * What the server does, one event per step. Stream names are the names clients sent, stream keys
- * included: pass events through `formatServerEvent` (which redacts) before logging them.
+ * What the server does, one event per step. `RtmpServer.events$` carries stream names masked
+ * (`ca***`) and `tcUrl` redacted, like every other output of the library.
  */
 export type ServerEvent =
   | { type: 'listening'; host: string; port: number }

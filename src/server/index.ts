@@ -9,3 +9,14 @@ export type {
 } from './server';
 export { formatServerEvent, serverEventJson } from './log';
 export type { ConnectionMachines, ConnectionPhase, NetStreamRole } from './connection';
+export {
+  httpHooks,
+  RefusalStatus,
+  type Authorize,
+  type AuthorizeAction,
+  type AuthorizeDecision,
+  type AuthorizeRequest,
+  type HttpHooks,
+  type HttpHooksOptions,
+} from './authorize';
+export { ServerLimitError, type ServerLimitCode } from './limits';

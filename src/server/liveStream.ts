@@ -46,8 +46,14 @@ function compact(m: MediaMessage): MediaMessage {
   return { ...m, payload: Uint8Array.prototype.slice.call(p) };
 }
 
+let serials = 0;
+
 export class LiveStream {
   publisher: PublisherRef | undefined;
+  /** Tells the server's memory budget how many bytes the GOP cache holds now. */
+  onGopBytes: ((stream: LiveStream, bytes: number) => void) | undefined;
+  /** Tells two streams of the same name apart (one after the other) in the budget. */
+  readonly serial = ++serials;
   readonly players = new Set<PlayerSink>();
   private metadata: MediaMessage | undefined;
   private videoConfig: MediaMessage | undefined;
@@ -146,9 +152,18 @@ export class LiveStream {
     this.gop.push(compact(m));
     this.gopBytes += mediaSize(m);
     if (this.gopBytes > this.options.maxGopBytes) this.clearGop();
+    else this.onGopBytes?.(this, this.gopBytes);
   }
 
   private clearGop(): void {
+    const had = this.gopBytes > 0;
+    this.gop = [];
+    this.gopBytes = 0;
+    if (had) this.onGopBytes?.(this, 0);
+  }
+
+  /** Empties the GOP cache (the server's memory budget ran out). */
+  dropGop(): void {
     this.gop = [];
     this.gopBytes = 0;
   }

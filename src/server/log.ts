@@ -39,6 +39,8 @@ export function formatServerEvent(e: ServerEvent): string {
       return `${who} unpublish ${streamLabel(e.app, e.name)}`;
     case 'play':
       return `${who} play ${streamLabel(e.app, e.name)} (stream ${e.streamId})${e.waiting ? ', waiting for its publisher' : ''}`;
+    case 'unauthorized':
+      return `${who} ${e.action} ${streamLabel(e.app, e.name)} refused: not authorized (${e.reason})`;
     case 'notFound':
       return `${who} play ${streamLabel(e.app, e.name)} refused: no such stream (StreamNotFound)`;
     case 'stop':

@@ -13,17 +13,23 @@
  * pipeline). `RtmpServer` keeps the stream registry (`LiveStream`: caches, fan-out) and the events.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { redactUrl } from '../redact';
 import { Observable, Subject } from '../rx';
 import {
   createActor,
   fromCallback,
+  fromPromise,
   type Actor,
   type AnyActorRef,
   type InspectionEvent,
   type SnapshotFrom,
 } from 'xstate';
 import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
-import type { serverStreamMachine } from '../../machines/serverStreamMachine';
+import {
+  serverStreamMachine,
+  type AuthorizeActorInput,
+  type AuthorizeActorOutput,
+} from '../../machines/serverStreamMachine';
 import {
   serverSupervisorMachine,
   type ListenerCommand,
@@ -39,7 +45,16 @@ import {
   type ServerConnectionOptions,
 } from './connection';
 import type { ConnectionEvent, ServerEvent } from './events';
+import {
+  httpHooks,
+  toDecision,
+  type Authorize,
+  type AuthorizeRequest,
+  type HttpHooks,
+} from './authorize';
+import { MemoryBudget, type BudgetKind, type ServerLimitError } from './limits';
 import { LiveStream, streamKey, type PlayerSink } from './liveStream';
+import { maskStreamName } from './log';
 import type { MediaMessage } from './media';
 
 /** Options of the embedded RTMP server. */
@@ -69,6 +84,41 @@ export interface RtmpServerOptions {
   connectTimeoutMs?: number;
   /** Most client connections open at once; more are refused (closed at once). Default 1024. */
   maxConnections?: number;
+  /**
+   * Most connections open at once from one client address; more are refused at accept. 0 turns
+   * the limit off (a server behind a proxy sees one address). Default 64.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * A connection with no publish or play for this long is closed (a stalled handshake, no
+   * connect, connected but idle), and so is a publisher that sent nothing this long. A player
+   * that only receives is never idle. Default 30 000 ms.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * The server-wide memory budget: bytes held for all connections together (partial messages,
+   * queued output, GOP caches). The connection that would exceed it is closed with an error
+   * naming `maxBufferedBytes`. Default 512 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Most pings answered per second per connection; more are ignored. Default 50. */
+  maxPingsPerSecond?: number;
+  /** The smallest peer acknowledgement window honoured. Default 4096 bytes. */
+  minAckWindow?: number;
+  /**
+   * Decides who may publish and play (called for each publish and play; the NetStream waits in
+   * its `authorizing` state). False, a rejection, an exception or no answer within
+   * `authorizeTimeoutMs` refuses. Default: everyone may (unless hooks are given).
+   */
+  authorize?: Authorize;
+  /** nginx-rtmp's `on_publish`: POSTed for each publish; 2xx allows. Used when `authorize` is not given. */
+  onPublish?: string;
+  /** nginx-rtmp's `on_play`: POSTed for each play; 2xx allows. */
+  onPlay?: string;
+  /** nginx-rtmp's `on_done`: POSTed (`call=done`) when an allowed publish or play ends. */
+  onDone?: string;
+  /** Milliseconds the authorizer (or a hook) may take. Default 5 000. */
+  authorizeTimeoutMs?: number;
   /**
    * Applications clients may connect to (`live`, …); connect to any other is answered with
    * NetConnection.Connect.Rejected. Default: any application.
@@ -113,14 +163,39 @@ export interface ServerStats {
   dropped: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes held now for all connections (partial messages, queued output, GOP caches). */
+  bufferedBytes: number;
+  /** The most ever held at once. */
+  peakBufferedBytes: number;
+  /** The budget (`maxBufferedBytes`). */
+  maxBufferedBytes: number;
+  /** Publishes and plays the authorizer refused, and allowed. */
+  refusedRequests: { publish: number; play: number };
+  allowedRequests: { publish: number; play: number };
+  /** Sockets refused at accept (maxConnections, maxConnectionsPerAddress, shutting down). */
+  refusedConnections: number;
 }
+
+/** NetStreams one connection may have (the server's default for limits.maxStreams). */
+const DEFAULT_SERVER_MAX_STREAMS = 128;
 
 /** The longest delay a Node timer takes. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-type ResolvedOptions = Required<Omit<RtmpServerOptions, 'limits' | 'inspect'>> & {
+type ResolvedOptions = Required<
+  Omit<RtmpServerOptions, 'limits' | 'inspect' | 'authorize' | 'onPublish' | 'onPlay' | 'onDone'>
+> & {
   limits: RtmpLimits;
 };
+
+/** The events$ copy of an event: stream names masked, URLs redacted, like every log. */
+function redactEvent(e: ServerEvent): ServerEvent {
+  if (!('name' in e) && !('tcUrl' in e)) return e;
+  const out = { ...e } as Record<string, unknown>;
+  if (typeof out.name === 'string') out.name = maskStreamName(out.name);
+  if (typeof out.tcUrl === 'string') out.tcUrl = redactUrl(out.tcUrl);
+  return out as ServerEvent;
+}
 
 type StreamSnapshot = SnapshotFrom<typeof serverStreamMachine>;
 type ConnectionSnapshot = SnapshotFrom<typeof serverConnectionMachine>;
@@ -132,8 +207,18 @@ export class RtmpServer implements ConnectionHost {
   private readonly accepted = new Map<number, Socket>();
   private readonly streams = new Map<string, LiveStream>();
   private readonly events = new Subject<ServerEvent>();
-  /** Every step the server takes (connections, publish/unpublish, players), names unredacted. */
+  /** Every step the server takes (connections, publish/unpublish, players), stream names masked. */
   readonly events$: Observable<ServerEvent> = this.events.asObservable();
+  private readonly budget: MemoryBudget;
+  /** The authorizer: `options.authorize`, or the HTTP hooks (undefined: everyone may). */
+  private readonly authorizer:
+    ((request: AuthorizeRequest, signal: AbortSignal) => ReturnType<Authorize>) | undefined;
+  private readonly hooks: HttpHooks | undefined;
+  private readonly requests = {
+    refused: { publish: 0, play: 0 },
+    allowed: { publish: 0, play: 0 },
+  };
+  private refusedSockets = 0;
   private readonly opts: ResolvedOptions;
   private readonly connectionOptions: ServerConnectionOptions;
   private nextConnectionId = 1;
@@ -147,7 +232,10 @@ export class RtmpServer implements ConnectionHost {
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 1935,
       chunkSize: options.chunkSize ?? 4096,
-      limits: resolveLimits(options.limits),
+      // NetStreams per connection: 128 unless asked (each is an actor; xstate stops a
+      // connection's children one copy of its children map at a time, so a thousand on one
+      // connection would stall the server for seconds when it closes).
+      limits: resolveLimits({ maxStreams: DEFAULT_SERVER_MAX_STREAMS, ...options.limits }),
       gopCache: options.gopCache ?? true,
       waitForPublisher: options.waitForPublisher ?? false,
       playerHighWaterMark: options.playerHighWaterMark ?? 4 * 1024 * 1024,
@@ -157,12 +245,22 @@ export class RtmpServer implements ConnectionHost {
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       maxConnections: options.maxConnections ?? 1024,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 64,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      maxBufferedBytes: options.maxBufferedBytes ?? 512 * 1024 * 1024,
+      maxPingsPerSecond: options.maxPingsPerSecond ?? 50,
+      minAckWindow: options.minAckWindow ?? 4096,
+      authorizeTimeoutMs: options.authorizeTimeoutMs ?? 5_000,
       apps: options.apps ?? [],
     };
     for (const [name, v] of [
       ['handshakeTimeoutMs', this.opts.handshakeTimeoutMs],
       ['connectTimeoutMs', this.opts.connectTimeoutMs],
       ['maxConnections', this.opts.maxConnections],
+      ['idleTimeoutMs', this.opts.idleTimeoutMs],
+      ['authorizeTimeoutMs', this.opts.authorizeTimeoutMs],
+      ['maxPingsPerSecond', this.opts.maxPingsPerSecond],
+      ['minAckWindow', this.opts.minAckWindow],
     ] as const) {
       if (!Number.isInteger(v) || v < 1 || v > MAX_TIMER_MS) {
         throw new RangeError(`${name} must be an integer from 1 to ${MAX_TIMER_MS}, got ${v}`);
@@ -177,12 +275,41 @@ export class RtmpServer implements ConnectionHost {
         `chunkSize must be an integer from 128 to 2147483647, got ${this.opts.chunkSize}`,
       );
     }
+    const perAddress = this.opts.maxConnectionsPerAddress;
+    if (!Number.isInteger(perAddress) || perAddress < 0) {
+      throw new RangeError(
+        `maxConnectionsPerAddress must be a non-negative integer (0: no limit), got ${perAddress}`,
+      );
+    }
+    this.budget = new MemoryBudget(this.opts.maxBufferedBytes);
+    this.hooks =
+      options.onPublish !== undefined ||
+      options.onPlay !== undefined ||
+      options.onDone !== undefined
+        ? httpHooks({
+            onPublish: options.onPublish,
+            onPlay: options.onPlay,
+            onDone: options.onDone,
+            timeoutMs: this.opts.authorizeTimeoutMs,
+          })
+        : undefined;
+    const hooks = this.hooks;
+    const custom = options.authorize;
+    this.authorizer = custom
+      ? (request) => custom(request)
+      : hooks && (options.onPublish !== undefined || options.onPlay !== undefined)
+        ? (request, signal) => hooks.authorize(request, signal)
+        : undefined;
     this.connectionOptions = {
       chunkSize: this.opts.chunkSize,
       limits: this.opts.limits,
       playerHighWaterMark: this.opts.playerHighWaterMark,
       maxQueuedBytes: this.opts.maxQueuedBytes,
       windowAckSize: this.opts.windowAckSize,
+      maxPingsPerSecond: this.opts.maxPingsPerSecond,
+      minAckWindow: this.opts.minAckWindow,
+      receivingReportMs: Math.max(1, Math.floor(this.opts.idleTimeoutMs / 4)),
+      now: () => Date.now(),
     };
     const logic = serverSupervisorMachine.provide({
       actors: {
@@ -190,6 +317,9 @@ export class RtmpServer implements ConnectionHost {
         serverConnection: serverConnectionMachine.provide({
           actors: {
             connectionIo: connectionIo(this, this.connectionOptions, (id) => this.takeSocket(id)),
+            serverStream: serverStreamMachine.provide({
+              actors: { authorize: this.authorizeActor() },
+            }),
           },
         }),
       },
@@ -199,13 +329,44 @@ export class RtmpServer implements ConnectionHost {
       inspect: options.inspect,
       input: {
         maxConnections: this.opts.maxConnections,
+        maxConnectionsPerAddress: this.opts.maxConnectionsPerAddress,
         connection: {
           handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
           connectTimeoutMs: this.opts.connectTimeoutMs,
+          idleTimeoutMs: this.opts.idleTimeoutMs,
+          authorizeTimeoutMs: this.opts.authorizeTimeoutMs,
           apps: this.opts.apps,
         },
         listener: { host: this.opts.host, port: this.opts.port },
       },
+    });
+  }
+
+  /**
+   * The `authorize` actor a NetStream's `authorizing` state invokes: it gets ids only, finds the
+   * pending request (which holds the stream key) on the connection, and asks the authorizer.
+   * The authorizer's own failures refuse (fail closed); the state's authorizeTimeout bounds it.
+   */
+  private authorizeActor() {
+    return fromPromise<AuthorizeActorOutput, AuthorizeActorInput>(async ({ input, signal }) => {
+      const connection = [...this.connections].find((c) => c.id === input.connectionId);
+      const pending = connection?.pendingRequest(input.streamId);
+      const authorize = this.authorizer;
+      if (!pending) return { allowed: false, reason: 'no request to authorize' };
+      if (!authorize) {
+        this.requests.allowed[pending.request.action]++;
+        return { allowed: true };
+      }
+      let decision;
+      try {
+        decision = toDecision(await authorize({ ...pending.request }, signal));
+      } catch (e) {
+        decision = { allowed: false, reason: `the authorizer failed: ${(e as Error).message}` };
+      }
+      if (decision.allowed && decision.name !== undefined) pending.renamed = decision.name;
+      const kind = decision.allowed ? 'allowed' : 'refused';
+      this.requests[kind][pending.request.action]++;
+      return { allowed: decision.allowed, reason: decision.reason };
     });
   }
 
@@ -217,7 +378,8 @@ export class RtmpServer implements ConnectionHost {
       const server: Server = createServer((socket) => {
         const connectionId = this.nextConnectionId++;
         this.accepted.set(connectionId, socket);
-        report({ type: 'LISTENER.ACCEPT', connectionId });
+        socket.on('error', () => undefined); // until its IO takes it (or it is refused)
+        report({ type: 'LISTENER.ACCEPT', connectionId, address: socket.remoteAddress ?? '?' });
       });
       server.once('error', (e) => report({ type: 'LISTENER.FAILED', message: e.message }));
       server.listen(input.port, input.host, () => {
@@ -231,6 +393,7 @@ export class RtmpServer implements ConnectionHost {
         if (cmd.type === 'LISTENER.REFUSE') {
           const socket = this.takeSocket(cmd.connectionId);
           if (!socket) return;
+          this.refusedSockets++;
           this.events.next({
             type: 'refused',
             connection: cmd.connectionId,
@@ -334,6 +497,11 @@ export class RtmpServer implements ConnectionHost {
     return out;
   }
 
+  /** Starts measuring `stats().peakBufferedBytes` again from what is held now. */
+  resetPeakBufferedBytes(): void {
+    this.budget.resetPeak();
+  }
+
   /** What the server is doing now. */
   stats(): ServerStats {
     let bytesIn = this.closedBytes.in;
@@ -365,11 +533,19 @@ export class RtmpServer implements ConnectionHost {
       dropped,
       bytesIn,
       bytesOut,
+      bufferedBytes: this.budget.total,
+      peakBufferedBytes: this.budget.peak,
+      maxBufferedBytes: this.budget.limit,
+      refusedRequests: { ...this.requests.refused },
+      allowedRequests: { ...this.requests.allowed },
+      refusedConnections: this.refusedSockets,
     };
   }
 
   private emitFor(c: ServerConnection, event: { type: 'connection' } | ConnectionEvent): void {
-    this.events.next({ ...event, connection: c.id, remote: c.remote, app: c.app } as ServerEvent);
+    this.events.next(
+      redactEvent({ ...event, connection: c.id, remote: c.remote, app: c.app } as ServerEvent),
+    );
   }
 
   private stream(c: ServerConnection, name: string): LiveStream {
@@ -381,13 +557,31 @@ export class RtmpServer implements ConnectionHost {
         gopCache: this.opts.gopCache,
         maxGopBytes: this.opts.maxGopBytes,
       });
+      s.onGopBytes = (stream, bytes) => this.holdGop(stream, bytes);
       this.streams.set(key, s);
     }
     return s;
   }
 
   private forget(s: LiveStream): void {
-    if (s.idle) this.streams.delete(s.key);
+    if (!s.idle) return;
+    this.streams.delete(s.key);
+    this.budget.release(`stream ${s.app}/${maskStreamName(s.name)}#${s.serial}`);
+  }
+
+  /**
+   * A stream's GOP cache grew or shrank: it counts against the budget as its publisher's. When
+   * it would exceed the budget, the publisher's connection closes (the cache goes with it).
+   */
+  private holdGop(s: LiveStream, bytes: number): void {
+    const owner = `stream ${s.app}/${maskStreamName(s.name)}#${s.serial}`;
+    const err = this.budget.set(owner, 'gopCache', bytes);
+    if (!err) return;
+    s.dropGop();
+    this.budget.set(owner, 'gopCache', 0);
+    const publisher = s.publisher;
+    const c = publisher && [...this.connections].find((x) => x.id === publisher.connectionId);
+    c?.abort(err);
   }
 
   // ConnectionHost ------------------------------------------------------------------------------
@@ -444,7 +638,18 @@ export class RtmpServer implements ConnectionHost {
   }
 
   /** @internal */
+  hold(c: ServerConnection, kind: BudgetKind, bytes: number): ServerLimitError | undefined {
+    return this.budget.set(`connection ${c.id}`, kind, bytes);
+  }
+
+  /** @internal */
+  streamEnded(_c: ServerConnection, request: AuthorizeRequest): void {
+    this.hooks?.done(request);
+  }
+
+  /** @internal */
   connectionClosed(c: ServerConnection): void {
+    this.budget.release(`connection ${c.id}`);
     if (!this.connections.delete(c)) return;
     this.closedBytes.in += c.bytesIn;
     this.closedBytes.out += c.bytesOut;

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -95,6 +96,89 @@ describe('rtmp-actors serve', () => {
     expect(await waiting.code).toBe(0);
   }, 30_000);
 
+  it('asks --on-publish and --on-play hooks, logs a refusal with the key masked, and counts refusals at shutdown', async () => {
+    const calls: Array<Record<string, string>> = [];
+    const hook = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const fields = Object.fromEntries(new URLSearchParams(body));
+        calls.push(fields);
+        res.writeHead(fields.token === 'letmein' ? 204 : 401).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}`;
+    try {
+      const serve = startServe([
+        '--on-publish',
+        `${hookUrl}/publish`,
+        '--on-play',
+        `${hookUrl}/play`,
+        '--hook-timeout',
+        '2',
+        '--idle-timeout',
+        '20',
+      ]);
+      expect(await waitFor(() => serve.port() !== undefined, 5000)).toBe(true);
+      const url = `rtmp://127.0.0.1:${serve.port()}/live`;
+      const pub = createSession({ url, retry: { maxAttempts: 1 } });
+      sessions.push(pub);
+      const refused = await pub.publish('mysecretcam?token=guess', SMALL_FLV, { loop: true }).done;
+      expect(refused.status?.code).toBe('NetStream.Publish.Unauthorized');
+      pub.publish('mysecretcam?token=letmein', SMALL_FLV, { loop: true });
+      expect(
+        await waitFor(
+          () => /publish live\/my\*\*\*\?\*\*\* \(stream \d+\)/.test(serve.io.out()),
+          10_000,
+        ),
+      ).toBe(true);
+      expect(calls.map((c) => c.call)).toEqual(['publish', 'publish']);
+      expect(calls[0]).toMatchObject({ app: 'live', name: 'mysecretcam', token: 'guess' });
+      serve.io.interrupt();
+      expect(await serve.code).toBe(0);
+      const out = serve.io.out();
+      expect(out).toMatch(/publish live\/my\*\*\* refused: not authorized \(hook answered 401\)/);
+      expect(out).not.toContain('mysecretcam');
+      expect(out).not.toContain('letmein');
+      expect(serve.io.err()).toMatch(/refused 1 publish\(es\), 0 play\(s\), 0 connection\(s\)/);
+    } finally {
+      hook.close();
+    }
+  }, 30_000);
+
+  it('exits 2 for a hook that is not an http URL, a non-positive idle or hook timeout, or a negative per-address limit', async () => {
+    for (const args of [
+      ['--on-publish', 'ftp://example/x'],
+      ['--on-play', 'not a url'],
+      ['--idle-timeout', '0'],
+      ['--hook-timeout', '-1'],
+      ['--max-connections-per-address', '-1'],
+      ['--max-buffered-bytes', '0'],
+    ]) {
+      const io = captureIo();
+      expect(await main(['serve', '--port', '0', ...args], io)).toBe(2);
+      expect(io.err()).toContain(args[0]);
+    }
+  });
+
+  it('documents the auth hooks and the lock-out limits in --help', async () => {
+    const io = captureIo();
+    await main(['serve', '--help'], io);
+    const help = io.out() + io.err();
+    for (const option of [
+      '--on-publish',
+      '--on-play',
+      '--on-done',
+      '--hook-timeout',
+      '--idle-timeout',
+      '--max-connections-per-address',
+      '--max-buffered-bytes',
+    ]) {
+      expect(help).toContain(option);
+    }
+  });
+
   it('exits 1 with a message when the port is taken, and 2 for a bad chunk size', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
@@ -157,7 +241,14 @@ describe('rtmp-actors serve', () => {
           .filter((r) => r.actorId === id && r.type === '@xstate.snapshot')
           .map((r) => r.value);
       expect(connectionStates('connection-1')).toEqual(
-        expect.arrayContaining(['handshaking', 'awaitingConnect', 'connected', 'closed']),
+        expect.arrayContaining([
+          'handshaking',
+          'awaitingConnect',
+          { connected: 'idle' },
+          { connected: 'active' },
+          { connected: 'publishing' },
+          'closed',
+        ]),
       );
       expect(connectionStates('connection-2')).toEqual(
         expect.arrayContaining(['awaitingConnect', 'failed']),

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import {
   createActor,
   fromCallback,
+  fromPromise,
+  setup,
   SimulatedClock,
   type AnyActorRef,
   type AnyEventObject,
@@ -41,6 +43,34 @@ const handshakeDone = (output: unknown) => ({ type: 'xstate.done.actor.handshake
 function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
   const context = snapshot.context as { streams: number[] };
+  if (snapshot.matches('connected')) {
+    const known = context.streams.includes(1);
+    return [
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      {
+        type: 'SERVER.STREAM',
+        streamId: 1,
+        event: { type: 'STREAM.REQUEST', action: 'publish', label: 'ca***' },
+      },
+      {
+        type: 'SERVER.STREAM_AUTHORIZATION',
+        streamId: 1,
+        action: 'publish',
+        allowed: false,
+        reason: 'hook answered 403',
+      },
+      ...(known
+        ? [
+            { type: 'SERVER.STREAM_ROLE', streamId: 1, role: 'publishing' },
+            { type: 'SERVER.STREAM_ROLE', streamId: 1, role: 'playing' },
+            { type: 'SERVER.STREAM_ROLE', streamId: 1, role: 'idle' },
+            { type: 'xstate.done.actor.stream-1' },
+          ]
+        : []),
+      { type: 'SERVER.RECEIVING' },
+      ...CLOSE_EVENTS,
+    ];
+  }
   switch (snapshot.value) {
     case 'handshaking':
       return [
@@ -57,17 +87,6 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
         { type: 'SERVER.CONNECT', app: 'other' },
         ...CLOSE_EVENTS,
       ];
-    case 'connected':
-      return [
-        { type: 'SERVER.STREAM_CREATED', streamId: 1 },
-        {
-          type: 'SERVER.STREAM',
-          streamId: 1,
-          event: { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'ok' },
-        },
-        ...(context.streams.includes(1) ? [{ type: 'xstate.done.actor.stream-1' }] : []),
-        ...CLOSE_EVENTS,
-      ];
     case 'closing':
       return [{ type: 'SERVER.CLOSED', reason: 'server shutting down' }];
     default:
@@ -81,12 +100,28 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   switch (snapshot.value) {
     case 'created':
       return [
+        { type: 'STREAM.REQUEST', action: 'publish', label: 'ca***' },
+        { type: 'STREAM.REQUEST', action: 'play', label: 'ca***' },
+        { type: 'STREAM.DELETE' },
+      ];
+    case 'authorizing':
+      return [
+        { type: 'xstate.done.actor.authorize', output: { allowed: true } },
+        {
+          type: 'xstate.done.actor.authorize',
+          output: { allowed: false, reason: 'hook answered 403' },
+        },
+        { type: 'xstate.error.actor.authorize', error: new Error('hook unreachable') },
+        ...end,
+      ];
+    case 'authorized':
+      return [
         { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'ok' },
         { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'badName' },
         { type: 'STREAM.PLAY', label: 'ca***', outcome: 'playing' },
         { type: 'STREAM.PLAY', label: 'ca***', outcome: 'waiting' },
         { type: 'STREAM.PLAY', label: 'ca***', outcome: 'notFound' },
-        { type: 'STREAM.DELETE' },
+        ...end,
       ];
     case 'playing':
       return [{ type: 'STREAM.PUBLISHER_STOPPED' }, ...end];
@@ -100,7 +135,18 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
 function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
   const context = snapshot.context as { connections: string[] };
-  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1 };
+  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1, address: '127.0.0.2' };
+  const perAddress = (snapshot.context as { perAddress: Record<string, number> }).perAddress;
+  // A second client from the same address, while the first is open (maxConnectionsPerAddress 1).
+  const again =
+    (perAddress['127.0.0.2'] ?? 0) > 0
+      ? [{ type: 'LISTENER.ACCEPT', connectionId: 2, address: '127.0.0.2' }]
+      : [];
+  // Clients from other addresses fill the server (maxConnections 2).
+  const others = [
+    { type: 'LISTENER.ACCEPT', connectionId: 3, address: '127.0.0.3' },
+    { type: 'LISTENER.ACCEPT', connectionId: 4, address: '127.0.0.4' },
+  ];
   const done = context.connections.includes('connection-1')
     ? [{ type: 'xstate.done.actor.connection-1' }]
     : [];
@@ -112,7 +158,7 @@ function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     ];
   }
   if (snapshot.matches({ serving: 'listening' })) {
-    return [accept, ...done, { type: 'SERVER.SHUTDOWN' }];
+    return [accept, ...again, ...others, ...done, { type: 'SERVER.SHUTDOWN' }];
   }
   return [accept, ...done, { type: 'LISTENER.CLOSED' }];
 }
@@ -129,13 +175,19 @@ function recordingIo(commands: string[], answerClose: boolean) {
   });
 }
 
+/** An authorizer that never answers (the model's events decide instead). */
+const silentAuthorizer = fromPromise(() => new Promise<never>(() => undefined)) as never;
+
 /** The live server connection: a stand-in IO on a simulated clock, the real handshake machine. */
 function connectionHarness(input: unknown) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const clock = new SimulatedClock();
     const io: string[] = [];
     const machine = serverConnectionMachine.provide({
-      actors: { connectionIo: recordingIo(io, false) as never },
+      actors: {
+        connectionIo: recordingIo(io, false) as never,
+        serverStream: serverStreamMachine.provide({ actors: { authorize: silentAuthorizer } }),
+      },
     });
     const actor = createActor(machine, { input: input as never, clock, inspect });
     actor.start();
@@ -160,7 +212,7 @@ function connectionHarness(input: unknown) {
           throw new Error('the IO never started reading the handshake');
         }
         if (event.type === 'SERVER.CONNECT') {
-          const expected = actual.value === 'connected' ? 'IO.ACCEPT_CONNECT' : 'IO.REJECT_CONNECT';
+          const expected = actual.matches('connected') ? 'IO.ACCEPT_CONNECT' : 'IO.REJECT_CONNECT';
           if (io.at(-1) !== expected) throw new Error(`connect was not answered with ${expected}`);
         }
         if (actual.value === 'failed' && !io.some((c) => /^IO\.(CLOSE|REJECT_CONNECT)$/.test(c))) {
@@ -185,12 +237,32 @@ function stableSort(list: string[]): string {
   return [...list].sort().join();
 }
 
-/** A plain actor on a simulated clock (the serverStream machine has no children). */
+/**
+ * The serverStream actor as a child of a stand-in connection (it reports its role and its
+ * authorization to its parent), on a simulated clock; its authorizer never answers by itself:
+ * the replay sends the model's done / error event.
+ */
 function streamHarness(input: unknown) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
-    const actor = createActor(serverStreamMachine, { input: input as never, inspect });
-    actor.start();
-    return { actor, realize: (event) => actor.send(event as never) };
+    const clock = new SimulatedClock();
+    const stream = serverStreamMachine.provide({
+      actors: { authorize: silentAuthorizer },
+    });
+    const parent = setup({ actors: { stream } }).createMachine({
+      invoke: { id: 'stream', src: 'stream', input: input as never },
+    });
+    const root = createActor(parent, { clock, inspect });
+    root.start();
+    const actor = (root.getSnapshot().children as Record<string, AnyActorRef>).stream;
+    return {
+      actor: actor as never,
+      realize(event, { before }) {
+        const delay = delayOf(serverStreamMachine, event.type, before);
+        if (delay) clock.increment(delay.ms);
+        else actor.send(event as never);
+      },
+      dispose: () => root.stop(),
+    };
   };
 }
 
@@ -224,7 +296,12 @@ function supervisorHarness(input: unknown) {
         if (actual.status === 'active' && stableSort(children) !== stableSort(ctx.connections)) {
           throw new Error(`children ${children.join()} but context says ${ctx.connections.join()}`);
         }
-        const full = (before.context as { connections: string[] }).connections.length >= 1;
+        const ctx0 = before.context as {
+          connections: string[];
+          perAddress: Record<string, number>;
+        };
+        const address = (event as { address?: string }).address ?? '';
+        const full = ctx0.connections.length >= 2 || (ctx0.perAddress[address] ?? 0) >= 1;
         if (
           event.type === 'LISTENER.ACCEPT' &&
           (full || !before.matches({ serving: 'listening' })) &&
@@ -243,24 +320,49 @@ function supervisorHarness(input: unknown) {
 const models = [
   {
     machine: serverConnectionMachine as AnyStateMachine,
-    input: { connectionId: 1, handshakeTimeoutMs: 1_000, connectTimeoutMs: 2_000, apps: ['live'] },
+    input: {
+      connectionId: 1,
+      handshakeTimeoutMs: 1_000,
+      connectTimeoutMs: 2_000,
+      idleTimeoutMs: 3_000,
+      apps: ['live'],
+    },
     events: connectionEvents,
     harness: connectionHarness,
     oracle: true,
-    finals: ['awaitingConnect', 'connected', 'closing', 'closed', 'failed'],
+    finals: [
+      'awaitingConnect',
+      'connected.idle',
+      'connected.publishing',
+      'connected.active',
+      'closing',
+      'closed',
+      'failed',
+    ],
   },
   {
     machine: serverStreamMachine as AnyStateMachine,
-    input: { streamId: 1 },
+    input: { streamId: 1, connectionId: 1, authorizeTimeoutMs: 1_000 },
     events: streamEvents,
     harness: streamHarness,
     oracle: false,
-    finals: ['publishing', 'playing', 'waitingForPublisher', 'badName', 'notFound', 'closed'],
+    finals: [
+      'authorizing',
+      'authorized',
+      'publishing',
+      'playing',
+      'waitingForPublisher',
+      'unauthorized',
+      'badName',
+      'notFound',
+      'closed',
+    ],
   },
   {
     machine: serverSupervisorMachine as AnyStateMachine,
     input: {
-      maxConnections: 1,
+      maxConnections: 2,
+      maxConnectionsPerAddress: 1,
       connection: { handshakeTimeoutMs: 1_000, connectTimeoutMs: 2_000 },
     },
     events: supervisorEvents,
@@ -273,7 +375,17 @@ const models = [
 /** States told apart by value and the context that matters (not counters). */
 function serializeState(snapshot: AnyMachineSnapshot): string {
   const c = snapshot.context as Record<string, unknown>;
-  return JSON.stringify([snapshot.value, c.streams, c.connections, c.failure, c.app, c.label]);
+  return JSON.stringify([
+    snapshot.value,
+    c.streams,
+    c.connections,
+    c.failure,
+    c.app,
+    c.label,
+    c.roles,
+    c.perAddress,
+    c.refusal,
+  ]);
 }
 
 /**
@@ -370,7 +482,10 @@ describe('the embedded server runs on the server statecharts', () => {
 
     expect(publishing).toBe(true);
     expect(playing).toBe(true);
-    expect(machines.map((m) => m.connection.value)).toEqual(['connected', 'connected']);
+    expect(machines.map((m) => m.connection.value)).toEqual([
+      { connected: 'publishing' },
+      { connected: 'active' },
+    ]);
     expect(machines.every((m) => m.connection.context.app === 'live')).toBe(true);
     const player0 = machines.find((m) =>
       [...m.streams.values()].some((s) => s.value === 'playing'),
