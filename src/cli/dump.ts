@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import type { Command } from './index';
+import type { Command } from './types';
 import { ExitCode } from './exitCodes';
 import { toJsonValue } from './json';
 import { ChunkDecoder } from '../protocol/chunk';

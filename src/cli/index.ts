@@ -1,18 +1,9 @@
-import { formatHelp, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args';
+import { formatHelp, parseArgs, UsageError, type ParsedArgs } from './args';
 import { ExitCode } from './exitCodes';
+import type { CliIo, Command } from './types';
 
-/** Where a command writes: injectable so tests can capture output. */
-export interface CliIo {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Resolves when the user asks to stop (SIGINT/SIGTERM). */
-  interrupted: Promise<void>;
-}
-
-export interface Command {
-  spec: CommandSpec;
-  run(args: ParsedArgs, io: CliIo): Promise<number>;
-}
+// The commands import these from ./types (this module loads them); here for existing importers.
+export type { CliIo, Command } from './types';
 
 /** Commands load lazily so `--help` and small commands start fast. */
 const COMMANDS: Record<string, () => Command> = {

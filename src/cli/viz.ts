@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { Command } from './index';
+import type { Command } from './types';
 import { ExitCode } from './exitCodes';
 
 export const vizCommand: Command = {

@@ -2,7 +2,7 @@
  * How `rtmp-actors monitor` shows its streams: a compact table redrawn in place on a terminal,
  * JSON lines for machines, and the exit code that sums up the run.
  */
-import { ExitCode } from '../cli/exitCodes';
+import { ExitCode } from '../exitCodes';
 import type { StreamEvent, StreamHealth, StreamSnapshot } from './stats';
 
 // ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
 import { decodeRtmp } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
 import type { PlayerSink } from './liveStream';
+import type { ConnectionEvent } from './events';
 import { maskStreamName } from './log';
 import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
 
@@ -63,17 +64,8 @@ export interface ConnectionHost {
   connectionClosed(c: ServerConnection): void;
 }
 
-/** What a connection reports (the server adds the connection id and forwards it). */
-export type ConnectionEvent =
-  | { type: 'connect'; app: string; tcUrl: string; flashVer: string }
-  | { type: 'publish'; streamId: number; name: string }
-  | { type: 'badName'; streamId: number; name: string }
-  | { type: 'unpublish'; streamId: number; name: string }
-  | { type: 'play'; streamId: number; name: string; waiting: boolean }
-  | { type: 'notFound'; streamId: number; name: string }
-  | { type: 'stop'; streamId: number; name: string; dropped: number }
-  | { type: 'error'; message: string }
-  | { type: 'close'; reason: string };
+// ConnectionEvent lives in ./events (types only), which log.ts reads without a cycle.
+export type { ConnectionEvent } from './events';
 
 export interface ServerConnectionOptions {
   chunkSize: number;

@@ -1,6 +1,6 @@
 /** One log line per server event, with stream keys and URL secrets masked (src/redact.ts). */
 import { maskValue, redactUrl } from '../redact';
-import type { ServerEvent } from './server';
+import type { ServerEvent } from './events';
 
 /** `ab***` (or `ab***?***` with a query): a stream name masked as a stream key. */
 export function maskStreamName(name: string): string {

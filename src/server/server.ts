@@ -34,11 +34,11 @@ import {
   connectionIo,
   type ServerConnection,
   type ConnectionMachines,
-  type ConnectionEvent,
   type ConnectionPhase,
   type ConnectionHost,
   type ServerConnectionOptions,
 } from './connection';
+import type { ConnectionEvent, ServerEvent } from './events';
 import { LiveStream, streamKey, type PlayerSink } from './liveStream';
 import type { MediaMessage } from './media';
 
@@ -81,16 +81,8 @@ export interface RtmpServerOptions {
   inspect?: (event: InspectionEvent) => void;
 }
 
-/**
- * What the server does, one event per step. Stream names are the names clients sent, stream keys
- * included: pass events through `formatServerEvent` (which redacts) before logging them.
- */
-export type ServerEvent =
-  | { type: 'listening'; host: string; port: number }
-  | ({ connection: number; remote: string; app: string } & (
-      { type: 'connection' } | { type: 'refused'; reason: string } | ConnectionEvent
-    ))
-  | { type: 'shutdown' };
+// ServerEvent lives in ./events (types only), which log.ts reads without a cycle.
+export type { ServerEvent } from './events';
 
 export interface ServerStreamStats {
   app: string;

@@ -61,3 +61,13 @@ export {
   sessionSupervisorModel,
   type SessionSupervisorModelOptions,
 } from './models/sessionSupervisor';
+export {
+  checkTrace,
+  defaultMachines,
+  formatTraceCheck,
+  type CheckTraceOptions,
+  type TraceActorCheck,
+  type TraceCheckResult,
+  type TraceStepFailure,
+  type TraceStepProblem,
+} from './checkTrace';

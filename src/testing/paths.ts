@@ -583,7 +583,8 @@ export interface CoverageReport {
 
 /**
  * States reached / all states and transitions taken / all transitions. Give it replay records
- * (what the live actor did) or model paths (what the model does along them).
+ * (what the live actor did) or model paths (what the model does along them). A machine in which
+ * no state or no transition is found has ratio 0 there, not 1: nothing found is nothing covered.
  */
 export function coverage(
   machine: AnyStateMachine,
@@ -618,22 +619,24 @@ export function coverage(
     states: {
       covered: statesCovered.length,
       total: statesAll.length,
-      ratio: statesAll.length ? statesCovered.length / statesAll.length : 1,
+      ratio: statesAll.length ? statesCovered.length / statesAll.length : 0,
       missing: statesAll.filter((s) => !seenStates.has(s)),
     },
     transitions: {
       covered: transitionsCovered.length,
       total: transitionsAll.length,
-      ratio: transitionsAll.length ? transitionsCovered.length / transitionsAll.length : 1,
+      ratio: transitionsAll.length ? transitionsCovered.length / transitionsAll.length : 0,
       missing: transitionsAll.filter((t) => !seenTransitions.has(t)),
     },
   };
 }
 
-/** `machine: states 12/12 (100%), transitions 40/40 (100%)`. */
+/** `machine: states 12/12 (100%), transitions 40/40 (100%)` (`0/0 (none found)` when empty). */
 export function formatCoverage(report: CoverageReport): string {
   const pct = (r: number): string => `${Math.floor(r * 1000) / 10}%`;
-  return `${report.machine}: states ${report.states.covered}/${report.states.total} (${pct(report.states.ratio)}), transitions ${report.transitions.covered}/${report.transitions.total} (${pct(report.transitions.ratio)})`;
+  const part = (p: CoverageReport['states']): string =>
+    `${p.covered}/${p.total} (${p.total ? pct(p.ratio) : 'none found'})`;
+  return `${report.machine}: states ${part(report.states)}, transitions ${part(report.transitions)}`;
 }
 
 /**

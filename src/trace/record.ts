@@ -1,14 +1,17 @@
 /**
  * `--trace file.jsonl`: xstate's inspection events (@xstate.actor, @xstate.event,
- * @xstate.snapshot, @xstate.microstep) as JSON lines, one {@link TraceRecord} a line. Contexts are
- * not copied whole (they hold sockets, buffers and other actors): only the state value, the
- * status and a small summary of the context's plain fields. Every line goes through the URL's
+ * @xstate.snapshot, @xstate.microstep) as JSON lines, one {@link TraceRecord} a line. Each
+ * snapshot carries the state value, the status, a summary of the context's plain fields
+ * (`context`) and, when it changed since the actor's previous snapshot, the whole context encoded
+ * by src/trace/codec.ts (`ctx`: actor references by id, bytes by length, never the bytes), from
+ * which `trace check` rebuilds the snapshot each step starts from. Every line goes through the URL's
  * redactor, and stream actors named after the URL's playpath (`stream-<name>`) get the name
  * masked even when it is too short to count as a secret on its own.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { InspectionEvent } from 'xstate';
-import { MASK, redactText, secretsOf } from '../redact';
+import { MASK, secretsOf } from '../redact';
+import { encodeContext } from './codec';
 import { normalizePlaypath, splitAppPlaypath, splitUrl } from '../url';
 
 /** One line of a trace file. */
@@ -37,6 +40,13 @@ export interface TraceRecord {
   status?: string;
   /** A few plain fields of the context (numbers, booleans, short strings). */
   context?: Record<string, unknown>;
+  /**
+   * The whole context after the step (@xstate.snapshot), encoded by `encodeContext`
+   * (src/trace/codec.ts): what `trace check` rebuilds the next step's snapshot from. A file
+   * written by `TraceRecorder` holds it only when it changed since the actor's previous snapshot;
+   * a snapshot without `ctx` has the context of the one before.
+   */
+  ctx?: unknown;
 }
 
 interface ActorRefInfo {
@@ -75,6 +85,9 @@ export function jsonSafe(
       return value.slice(0, 20).map((v) => jsonSafe(v, actorId, depth + 1, seen));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      // An undefined field is left out, as JSON.stringify does (not null: a guard reading the
+      // event back tells the two apart).
+      if (v === undefined) continue;
       const c = jsonSafe(v, actorId, depth + 1, seen);
       if (c !== undefined) out[k] = c;
     }
@@ -105,37 +118,53 @@ export function summarizeContext(context: unknown): Record<string, unknown> | un
 /**
  * Masks a URL's secrets in a trace line, and the stream name in actor ids `stream-<key>` when
  * the name is the URL's playpath (or holds a secret).
+ *
+ * Each URL's secrets get a mask of their own: `***` for the first URL, `***2`, `***3`… for the
+ * others (a secret two URLs share keeps the first one's). A trace of one URL reads `***` as
+ * everywhere else; a trace of several (monitor) keeps its streams apart, so that `trace check`
+ * can follow a machine that finds streams by key. The masks show which masked values are equal,
+ * never what they are.
  */
 export class TraceRedactor {
-  private readonly secrets: string[];
-  private readonly playpaths: Set<string>;
+  /** Each form of each secret (and its URL-encoded form), with its mask. */
+  private readonly masks = new Map<string, string>();
+  private readonly pattern: RegExp | undefined;
+  /** Playpaths (and names added), with the mask their actor ids get. */
+  private readonly playpaths = new Map<string, string>();
 
   constructor(urls: string | readonly string[] | undefined) {
     const list = urls === undefined ? [] : typeof urls === 'string' ? [urls] : urls;
-    this.secrets = [...new Set(list.flatMap((u) => secretsOf(u)))].sort(
-      (a, b) => b.length - a.length,
-    );
-    this.playpaths = new Set<string>();
-    for (const url of list) {
+    list.forEach((url, i) => {
+      const mask = i === 0 ? MASK : `${MASK}${i + 1}`;
+      for (const secret of secretsOf(url)) {
+        if (secret === '') continue;
+        for (const form of [secret, encodeURIComponent(secret)])
+          if (!this.masks.has(form)) this.masks.set(form, mask);
+      }
       try {
         const { playpath } = splitAppPlaypath(splitUrl(url).path);
         if (playpath) {
-          this.playpaths.add(playpath);
-          this.playpaths.add(normalizePlaypath(playpath));
+          for (const p of [playpath, normalizePlaypath(playpath)])
+            if (!this.playpaths.has(p)) this.playpaths.set(p, mask);
         }
       } catch {
         // not a URL we can take apart: the secrets still apply
       }
-    }
+    });
+    const forms = [...this.masks.keys()].sort((a, b) => b.length - a.length);
+    // One pass, longest first: a mask put in is never matched again.
+    this.pattern = forms.length
+      ? new RegExp(forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
+      : undefined;
   }
 
   /** Adds a stream name to mask in actor ids (e.g. the names `monitor` or `demo` play). */
   addStreamName(name: string): void {
-    if (name) this.playpaths.add(name);
+    if (name && !this.playpaths.has(name)) this.playpaths.set(name, MASK);
   }
 
   text(text: string): string {
-    return this.secrets.length ? redactText(text, this.secrets) : text;
+    return this.pattern ? text.replace(this.pattern, (m) => this.masks.get(m) ?? MASK) : text;
   }
 
   /**
@@ -147,16 +176,23 @@ export class TraceRedactor {
       const key = id.slice('stream-'.length);
       const suffix = /#\d+$/.exec(key)?.[0] ?? '';
       const name = key.slice(0, key.length - suffix.length);
-      const masked = `stream-${MASK}${this.text(suffix) === suffix ? suffix : ''}`;
-      if (this.isSecretName(key) || this.isSecretName(name)) return masked;
+      const mask = this.maskOfName(key) ?? this.maskOfName(name);
+      if (mask !== undefined) return `stream-${mask}${this.text(suffix) === suffix ? suffix : ''}`;
     }
     return this.text(id);
   }
 
-  private isSecretName(name: string): boolean {
-    if (this.playpaths.has(name) || this.text(name) !== name) return true;
-    for (const p of this.playpaths) if (p && name.includes(p)) return true;
-    return false;
+  /** The mask of a secret stream name (undefined when the name is not secret). */
+  private maskOfName(name: string): string | undefined {
+    const own = this.playpaths.get(name);
+    if (own !== undefined) return own;
+    const masked = this.text(name);
+    if (masked !== name) {
+      // The whole name a secret: its mask; a secret inside it: the first mask in the text.
+      return this.masks.get(name) ?? /\*\*\*\d*/.exec(masked)?.[0] ?? MASK;
+    }
+    for (const [p, mask] of this.playpaths) if (p && name.includes(p)) return mask;
+    return undefined;
   }
 }
 
@@ -211,6 +247,8 @@ export function toTraceRecord(
       if (ev.type === '@xstate.snapshot') {
         const context = summarizeContext(snap.context);
         if (context) rec.context = context;
+        if (snap.context !== undefined)
+          rec.ctx = encodeContext(snap.context, (id) => redactor.actorId(id));
       }
       break;
     }
@@ -223,6 +261,8 @@ export class TraceRecorder {
   private readonly out: WriteStream;
   private readonly t0 = Date.now();
   private failed: Error | undefined;
+  /** Each actor's last recorded context (encoded), by session id: unchanged ones are left out. */
+  private readonly lastContext = new Map<string, string>();
 
   constructor(
     file: string,
@@ -235,7 +275,16 @@ export class TraceRecorder {
   readonly inspect = (ev: InspectionEvent): void => {
     if (this.failed) return;
     const rec = toTraceRecord(ev, Date.now() - this.t0, this.redactor);
-    if (rec) this.out.write(this.redactor.text(JSON.stringify(rec)) + '\n');
+    if (!rec) return;
+    if (rec.ctx !== undefined) {
+      const ctx = JSON.stringify(rec.ctx);
+      if (this.lastContext.get(rec.sessionId) === ctx) delete rec.ctx;
+      else this.lastContext.set(rec.sessionId, ctx);
+      // A stopped or finished actor takes no more steps: forget its context.
+      if (rec.status !== undefined && rec.status !== 'active')
+        this.lastContext.delete(rec.sessionId);
+    }
+    this.out.write(this.redactor.text(JSON.stringify(rec)) + '\n');
   };
 
   /** Finishes the file; rejects if it could not be written. */

@@ -4,16 +4,37 @@
  * both at the end of the command. Nothing of @statelyai/inspect loads without --inspect.
  */
 import type { InspectionEvent } from 'xstate';
-import type { OptionSpec, ParsedArgs } from '../cli/args';
-import type { CliIo } from '../cli/index';
 import { isInspectorUrl, startInspector, type LiveInspector } from './inspector';
 import { TraceRecorder, TraceRedactor } from './record';
+
+// Nothing outside src/cli imports src/cli (eslint.config.js): the few shapes of the CLI this
+// module reads are spelled out here, and the CLI's own types fit them.
+
+/** An option, as src/cli/args describes one. */
+export interface TraceOptionSpec {
+  name: string;
+  type: 'boolean' | 'string';
+  description: string;
+  valueName?: string;
+  optionalValue?: boolean;
+}
+
+/** What this module reads of the parsed command line (src/cli/args ParsedArgs). */
+export interface TraceArgs {
+  positionals: string[];
+  options: Record<string, unknown>;
+}
+
+/** Where this module reports problems (src/cli CliIo). */
+export interface TraceIo {
+  stderr: { write(text: string): unknown };
+}
 
 /** How long a command waits for the inspector's socket before it starts the session. */
 const INSPECTOR_READY_MS = 2000;
 
 /** `--trace` and `--inspect`, for the session commands' option lists. */
-export const TRACE_OPTIONS: OptionSpec[] = [
+export const TRACE_OPTIONS: TraceOptionSpec[] = [
   {
     name: 'trace',
     type: 'string',
@@ -34,7 +55,7 @@ export const TRACE_OPTIONS: OptionSpec[] = [
  * The --inspect target: false (not asked), true (start a local bridge) or a ws:// URL, which the
  * parser leaves among the positionals (--inspect is a flag); the URL is taken out of them.
  */
-export function inspectTarget(args: ParsedArgs): {
+export function inspectTarget(args: TraceArgs): {
   inspect: boolean | string;
   positionals: string[];
 } {
@@ -65,9 +86,9 @@ export interface Tracing {
 export async function openTracing(
   command: string,
   url: string | readonly string[],
-  args: ParsedArgs,
+  args: TraceArgs,
   inspect: boolean | string,
-  io: CliIo,
+  io: TraceIo,
 ): Promise<Tracing> {
   const redactor = new TraceRedactor(url);
   const file = typeof args.options.trace === 'string' ? args.options.trace : undefined;

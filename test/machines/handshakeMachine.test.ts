@@ -2,6 +2,8 @@ import { createActor } from 'xstate';
 import { handshakeMachine } from '../../machines/handshakeMachine';
 import { handshakeModel } from '../../src/testing/models/handshake';
 import {
+  allStates,
+  allTransitions,
   coverage,
   formatCoverage,
   replayPath,
@@ -15,6 +17,10 @@ const variants = [
   { role: 'server', form: 'digest' },
   { role: 'server', form: 'simple' },
 ] as const;
+
+/** The machine's size, pinned: a state or transition added or lost shows here first. */
+const HANDSHAKE_STATES = 12;
+const HANDSHAKE_TRANSITIONS = 11;
 
 describe('handshakeMachine', () => {
   const records: ReplayRecord[] = [];
@@ -34,6 +40,8 @@ describe('handshakeMachine', () => {
         const record = replayPath(model.machine, path, (inspect) => model.harness(inspect));
         records.push(record);
         expect(record.transitions.length).toBeGreaterThan(0);
+        // A strict replay makes every step of the path happen: none is skipped.
+        expect(record.skipped).toBe(0);
       },
     );
   });
@@ -44,6 +52,10 @@ describe('handshakeMachine', () => {
     expect(report.states.missing).toEqual([]);
     expect(report.transitions.missing).toEqual([]);
     expect(report.transitions.ratio).toBe(1);
+    expect(report.states.total).toBe(HANDSHAKE_STATES);
+    expect(report.transitions.total).toBe(HANDSHAKE_TRANSITIONS);
+    expect(allStates(handshakeMachine)).toHaveLength(HANDSHAKE_STATES);
+    expect(allTransitions(handshakeMachine)).toHaveLength(HANDSHAKE_TRANSITIONS);
   });
 
   it('reports the peer it met when the handshake completes', () => {

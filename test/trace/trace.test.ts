@@ -1,6 +1,6 @@
 /**
  * `--trace` and `rtmp-actors trace`: a live play from nginx-rtmp (ffmpeg publishing) recorded as
- * JSON lines, read back as each actor's timeline, and replayed as text.
+ * JSON lines, read back as each actor's timeline, replayed as text, and checked against the machines.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,8 +114,37 @@ describe('rtmp-actors --trace and trace summary/replay', () => {
       const times = replayed.map((l) => Number(/^\s*([\d.]+)s/.exec(l)?.[1]));
       expect(times.every((t, i) => i === 0 || t >= times[i - 1])).toBe(true);
       expect(replayIo.err()).toMatch(/printing the events as text/);
+
+      // Check, as JSON: every step of every machine actor agrees, counted.
+      const checkIo = captureIo();
+      expect(await main(['trace', 'check', file, '--json'], checkIo)).toBe(0);
+      const checked = JSON.parse(checkIo.out()) as {
+        ok: boolean;
+        transitions: number;
+        failures: unknown[];
+        actors: Array<{ machine: string; steps: number; agreed: number }>;
+      };
+      expect(checked.ok).toBe(true);
+      expect(checked.failures).toEqual([]);
+      expect(checked.transitions).toBeGreaterThan(20);
+      expect(checked.actors.map((a) => a.machine).sort()).toEqual([
+        'handshake',
+        'netConnection',
+        'netStream',
+        'sessionSupervisor',
+      ]);
+      expect(checked.actors.every((a) => a.agreed === a.steps)).toBe(true);
     } finally {
       await publisher.stop();
     }
   }, 30_000);
+
+  it('says which file it cannot read, and what it expects, for trace check', async () => {
+    const missing = captureIo();
+    expect(await main(['trace', 'check', path.join(dir, 'absent.jsonl')], missing)).toBe(1);
+    expect(missing.err()).toMatch(/cannot read .*absent\.jsonl/);
+    const usage = captureIo();
+    expect(await main(['trace', 'verify', 'x.jsonl'], usage)).toBe(2);
+    expect(usage.err()).toMatch(/summary, replay or check\?/);
+  });
 });
