@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
-import { access } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Observable, Subject, from, map, takeUntil } from './rx';
@@ -195,14 +193,10 @@ export interface ClientPlayOptions extends PlayOptions, StreamKeyOptions {
   endOnIdleMs?: number;
 }
 
-/**
- * SetBufferLength of a recorded (or unknown: start -2) play when `bufferMs` is not given: ten
- * hours, so servers that pace a recorded stream by the client's buffer (nginx-rtmp) send it at
- * full speed, as the command line does.
- */
-export const DEFAULT_VOD_BUFFER_MS = 36_000_000;
-/** SetBufferLength of a live play (start -1) when `bufferMs` is not given (FFmpeg's). */
-export const DEFAULT_LIVE_BUFFER_MS = 3000;
+// Defined in a module of their own so that `rtmp-actors play --help` shows them without loading
+// the client (XState, RxJS).
+import { DEFAULT_LIVE_BUFFER_MS, DEFAULT_VOD_BUFFER_MS } from './playDefaults';
+export { DEFAULT_LIVE_BUFFER_MS, DEFAULT_VOD_BUFFER_MS };
 
 /** Options of `stream.saveFlv`. */
 export interface SaveFlvOptions {
@@ -490,6 +484,8 @@ export class StreamHandle {
     if (typeof target === 'string') {
       const dir = path.dirname(path.resolve(target));
       try {
+        // node:fs/promises loads here, not with every command (startup).
+        const { access } = require('node:fs/promises') as typeof import('node:fs/promises');
         await access(dir, fsConstants.W_OK);
       } catch (e) {
         throw new OutputError(
@@ -653,7 +649,8 @@ export class Session {
     };
     const transport = createTransportLogic({
       router: this.router,
-      random: (n) => new Uint8Array(randomBytes(n)),
+      random: (n) =>
+        new Uint8Array((require('node:crypto') as typeof import('node:crypto')).randomBytes(n)),
       onBytes: (i, o) => {
         this.bytes.in += i;
         this.bytes.out += o;

@@ -5,40 +5,48 @@ import type { CliIo, Command } from './types';
 // The commands import these from ./types (this module loads them); here for existing importers.
 export type { CliIo, Command } from './types';
 
-/** Commands load lazily so `--help` and small commands start fast. */
-const COMMANDS: Record<string, () => Command> = {
-  dump: () => require('./dump').dumpCommand,
-  viz: () => require('./viz').vizCommand,
+/**
+ * Every command, with the one-line summary the top-level help prints. A command's module (and
+ * everything it imports: XState, RxJS, prom-client...) loads only when that command runs or prints
+ * its own help, so `rtmp-actors --help` loads none of them. Each summary here is the command's
+ * `spec.summary` (test/cli/startup.test.ts holds them equal).
+ */
+export const COMMAND_TABLE: Readonly<Record<string, { summary: string; load: () => Command }>> = {
+  demo: {
+    summary: 'serve, publish and monitor four live streams on this machine (what `npm start` runs)',
+    load: () => (require('./demo') as typeof import('./demo')).demoCommand,
+  },
+  dump: {
+    summary: 'decode one direction of a captured RTMP session into JSON lines',
+    load: () => (require('./dump') as typeof import('./dump')).dumpCommand,
+  },
+  monitor: {
+    summary: 'watch live streams: bitrate, fps, GOP, codecs, stalls, as a live table or JSON lines',
+    load: () => (require('./monitor') as typeof import('./monitor')).monitorCommand,
+  },
+  play: {
+    summary: 'play a stream: save it as FLV (a file or stdout), or just count it',
+    load: () => (require('./play') as typeof import('./play')).playCommand,
+  },
+  publish: {
+    summary: 'publish an FLV file to a server, in real time (optionally looped)',
+    load: () => (require('./publish') as typeof import('./publish')).publishCommand,
+  },
+  serve: {
+    summary: 'run the embedded RTMP server (live streams: publish and play, many per connection)',
+    load: () => (require('./serve') as typeof import('./serve')).serveCommand,
+  },
+  trace: {
+    summary: 'read a --trace file: each actor’s states as a timeline, replay it, or check it',
+    load: () => (require('./trace') as typeof import('./trace')).traceCommand,
+  },
+  viz: {
+    summary: 'write Mermaid, DOT and SVG diagrams of every statechart',
+    load: () => (require('./viz') as typeof import('./viz')).vizCommand,
+  },
 };
 
-function optionalCommands(): Record<string, () => Command> {
-  // Commands whose modules exist in this build (added as the runtime grows).
-  const extra: Record<string, string> = {
-    play: './play',
-    publish: './publish',
-    monitor: './monitor',
-    serve: './serve',
-    demo: './demo',
-    trace: './trace',
-  };
-  const out: Record<string, () => Command> = {};
-  for (const [name, mod] of Object.entries(extra)) {
-    try {
-      require.resolve(mod);
-      out[name] = () => require(mod)[`${name}Command`];
-    } catch {
-      // not part of this build
-    }
-  }
-  return out;
-}
-
-function allCommands(): Record<string, () => Command> {
-  return { ...COMMANDS, ...optionalCommands() };
-}
-
 function topHelp(): string {
-  const cmds = allCommands();
   const lines = [
     'Usage: rtmp-actors <command> [options]',
     '',
@@ -46,9 +54,9 @@ function topHelp(): string {
     '',
     'Commands:',
   ];
-  const names = Object.keys(cmds).sort();
+  const names = Object.keys(COMMAND_TABLE).sort();
   const width = Math.max(...names.map((n) => n.length)) + 2;
-  for (const name of names) lines.push(`  ${name.padEnd(width)}${cmds[name]().spec.summary}`);
+  for (const name of names) lines.push(`  ${name.padEnd(width)}${COMMAND_TABLE[name].summary}`);
   lines.push('', 'Run `rtmp-actors <command> --help` for the options of one command.');
   return lines.join('\n') + '\n';
 }
@@ -94,12 +102,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     io.stdout.write(`${packageVersion()}\n`);
     return ExitCode.Ok;
   }
-  const load = allCommands()[name];
-  if (!load) {
+  const entry = Object.hasOwn(COMMAND_TABLE, name) ? COMMAND_TABLE[name] : undefined;
+  if (!entry) {
     io.stderr.write(`rtmp-actors: unknown command "${name}"\n\n${topHelp()}`);
     return ExitCode.Usage;
   }
-  const command = load();
+  const command = entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(formatHelp(command.spec));
     return ExitCode.Ok;

@@ -1,14 +1,8 @@
 import { accessSync, constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import {
-  createSession,
-  DEFAULT_LIVE_BUFFER_MS,
-  DEFAULT_VOD_BUFFER_MS,
-  type Session,
-  type StreamHandle,
-  type StreamOutcome,
-} from '../client';
+import type { Session, StreamHandle, StreamOutcome } from '../client';
+import { DEFAULT_LIVE_BUFFER_MS, DEFAULT_VOD_BUFFER_MS } from '../playDefaults';
 import { FlvFileSink } from '../io/flvFile';
 import type { MediaMessage } from '../io/media';
 import { UrlError } from '../url';
@@ -178,6 +172,8 @@ export const playCommand: Command = {
     const tracing = await openTracing('play', url, args, target.inspect, io);
     let session: Session;
     try {
+      // The client (XState, RxJS) loads here, so `play --help` and usage errors do not load it.
+      const { createSession } = require('../client') as typeof import('../client');
       session = createSession({
         url,
         ...common,

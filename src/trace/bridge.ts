@@ -7,8 +7,10 @@
  * the same port. Every message a client sends (our WebSocket inspector) goes to every other
  * client (the page); the last `bufferSize` are kept for a page opened late.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+// `ws` and `node:http` load when a bridge starts (only with --inspect), not with every command.
+type WsModule = typeof import('ws');
+type HttpModule = typeof import('node:http');
 
 export interface InspectorBridge {
   port: number;
@@ -64,6 +66,8 @@ function page(inspectorUrl: string): string {
 export function startInspectorBridge(options: BridgeOptions = {}): Promise<InspectorBridge> {
   const html = page(options.inspectorUrl ?? 'https://stately.ai/inspect');
   const bufferSize = options.bufferSize ?? 10_000;
+  const { createServer } = require('node:http') as HttpModule;
+  const { WebSocket, WebSocketServer } = require('ws') as WsModule;
   const http = createServer((_req: IncomingMessage, res: ServerResponse) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(html);

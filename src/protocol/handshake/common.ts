@@ -1,7 +1,6 @@
 /**
  * Types and small helpers shared by the sans-IO handshake client and server.
  */
-import { randomBytes } from 'node:crypto';
 import { HandshakeError } from '../errors';
 
 /** Size of C1/S1/C2/S2 (RTMP spec 5.2). */
@@ -72,7 +71,9 @@ export type HandshakeProgress =
 export const defaultClock = (): number => Date.now();
 
 /** Default randomness: node:crypto. */
-export const defaultRandom = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+export const defaultRandom = (n: number): Uint8Array =>
+  // node:crypto loads on first use (tens of modules; a command that never handshakes skips it).
+  new Uint8Array((require('node:crypto') as typeof import('node:crypto')).randomBytes(n));
 
 /** Calls `random(n)` and checks it returned `n` bytes (a wrong length is our caller's bug). */
 export function randomExactly(random: (n: number) => Uint8Array, n: number): Uint8Array {

@@ -15,7 +15,6 @@
  *   C1/S1 digest), data = the first 1504 bytes). S2 uses the 68-byte Media Server key with C1's
  *   digest; C2 uses the 62-byte Flash Player key with S1's digest.
  */
-import { createHmac } from 'node:crypto';
 import { PACKET_SIZE } from './common';
 
 /** Length of an HMAC-SHA256 digest. */
@@ -60,6 +59,8 @@ function checkPacket(packet: Uint8Array, what: string): void {
 }
 
 function hmac(key: Uint8Array, ...data: Uint8Array[]): Uint8Array {
+  // node:crypto loads on first use (tens of modules; a command that never handshakes skips it).
+  const { createHmac } = require('node:crypto') as typeof import('node:crypto');
   const h = createHmac('sha256', key);
   for (const d of data) h.update(d);
   return new Uint8Array(h.digest());
