@@ -12,7 +12,7 @@ import { redactText, secretsOf } from '../redact';
 import { TRACE_OPTIONS } from '../trace/session';
 import type { OptionSpec, ParsedArgs } from './args';
 import { ExitCode } from './exitCodes';
-import type { CliIo } from './index';
+import type { CliIo } from './types';
 
 /* ------------------------------------------------------------------------------------------------
  * Options

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Command, CliIo } from './index';
+import type { Command, CliIo } from './types';
 import { ExitCode } from './exitCodes';
 import type { ParsedArgs } from './args';
 import { createDashboard, exitCodeOf, summaryLine } from './monitor';

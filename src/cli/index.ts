@@ -21,7 +21,8 @@ export const COMMAND_TABLE: Readonly<Record<string, { summary: string; load: () 
     load: () => (require('./dump') as typeof import('./dump')).dumpCommand,
   },
   monitor: {
-    summary: 'watch live streams: bitrate, fps, GOP, codecs, stalls, as a live table or JSON lines',
+    summary:
+      'watch live streams: health, bitrate, fps, GOP, codecs, stalls; a table, JSON lines, Prometheus and an HTTP API',
     load: () => (require('./monitor') as typeof import('./monitor')).monitorCommand,
   },
   play: {

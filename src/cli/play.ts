@@ -6,7 +6,7 @@ import { DEFAULT_LIVE_BUFFER_MS, DEFAULT_VOD_BUFFER_MS } from '../playDefaults';
 import { FlvFileSink } from '../io/flvFile';
 import type { MediaMessage } from '../io/media';
 import { UrlError } from '../url';
-import type { Command } from './index';
+import type { Command } from './types';
 import {
   CommandError,
   ProgressLine,

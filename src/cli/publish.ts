@@ -5,7 +5,7 @@ import type { MediaMessage } from '../io/media';
 import type { PublishType } from '../protocol/message/commands';
 import { flvFileSource } from '../publish/flvSource';
 import { UrlError } from '../url';
-import type { Command } from './index';
+import type { Command } from './types';
 import {
   CommandError,
   ProgressLine,

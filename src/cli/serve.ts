@@ -1,4 +1,4 @@
-import type { Command, CliIo } from './index';
+import type { Command, CliIo } from './types';
 import { ExitCode } from './exitCodes';
 import type { ParsedArgs } from './args';
 import { RtmpServer } from '../server/server';
