@@ -9,7 +9,7 @@ import type {
   TransportEvent,
   TransportTarget,
 } from '../../machines/contract';
-import { decodeRtmp, type InboundItem } from '../pipeline/decode';
+import { RtmpInboundDecoder, type InboundItem } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
 import { AmfError, ChunkError, HandshakeError, MessageError } from '../protocol/errors';
 import { HandshakeClient, HandshakeServer } from '../protocol/handshake';
@@ -42,6 +42,15 @@ export interface TransportInput {
   backpressure?: 'pause' | 'dropToKeyframe';
   /** An already-connected socket (server role, or tests over an in-memory pair). */
   socket?: Socket;
+  /**
+   * Read batching for live watching (default 0: off, every read as soon as it arrives). After
+   * a read that carried audio or video, the socket rests this many milliseconds before it is
+   * read again, so that the messages a server writes one by one (nginx-rtmp: one write per
+   * message, ~77 a second for a 1 Mbit/s stream) arrive in one read: fewer system calls, fewer
+   * callbacks, the same bytes. Media arrives up to this much later; reads that carry no media
+   * (handshake, commands) never rest. One timer serves every socket resting the same time.
+   */
+  readBatchMs?: number;
 }
 
 /** What a transport shares with the rest of the session. */
@@ -71,6 +80,27 @@ let sharedReadBuffer: Uint8Array | undefined;
 function readBuffer(): Uint8Array {
   sharedReadBuffer ??= new Uint8Array(SHARED_READ_BUFFER_SIZE);
   return sharedReadBuffer;
+}
+
+/**
+ * Sockets resting between batched reads (`readBatchMs`), by resting time: one timer per
+ * distinct time resumes all of them, whatever the number of sockets.
+ */
+const restingGroups = new Map<number, { resume: Array<() => void>; timer: NodeJS.Timeout }>();
+function restThenResume(ms: number, resume: () => void): void {
+  let group = restingGroups.get(ms);
+  if (!group) {
+    const created = {
+      resume: [] as Array<() => void>,
+      timer: setTimeout(() => {
+        restingGroups.delete(ms);
+        for (const f of created.resume) f();
+      }, ms),
+    };
+    restingGroups.set(ms, created);
+    group = created;
+  }
+  group.resume.push(resume);
 }
 
 const DATA_FOR_MACHINES = new Set([
@@ -152,16 +182,46 @@ export function createTransportLogic(deps: TransportDeps) {
     let mediaQueuedBytes = 0;
     let pendingHandshakeStart: { role: HandshakeRole; form: HandshakeForm } | undefined;
     let role: HandshakeRole = 'client';
-    /** Socket reads, once the pipeline runs; before that they wait in `early` (copied). */
-    const inbound = new Subject<Uint8Array>();
-    let pipelineStarted = false;
+    /**
+     * The inbound pipeline (handshake, chunks, messages), called straight from the socket
+     * callback once it runs; before that reads wait in `early` (copied). After it failed, or
+     * once the transport is torn down, reads are ignored.
+     */
+    let inbound: RtmpInboundDecoder | undefined;
+    let inboundStopped = false;
     const early: Uint8Array[] = [];
     /** Whether reads arrive as views of the shared read buffer (see `readBuffer`). */
     let readsReused = false;
+    const feed = (bytes: Uint8Array): void => {
+      if (inboundStopped || !inbound) return;
+      try {
+        inbound.push(bytes);
+      } catch (err) {
+        inboundStopped = true;
+        onPipelineError(err);
+      }
+    };
+    const readBatchMs = Math.max(0, input.readBatchMs ?? 0);
+    /** Audio or video was delivered during the current read (`readBatchMs`). */
+    let readCarriedMedia = false;
+    /** The socket rests between batched reads. */
+    let resting = false;
+    const resumeAfterRest = (): void => {
+      resting = false;
+      if (!finished && !pausedForBacklog && socket && !socket.destroyed) socket.resume();
+    };
     const onRead = (bytes: Uint8Array): void => {
       deps.onBytes?.(bytes.byteLength, 0);
-      if (pipelineStarted) inbound.next(bytes);
+      if (inbound) feed(bytes);
       else early.push(readsReused ? bytes.slice() : bytes);
+      if (readCarriedMedia) {
+        readCarriedMedia = false;
+        if (!resting && !pausedForBacklog && !finished && socket && !socket.destroyed) {
+          resting = true;
+          socket.pause();
+          restThenResume(readBatchMs, resumeAfterRest);
+        }
+      }
     };
 
     const send = (event: TransportEvent): void => {
@@ -289,6 +349,7 @@ export function createTransportLogic(deps: TransportDeps) {
       }
       if (lent) sink.lend(message);
       else sink.next(message);
+      if (readBatchMs > 0 && message.type !== 'Data') readCarriedMedia = true;
       // Only audio and video are media flowing: |RtmpSampleAccess or onMetaData alone (what
       // nginx-rtmp sends a play of a name nobody publishes) must not make a play `flowing`.
       if (message.type !== 'Data') {
@@ -397,25 +458,18 @@ export function createTransportLogic(deps: TransportDeps) {
           ? new HandshakeClient({ form, clock, random: deps.random })
           : new HandshakeServer({ clock, random: deps.random });
       const s = socket;
-      subs.add(
-        inbound
-          .pipe(
-            decodeRtmp({ handshake, limits, reportBytes: true, reusedInput: readsReused, lend }),
-          )
-          .subscribe({
-            next: (item) => {
-              try {
-                onInbound(item);
-              } catch (err) {
-                onPipelineError(err);
-              }
-            },
-            error: (err) => onPipelineError(err),
-          }),
+      inbound = new RtmpInboundDecoder(
+        (item) => {
+          try {
+            onInbound(item);
+          } catch (err) {
+            onPipelineError(err);
+          }
+        },
+        { handshake, limits, reportBytes: true, reusedInput: readsReused, lend },
       );
-      pipelineStarted = true;
       if (role === 'client') write((handshake as HandshakeClient).start(), true);
-      for (const bytes of early.splice(0)) inbound.next(bytes);
+      for (const bytes of early.splice(0)) feed(bytes);
       s.resume();
     };
 
@@ -572,7 +626,7 @@ export function createTransportLogic(deps: TransportDeps) {
       closedByUs = true;
       subs.unsubscribe();
       outbound.complete();
-      inbound.complete();
+      inboundStopped = true;
       socket?.destroy();
     };
   });

@@ -45,47 +45,76 @@ export interface DecodeOptions {
 }
 
 /**
+ * Socket bytes → handshake steps and whole messages, without RxJS: `push` hands every item to
+ * the callback it was made with, synchronously. `decodeRtmp` wraps one of these per
+ * subscription; the transport calls one directly from its socket callback (no operator hops per
+ * read or per message). Set Chunk Size and Abort are applied by the chunk decoder itself, before
+ * it reads the next header of the same read.
+ */
+export class RtmpInboundDecoder {
+  private readonly decoder: ChunkDecoder;
+  private readonly reused: boolean;
+  private readonly reportBytes: boolean;
+  private handshake: HandshakeLike | undefined;
+  private total = 0;
+  private readonly onMessage: (message: RawMessage) => void;
+
+  constructor(
+    private readonly emit: (item: InboundItem) => void,
+    options: DecodeOptions = {},
+  ) {
+    this.reused = options.reusedInput ?? false;
+    this.reportBytes = options.reportBytes ?? false;
+    this.decoder = new ChunkDecoder(options.limits, {
+      reusedInput: this.reused,
+      lend: options.lend,
+    });
+    this.handshake = options.handshake;
+    this.onMessage = (message) => emit({ kind: 'message', message });
+  }
+
+  /** Decodes one read; throws what the handshake or the chunk decoder throws. */
+  push(bytes: Uint8Array): void {
+    this.total += bytes.byteLength;
+    let rest: Uint8Array | undefined = bytes;
+    const handshake = this.handshake;
+    if (handshake) {
+      // The handshake keeps views of what it is given until it has whole packets.
+      const progress = handshake.push(this.reused ? bytes.slice() : bytes);
+      // Our answer (C2, or S0+S1+S2) leaves before anyone hears of the step: a peer-echo
+      // listener may send `connect` at once, and it must follow C2 on the wire.
+      if (progress.send.byteLength > 0) this.emit({ kind: 'reply', bytes: progress.send });
+      for (const e of progress.events) {
+        this.emit(
+          e.step === 'peerHello'
+            ? { kind: 'handshake', step: 'peerHello', version: e.version, form: e.form }
+            : { kind: 'handshake', step: 'peerEcho' },
+        );
+      }
+      if (progress.kind === 'completed') {
+        this.handshake = undefined;
+        rest = progress.remaining;
+      } else {
+        rest = undefined;
+      }
+    }
+    if (rest && rest.byteLength > 0) this.decoder.pushTo(rest, this.onMessage);
+    if (this.reportBytes) this.emit({ kind: 'bytes', total: this.total });
+  }
+}
+
+/**
  * Socket bytes → handshake steps and whole messages. One handshake and one chunk decoder per
- * subscription. Set Chunk Size and Abort are applied by the chunk decoder itself, before it reads
- * the next header of the same read.
+ * subscription (an RtmpInboundDecoder).
  */
 export function decodeRtmp(options: DecodeOptions = {}): OperatorFunction<Uint8Array, InboundItem> {
   return (source) =>
     new Observable<InboundItem>((subscriber) => {
-      const reused = options.reusedInput ?? false;
-      const decoder = new ChunkDecoder(options.limits, { reusedInput: reused, lend: options.lend });
-      let handshake = options.handshake;
-      let total = 0;
-      const onMessage = (message: RawMessage): void =>
-        subscriber.next({ kind: 'message', message });
+      const decoder = new RtmpInboundDecoder((item) => subscriber.next(item), options);
       const sub = source.subscribe({
         next(bytes) {
-          total += bytes.byteLength;
           try {
-            let rest: Uint8Array | undefined = bytes;
-            if (handshake) {
-              // The handshake keeps views of what it is given until it has whole packets.
-              const progress = handshake.push(reused ? bytes.slice() : bytes);
-              // Our answer (C2, or S0+S1+S2) leaves before anyone hears of the step: a peer-echo
-              // listener may send `connect` at once, and it must follow C2 on the wire.
-              if (progress.send.byteLength > 0)
-                subscriber.next({ kind: 'reply', bytes: progress.send });
-              for (const e of progress.events) {
-                subscriber.next(
-                  e.step === 'peerHello'
-                    ? { kind: 'handshake', step: 'peerHello', version: e.version, form: e.form }
-                    : { kind: 'handshake', step: 'peerEcho' },
-                );
-              }
-              if (progress.kind === 'completed') {
-                handshake = undefined;
-                rest = progress.remaining;
-              } else {
-                rest = undefined;
-              }
-            }
-            if (rest && rest.byteLength > 0) decoder.pushTo(rest, onMessage);
-            if (options.reportBytes) subscriber.next({ kind: 'bytes', total });
+            decoder.push(bytes);
           } catch (err) {
             subscriber.error(err);
           }
