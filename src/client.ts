@@ -96,6 +96,13 @@ export interface SessionOptions {
    * 'dropToKeyframe' (drop non-key video until the next keyframe; `stream.dropped` counts it).
    */
   backpressure?: 'pause' | 'dropToKeyframe';
+  /**
+   * Read batching for live watching, in ms (default 0: off). After a read that carried audio or
+   * video, a connection's socket rests this long before it is read again, so messages a server
+   * writes one by one (nginx-rtmp) arrive in one read: far less CPU per watched stream, media up
+   * to this much later. `createMonitor` sets 50 (`MONITOR_READ_BATCH_MS`).
+   */
+  readBatchMs?: number;
 }
 
 /**
@@ -646,6 +653,7 @@ export class Session {
       highWaterMark: options.highWaterMark,
       lowWaterMark: options.lowWaterMark,
       backpressure: options.backpressure,
+      readBatchMs: options.readBatchMs,
     };
     const transport = createTransportLogic({
       router: this.router,
