@@ -71,6 +71,10 @@ export class FlvFileSink {
   private closing?: Promise<FlvSaveResult>;
   private drainListeners = new Set<() => void>();
   private rebaseNext = false;
+  /** Set by `markSeek`: the next audio/video tag must not go back in time. */
+  private seekNext = false;
+  /** The server's timestamp of the last audio/video tag written. */
+  private lastSource: number | undefined;
   /** The block being filled, how much of it is, and how much of that was handed to `out`. */
   private block: Buffer | null = null;
   private used = 0;
@@ -138,6 +142,15 @@ export class FlvFileSink {
     this.result.gaps++;
   }
 
+  /**
+   * The server moved to another position (a seek): the next audio/video tag keeps its own
+   * timestamp when that is ahead of the last one written (the file jumps forward to the new
+   * position), and follows the last one otherwise (a seek back never takes the file back).
+   */
+  markSeek(): void {
+    this.seekNext = true;
+  }
+
   /** Writes one message; script data other than onMetaData is skipped. */
   write(message: MediaMessage): void {
     if (this.closing || this.error) return;
@@ -163,6 +176,15 @@ export class FlvFileSink {
       this.writer.rebase(33);
     }
     this.rebaseNext = false;
+    if (this.seekNext && type !== 18) {
+      this.seekNext = false;
+      // The writer adds one offset to every source timestamp: behind the last source one is
+      // behind the last written one.
+      if (this.lastSource !== undefined && ((message.timestamp - this.lastSource) | 0) < 0) {
+        this.writer.rebase(33);
+      }
+    }
+    if (type !== 18) this.lastSource = message.timestamp;
     // The header goes straight into the block, then the data, then PreviousTagSize.
     this.room(FLV_TAG_HEADER_SIZE);
     this.writer.writeHeaderInto(
