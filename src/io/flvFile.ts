@@ -185,10 +185,16 @@ export class FlvFileSink {
       }
     }
     if (type !== 18) this.lastSource = message.timestamp;
+    // Script data between a seek and its first audio/video tag is written at the last one's
+    // time, so that tag's rebase (if it goes back) anchors on the last media, not on the data.
+    const timestamp =
+      type === 18 && this.seekNext && this.lastSource !== undefined
+        ? this.lastSource
+        : message.timestamp;
     // The header goes straight into the block, then the data, then PreviousTagSize.
     this.room(FLV_TAG_HEADER_SIZE);
     this.writer.writeHeaderInto(
-      { type, timestamp: this.startAtZero ? this.fromZero(message) : message.timestamp, data },
+      { type, timestamp: this.startAtZero ? this.fromZero(message, timestamp) : timestamp, data },
       this.block!,
       this.used,
     );
@@ -211,12 +217,12 @@ export class FlvFileSink {
   }
 
   /** A message's timestamp on a timeline that starts at the first audio or video message. */
-  private fromZero(message: MediaMessage): number {
+  private fromZero(message: MediaMessage, timestamp = message.timestamp): number {
     if (this.zeroBase === undefined) {
       if (message.type === 'Data') return 0;
-      this.zeroBase = message.timestamp;
+      this.zeroBase = timestamp;
     }
-    const d = (message.timestamp - this.zeroBase) | 0; // 32-bit serial arithmetic
+    const d = (timestamp - this.zeroBase) | 0; // 32-bit serial arithmetic
     return d < 0 ? 0 : d;
   }
 
