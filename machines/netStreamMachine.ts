@@ -25,6 +25,7 @@ import {
   buildPlay,
   buildPublish,
   buildReleaseStream,
+  buildSeek,
   readStatus,
   StatusCode,
   type PublishType,
@@ -112,6 +113,8 @@ export interface NetStreamTimeouts {
   drain: number;
   /** Publish: FCUnpublish/deleteStream until Unpublish.Success. */
   stop: number;
+  /** Play: seek until Seek.Notify and then Play.Start/Play.Reset or the first media after it. */
+  seek: number;
 }
 
 export interface NetStreamInput {
@@ -146,6 +149,30 @@ export interface StreamRetry {
   delayMs: number;
 }
 
+/**
+ * How a seek ended. `seeked`: the server moved (Seek.Notify, then Play.Start/Play.Reset or
+ * media). `refused`: Seek.Failed or Seek.InvalidTime (`status` says which); the stream plays on
+ * from where it was. `timeout`: no answer within `timeouts.seek`; the stream plays on.
+ * Only `handle.seek()` says the last two (the machine's `stream.seek` event never does):
+ * `ended`, the play ended before the seek did (`endReason`; nginx-rtmp answers a seek past the
+ * end by playing the last keyframe's group and Play.Complete); `interrupted`, the stream left
+ * `seeking` another way (`state`: the connection dropped, it was stopped...).
+ */
+export type SeekOutcome = 'seeked' | 'refused' | 'timeout' | 'ended' | 'interrupted';
+
+/** What a seek came to (the `stream.seek` event, and what `handle.seek()` resolves with). */
+export interface SeekResult {
+  outcome: SeekOutcome;
+  /** The position asked for (ms). */
+  requestedMs: number;
+  /** The server's status that settled it: Seek.Notify, Play.Start/Reset, or the refusal. */
+  status?: StatusReply;
+  /** `ended`: why the play ended (e.g. NetStream.Play.Complete). */
+  endReason?: string;
+  /** `interrupted`: the state the stream went to instead. */
+  state?: NetStreamStateName;
+}
+
 /** Why a stream ended in `failed`, with the attempts it made when they ran out. */
 export interface NetStreamFailure {
   reason: StreamFailureReason;
@@ -167,6 +194,7 @@ export type NetStreamStateName =
   | 'flowing'
   | 'stalled'
   | 'paused'
+  | 'seeking'
   | 'publishing'
   | 'draining'
   | 'interrupted'
@@ -207,6 +235,10 @@ export interface NetStreamContext {
   retry: StreamRetry | undefined;
   /** The last state announced in a `stream.state` event. */
   announced: NetStreamStateName;
+  /** The position (ms) of the seek under way. */
+  seekTarget: number | undefined;
+  /** The last status of the seek under way (Seek.Notify, Play.Start/Reset). */
+  seekStatus: StatusReply | undefined;
 }
 
 export type NetStreamEvent =
@@ -214,6 +246,8 @@ export type NetStreamEvent =
   | { type: 'STREAM.STOP' }
   | { type: 'STREAM.PAUSE' }
   | { type: 'STREAM.RESUME' }
+  /** Play: seek to this position (ms); answered by a `stream.seek` event. */
+  | { type: 'STREAM.SEEK'; ms: number }
   /** Publish: the runtime flushed the media queued before STREAM.STOP. */
   | { type: 'STREAM.DRAINED' }
   | ConnectionReply
@@ -241,7 +275,8 @@ export type NetStreamEmitted =
     }
   | { type: 'stream.stall'; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; name: string; lastTimestamp: number | undefined }
-  | { type: 'stream.ended'; name: string; reason: string };
+  | { type: 'stream.ended'; name: string; reason: string }
+  | { type: 'stream.seek'; name: string; result: SeekResult };
 
 export interface NetStreamOutput {
   name: string;
@@ -258,6 +293,7 @@ export const DEFAULT_NET_STREAM_TIMEOUTS: Readonly<NetStreamTimeouts> = Object.f
   stall: 5_000,
   drain: 5_000,
   stop: 2_000,
+  seek: 10_000,
 });
 
 /** Attempts of a kept-watching live play: no limit (the backoff is capped instead). */
@@ -315,6 +351,9 @@ const END_OF_PLAY = new Set<string>([
   StatusCode.PlayUnpublishNotify,
 ]);
 
+/** A seek the server refused: the stream plays on from where it was. */
+const SEEK_REFUSALS = new Set<string>([StatusCode.SeekFailed, StatusCode.SeekInvalidTime]);
+
 const START_CODES: Record<StreamMode, Set<string>> = {
   play: new Set<string>([StatusCode.PlayStart, StatusCode.PlayReset]),
   publish: new Set<string>([StatusCode.PublishStart]),
@@ -335,6 +374,8 @@ function messageOf(event: NetStreamEvent): RtmpMessage | undefined {
 /** A refusal: StreamNotFound, BadName, Play.Failed, or any status with level 'error'. */
 export function isRefusalStatus(status: StatusReply | undefined): boolean {
   if (!status) return false;
+  // A refused seek (level 'error') leaves the stream playing where it was.
+  if (SEEK_REFUSALS.has(status.code)) return false;
   return (
     status.level === 'error' ||
     status.code === StatusCode.PlayStreamNotFound ||
@@ -530,6 +571,33 @@ export const netStreamMachine = setup({
           buildPause(params.pause, context.lastTimestamp ?? 0, { streamId: context.streamId ?? 0 }),
         ),
     ),
+    recordSeekTarget: assign({
+      seekTarget: ({ event }) => (event.type === 'STREAM.SEEK' ? event.ms : undefined),
+      seekStatus: undefined,
+    }),
+    sendSeek: sendTo(
+      ({ context }) => context.connection,
+      ({ context }) =>
+        command(buildSeek(context.seekTarget ?? 0, { streamId: context.streamId ?? 0 })),
+    ),
+    recordSeekStatus: assign({
+      seekStatus: ({ context, event }) => {
+        const message = messageOf(event);
+        return (message && statusOf(message)) ?? context.seekStatus;
+      },
+    }),
+    /** Announces how the seek ended (`stream.seek`) and forgets it. */
+    finishSeek: enqueueActions(({ context, event, enqueue }, params: { outcome: SeekOutcome }) => {
+      const message = messageOf(event);
+      const status = (message && statusOf(message)) ?? context.seekStatus;
+      const result: SeekResult = {
+        outcome: params.outcome,
+        requestedMs: context.seekTarget ?? 0,
+        ...(status ? { status } : {}),
+      };
+      enqueue.emit({ type: 'stream.seek', name: context.name, result });
+      enqueue.assign({ seekTarget: undefined, seekStatus: undefined });
+    }),
     recordEnd: enqueueActions(({ context, event, enqueue }) => {
       const reason = endOfPlay(messageOf(event)) ?? 'ended';
       enqueue.assign({ endReason: reason });
@@ -700,6 +768,30 @@ export const netStreamMachine = setup({
         message.event === 'StreamIsRecorded'
       );
     },
+    isSeekNotify: ({ event }) => {
+      const message = messageOf(event);
+      return message !== undefined && statusOf(message)?.code === StatusCode.SeekNotify;
+    },
+    /** Seek.Failed or Seek.InvalidTime: the seek is refused, the stream plays on. */
+    isSeekRefusal: ({ event }) => {
+      const message = messageOf(event);
+      const code = message && statusOf(message)?.code;
+      return code !== undefined && SEEK_REFUSALS.has(code);
+    },
+    /** Play.Start or Play.Reset: the play restarts at the new position. */
+    isPlayRestart: ({ event }) => {
+      const message = messageOf(event);
+      const code = message && statusOf(message)?.code;
+      return code !== undefined && START_CODES.play.has(code);
+    },
+    /**
+     * StreamEOF while pausing or seeking: nginx-rtmp stops its file reader (and says StreamEOF)
+     * before it pauses or moves; it is not the end of the play.
+     */
+    isStreamEof: ({ event }) => {
+      const message = messageOf(event);
+      return message?.type === 'UserControl' && message.event === 'StreamEOF';
+    },
     isUnpublishSuccess: ({ event }) => {
       const message = messageOf(event);
       return message !== undefined && statusOf(message)?.code === StatusCode.UnpublishSuccess;
@@ -712,6 +804,7 @@ export const netStreamMachine = setup({
     stallTimeout: ({ context }) => context.timeouts.stall,
     drainTimeout: ({ context }) => context.timeouts.drain,
     stopTimeout: ({ context }) => context.timeouts.stop,
+    seekTimeout: ({ context }) => context.timeouts.seek,
     retryBackoff: ({ context }) => context.retry?.delayMs ?? context.retryPolicy.baseMs,
   },
 }).createMachine({
@@ -748,6 +841,8 @@ export const netStreamMachine = setup({
     attempt: 0,
     retry: undefined,
     announced: 'idle' as NetStreamStateName,
+    seekTarget: undefined,
+    seekStatus: undefined,
   }),
   initial: 'idle',
   on: {
@@ -922,6 +1017,7 @@ export const netStreamMachine = setup({
                   ],
                 },
                 'STREAM.PAUSE': { target: 'paused' },
+                'STREAM.SEEK': { target: 'seeking', actions: 'recordSeekTarget' },
               },
             },
             flowing: {
@@ -931,6 +1027,7 @@ export const netStreamMachine = setup({
               on: {
                 'MEDIA.TICK': { target: 'flowing', reenter: true, actions: 'recordTick' },
                 'STREAM.PAUSE': { target: 'paused' },
+                'STREAM.SEEK': { target: 'seeking', actions: 'recordSeekTarget' },
               },
             },
             stalled: {
@@ -945,20 +1042,88 @@ export const netStreamMachine = setup({
                   ],
                 },
                 'STREAM.PAUSE': { target: 'paused' },
+                'STREAM.SEEK': { target: 'seeking', actions: 'recordSeekTarget' },
               },
             },
             paused: {
+              description:
+                'pause(true) sent; no stall watch. StreamEOF (nginx-rtmp stops its reader) does not end the play.',
               entry: [
                 { type: 'emitState', params: { state: 'paused' } },
                 { type: 'sendPause', params: { pause: true } },
               ],
               on: {
+                'RTMP.MESSAGE': { guard: 'isStreamEof' },
+                'MEDIA.TICK': { actions: 'recordTick' },
                 'STREAM.RESUME': {
                   target: 'flowing',
                   actions: [
                     { type: 'sendPause', params: { pause: false } },
                     { type: 'emitState', params: { state: 'flowing' } },
                   ],
+                },
+              },
+            },
+            seeking: {
+              description:
+                'seek sent: Seek.Notify, then Play.Start/Play.Reset or media, ends it (flowing). Seek.Failed or Seek.InvalidTime refuse it, and seekTimeout gives up on it: the stream plays on (flowing). StreamEOF (nginx-rtmp stops its reader to move) does not end the play.',
+              entry: [{ type: 'emitState', params: { state: 'seeking' } }, 'sendSeek'],
+              initial: 'awaitingNotify',
+              after: {
+                seekTimeout: {
+                  target: 'flowing',
+                  actions: [
+                    { type: 'finishSeek', params: { outcome: 'timeout' } },
+                    { type: 'emitState', params: { state: 'flowing' } },
+                  ],
+                },
+              },
+              on: {
+                'RTMP.MESSAGE': [
+                  {
+                    guard: 'isSeekRefusal',
+                    target: 'flowing',
+                    actions: [
+                      'recordStatus',
+                      { type: 'finishSeek', params: { outcome: 'refused' } },
+                      { type: 'emitState', params: { state: 'flowing' } },
+                    ],
+                  },
+                  { guard: 'isStreamEof' },
+                ],
+              },
+              states: {
+                awaitingNotify: {
+                  description: 'Media still arriving was sent before the seek.',
+                  on: {
+                    'RTMP.MESSAGE': {
+                      guard: 'isSeekNotify',
+                      target: 'awaitingStart',
+                      actions: ['recordStatus', 'recordSeekStatus'],
+                    },
+                    'MEDIA.TICK': { actions: 'recordTick' },
+                  },
+                },
+                awaitingStart: {
+                  on: {
+                    'RTMP.MESSAGE': {
+                      guard: 'isPlayRestart',
+                      target: '#netStream.active.play.flowing',
+                      actions: [
+                        'recordStatus',
+                        { type: 'finishSeek', params: { outcome: 'seeked' } },
+                        { type: 'emitState', params: { state: 'flowing' } },
+                      ],
+                    },
+                    'MEDIA.TICK': {
+                      target: '#netStream.active.play.flowing',
+                      actions: [
+                        'recordTick',
+                        { type: 'finishSeek', params: { outcome: 'seeked' } },
+                        { type: 'emitState', params: { state: 'flowing' } },
+                      ],
+                    },
+                  },
                 },
               },
             },

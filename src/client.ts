@@ -13,6 +13,7 @@ import type {
   NetStreamTimeouts,
   PlayOptions,
   PublishOptions,
+  SeekResult,
   StreamRetry,
 } from '../machines/netStreamMachine';
 import {
@@ -36,7 +37,7 @@ import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
-import type { ConnectParams } from './protocol/message/commands';
+import { StatusCode, type ConnectParams } from './protocol/message/commands';
 import { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 import { parseRtmpUrl, type RtmpUrl } from './url';
 import { redactText, redactUrl, secretsOf } from './redact';
@@ -135,7 +136,9 @@ export type SessionEvent =
     }
   | { type: 'stream.stall'; key: string; name: string; lastTimestamp: number | undefined }
   | { type: 'stream.resumed'; key: string; name: string; lastTimestamp: number | undefined }
-  | { type: 'stream.ended'; key: string; name: string; reason: string };
+  | { type: 'stream.ended'; key: string; name: string; reason: string }
+  /** How a `seek` ended: seeked, refused (Seek.Failed / Seek.InvalidTime) or timeout. */
+  | { type: 'stream.seek'; key: string; name: string; result: SeekResult };
 
 /** The events of one stream (by key), refusals of its request included. */
 export type StreamEvent = Extract<SessionEvent, { key: string }>;
@@ -256,6 +259,46 @@ export const DEFAULT_VOD_IDLE_MS = 5000;
 const DURATION_GRACE_MS = 1000;
 /** How close (ms) to the metadata duration counts as the end of the file. */
 const DURATION_TOLERANCE_MS = 500;
+
+/** Why `pause()`, `resume()` or `seek()` was refused before anything was sent. */
+export type StreamControlErrorCode =
+  /** The stream is a publish: only a play pauses or seeks. */
+  | 'NOT_A_PLAY'
+  /** The play is not playing (not yet started, seeking, paused for a seek, retrying...). */
+  | 'NOT_PLAYING'
+  /** `resume()` of a play that is not paused. */
+  | 'NOT_PAUSED'
+  /** `seek(ms)` with a position that is not a finite number >= 0. */
+  | 'BAD_POSITION'
+  /** The stream stopped, ended or failed (before or during the request). */
+  | 'STREAM_FINISHED';
+
+/** `pause()`, `resume()` or `seek()` refused: the state it was asked in is in `details`. */
+export class StreamControlError extends Error {
+  readonly layer = 'stream';
+  constructor(
+    readonly code: StreamControlErrorCode,
+    message: string,
+    /** The offending data: the stream key, its state, the position asked for. */
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'StreamControlError';
+  }
+}
+
+/** Statuses after which the server's timestamps jump to another position. */
+const SEEK_NOTICES: ReadonlySet<string> = new Set([
+  StatusCode.SeekNotify,
+  StatusCode.UnpauseNotify,
+]);
+
+/** The states from which a play can pause or seek. */
+const PLAYING_STATES: ReadonlySet<NetStreamStateName> = new Set([
+  'awaitingFirstFrame',
+  'flowing',
+  'stalled',
+]);
 
 /** A stream of the session: its actor, its media and its status. */
 export class StreamHandle {
@@ -452,7 +495,8 @@ export class StreamHandle {
   idleEnding(now: number): string | undefined {
     if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
       return undefined;
-    if (this.lastState === 'paused' || this.lastState === 'stopping') return undefined;
+    if (this.lastState === 'paused' || this.lastState === 'seeking') return undefined;
+    if (this.lastState === 'stopping') return undefined;
     if (this.lastState === 'retrying') return undefined;
     const recorded = this.isRecorded();
     const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);
@@ -545,6 +589,10 @@ export class StreamHandle {
     const gapSub = this.status$.subscribe((e) => {
       // After a reconnect the server's timestamps start again: the next tag follows the last one.
       if (e.type === 'stream.state' && e.state === 'interrupted') sink?.markGap();
+      // After a seek the server's timestamps start at the new position: never back in the file.
+      // After a seek or an unpause the server's timestamps start at the position it moved to
+      // (nginx-rtmp resumes from a keyframe, maybe an earlier one): never back in the file.
+      if (e.type === 'stream.status' && SEEK_NOTICES.has(e.status.code)) sink?.markSeek();
     });
     let outcome: StreamOutcome | undefined;
     try {
@@ -572,6 +620,96 @@ export class StreamHandle {
     return (
       (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true
     );
+  }
+
+  /** Refuses a pause/resume/seek of this stream now, or undefined when it may go ahead. */
+  private controlRefusal(
+    op: 'pause' | 'resume' | 'seek',
+    allowed: ReadonlySet<NetStreamStateName>,
+    code: StreamControlErrorCode,
+  ): StreamControlError | undefined {
+    const details = { key: this.key, state: this.lastState };
+    if (this.mode !== 'play') {
+      return new StreamControlError('NOT_A_PLAY', `${op}: "${this.key}" is a publish`, details);
+    }
+    if (this.settled || !this.actor) {
+      return new StreamControlError(
+        'STREAM_FINISHED',
+        `${op}: "${this.key}" is ${this.settled ? 'finished' : 'not started'}`,
+        details,
+      );
+    }
+    if (!allowed.has(this.lastState)) {
+      return new StreamControlError(code, `${op}: "${this.key}" is ${this.lastState}`, details);
+    }
+    return undefined;
+  }
+
+  /**
+   * Pauses a play: sends `pause(true, <last media time>)`; the state reads `paused` and the
+   * server stops sending (what was in flight still arrives). Resolves at once when already
+   * paused. Rejects with a `StreamControlError` (NOT_A_PLAY, NOT_PLAYING while it is not
+   * playing, e.g. seeking, or STREAM_FINISHED).
+   */
+  async pause(): Promise<void> {
+    if (this.mode === 'play' && this.lastState === 'paused' && !this.settled) return;
+    const refusal = this.controlRefusal('pause', PLAYING_STATES, 'NOT_PLAYING');
+    if (refusal) throw refusal;
+    this.actor!.send({ type: 'STREAM.PAUSE' });
+  }
+
+  /**
+   * Resumes a paused play: sends `pause(false, <last media time>)`; the state reads `flowing`.
+   * Rejects with a `StreamControlError` (NOT_PAUSED when it is not paused, NOT_A_PLAY,
+   * STREAM_FINISHED).
+   */
+  async resume(): Promise<void> {
+    const refusal = this.controlRefusal('resume', new Set(['paused']), 'NOT_PAUSED');
+    if (refusal) throw refusal;
+    this.actor!.send({ type: 'STREAM.RESUME' });
+  }
+
+  /**
+   * Seeks a recorded play to `ms`: sends `seek(ms)` and resolves with how it ended, a
+   * `SeekResult`: `seeked` (Seek.Notify, then Play.Start/Play.Reset or media from the new
+   * position), `refused` (Seek.Failed or Seek.InvalidTime in `status`; the stream plays on) or
+   * `timeout` (no answer within `timeouts.seek`, default 10 s; the stream plays on), `ended`
+   * (the play ended first: a seek past the end of a file on nginx-rtmp plays its last keyframe's
+   * group, then Play.Complete) or `interrupted` (stopped, or the connection dropped). A refusal
+   * is a result, not an error. Rejects with a `StreamControlError` only when nothing was sent:
+   * BAD_POSITION, NOT_A_PLAY, STREAM_FINISHED, or NOT_PLAYING (paused: resume first; already
+   * seeking; not started).
+   */
+  async seek(ms: number): Promise<SeekResult> {
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new StreamControlError('BAD_POSITION', `seek: ${ms} is not a position (ms >= 0)`, {
+        key: this.key,
+        ms,
+      });
+    }
+    const refusal = this.controlRefusal('seek', PLAYING_STATES, 'NOT_PLAYING');
+    if (refusal) throw refusal;
+    const position = Math.round(ms);
+    return new Promise<SeekResult>((resolve) => {
+      let endReason: string | undefined;
+      const sub = this.status$.subscribe((e) => {
+        if (e.type === 'stream.seek') {
+          sub.unsubscribe();
+          resolve(e.result);
+        } else if (e.type === 'stream.ended') {
+          endReason = e.reason;
+        } else if (e.type === 'stream.state' && e.state !== 'seeking') {
+          // Left `seeking` without a result: the play ended, or was stopped or interrupted.
+          sub.unsubscribe();
+          resolve(
+            endReason !== undefined
+              ? { outcome: 'ended', requestedMs: position, endReason }
+              : { outcome: 'interrupted', requestedMs: position, state: e.state },
+          );
+        }
+      });
+      this.actor!.send({ type: 'STREAM.SEEK', ms: position });
+    });
   }
 
   /** Stops the stream (deleteStream, and FCUnpublish for a publish) and waits for the end. */

@@ -21,6 +21,8 @@ export {
   type SessionEvent,
   type StreamEvent,
   type StreamKeyOptions,
+  StreamControlError,
+  type StreamControlErrorCode,
 } from './client';
 export {
   classifyFailure,
@@ -73,6 +75,8 @@ export { encodeRtmp, type OutboundItem } from './pipeline/encode';
 export * as machines from '../machines';
 export type {
   NetStreamStateName,
+  SeekOutcome,
+  SeekResult,
   StreamRetry,
   StreamRetryPolicy,
 } from '../machines/netStreamMachine';

@@ -71,6 +71,10 @@ export class FlvFileSink {
   private closing?: Promise<FlvSaveResult>;
   private drainListeners = new Set<() => void>();
   private rebaseNext = false;
+  /** Set by `markSeek`: the next audio/video tag must not go back in time. */
+  private seekNext = false;
+  /** The server's timestamp of the last audio/video tag written. */
+  private lastSource: number | undefined;
   /** The block being filled, how much of it is, and how much of that was handed to `out`. */
   private block: Buffer | null = null;
   private used = 0;
@@ -138,6 +142,15 @@ export class FlvFileSink {
     this.result.gaps++;
   }
 
+  /**
+   * The server moved to another position (a seek): the next audio/video tag keeps its own
+   * timestamp when that is ahead of the last one written (the file jumps forward to the new
+   * position), and follows the last one otherwise (a seek back never takes the file back).
+   */
+  markSeek(): void {
+    this.seekNext = true;
+  }
+
   /** Writes one message; script data other than onMetaData is skipped. */
   write(message: MediaMessage): void {
     if (this.closing || this.error) return;
@@ -163,10 +176,25 @@ export class FlvFileSink {
       this.writer.rebase(33);
     }
     this.rebaseNext = false;
+    if (this.seekNext && type !== 18) {
+      this.seekNext = false;
+      // The writer adds one offset to every source timestamp: behind the last source one is
+      // behind the last written one.
+      if (this.lastSource !== undefined && ((message.timestamp - this.lastSource) | 0) < 0) {
+        this.writer.rebase(33);
+      }
+    }
+    if (type !== 18) this.lastSource = message.timestamp;
+    // Script data between a seek and its first audio/video tag is written at the last one's
+    // time, so that tag's rebase (if it goes back) anchors on the last media, not on the data.
+    const timestamp =
+      type === 18 && this.seekNext && this.lastSource !== undefined
+        ? this.lastSource
+        : message.timestamp;
     // The header goes straight into the block, then the data, then PreviousTagSize.
     this.room(FLV_TAG_HEADER_SIZE);
     this.writer.writeHeaderInto(
-      { type, timestamp: this.startAtZero ? this.fromZero(message) : message.timestamp, data },
+      { type, timestamp: this.startAtZero ? this.fromZero(message, timestamp) : timestamp, data },
       this.block!,
       this.used,
     );
@@ -189,12 +217,12 @@ export class FlvFileSink {
   }
 
   /** A message's timestamp on a timeline that starts at the first audio or video message. */
-  private fromZero(message: MediaMessage): number {
+  private fromZero(message: MediaMessage, timestamp = message.timestamp): number {
     if (this.zeroBase === undefined) {
       if (message.type === 'Data') return 0;
-      this.zeroBase = message.timestamp;
+      this.zeroBase = timestamp;
     }
-    const d = (message.timestamp - this.zeroBase) | 0; // 32-bit serial arithmetic
+    const d = (timestamp - this.zeroBase) | 0; // 32-bit serial arithmetic
     return d < 0 ? 0 : d;
   }
 

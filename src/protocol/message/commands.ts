@@ -79,6 +79,7 @@ export const StatusCode = {
   UnpauseNotify: 'NetStream.Unpause.Notify',
   SeekNotify: 'NetStream.Seek.Notify',
   SeekFailed: 'NetStream.Seek.Failed',
+  SeekInvalidTime: 'NetStream.Seek.InvalidTime',
   DataStart: 'NetStream.Data.Start',
 } as const;
 
@@ -419,12 +420,15 @@ export function readPublish(msg: RtmpMessage): { name: string; type: PublishType
   return { name, type: type === 'record' || type === 'append' ? type : 'live' };
 }
 
-/** `pause(flag, ms)`: true pauses, false resumes; ms is the stream time of the pause/resume. */
+/**
+ * `pause(flag, ms)` on the NetStream (opts.streamId), transaction 0, null command object: true
+ * pauses, false resumes; ms is the stream time of the pause/resume.
+ */
 export function buildPause(pause: boolean, ms: number, opts: CommandOptions = {}): CommandMessage {
   return buildCommand(CommandName.Pause, null, [pause, ms], opts);
 }
 
-/** `seek(ms)`. */
+/** `seek(ms)` on the NetStream (opts.streamId), transaction 0, null command object. */
 export function buildSeek(ms: number, opts: CommandOptions = {}): CommandMessage {
   return buildCommand(CommandName.Seek, null, [ms], opts);
 }

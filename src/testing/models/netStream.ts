@@ -22,7 +22,13 @@ import {
   type PlayOptions,
   type StreamMode,
 } from '../../../machines/netStreamMachine';
-import { buildOnPlayStatus, buildOnStatus, buildResult, StatusCode } from '../../protocol/message';
+import {
+  buildOnPlayStatus,
+  buildOnStatus,
+  buildResult,
+  readStatus,
+  StatusCode,
+} from '../../protocol/message';
 import type { RtmpMessage } from '../../protocol/message/types';
 import { delayOf, type ReplayHarness } from '../paths';
 import { createScriptedPeer, ScriptError } from '../scriptedPeer';
@@ -43,6 +49,8 @@ const ATTEMPTS_TOLD_APART = 2;
 
 const STREAM_ID = 1;
 const TICK_TIMESTAMP = 1000;
+/** Where the model's seeks go (ms). */
+const SEEK_TO = 5000;
 
 /** The NetStream's test model for play or publish. */
 export function netStreamModel(options: NetStreamModelOptions) {
@@ -55,7 +63,15 @@ export function netStreamModel(options: NetStreamModelOptions) {
     play: options.play ?? { start: -2, bufferMs: 1000 },
     publish: { type: 'live', releaseStream: true, fcPublish: true },
     connection,
-    timeouts: { create: 1000, start: 1000, firstFrame: 2000, stall: 500, drain: 800, stop: 300 },
+    timeouts: {
+      create: 1000,
+      start: 1000,
+      firstFrame: 2000,
+      stall: 500,
+      drain: 800,
+      stop: 300,
+      seek: 1500,
+    },
     random: () => 0,
   });
   const input = baseInput(modelConnection.ref);
@@ -141,8 +157,23 @@ export function netStreamModel(options: NetStreamModelOptions) {
         timestamp: TICK_TIMESTAMP,
       };
       if (snapshot.matches({ active: { play: 'paused' } }))
-        return [{ type: 'STREAM.RESUME' }, ...common];
-      return [tick, { type: 'STREAM.PAUSE' }, ...common];
+        return [{ type: 'STREAM.RESUME' }, tick, ...common];
+      const seekRefusals = [
+        status(StatusCode.SeekFailed, 'error'),
+        status(StatusCode.SeekInvalidTime, 'error'),
+      ];
+      if (snapshot.matches({ active: { play: { seeking: 'awaitingNotify' } } }))
+        return [status(StatusCode.SeekNotify), ...seekRefusals, tick, ...common];
+      if (snapshot.matches({ active: { play: { seeking: 'awaitingStart' } } })) {
+        return [
+          status(StatusCode.PlayStart),
+          status(StatusCode.PlayReset),
+          tick,
+          ...seekRefusals,
+          ...common,
+        ];
+      }
+      return [tick, { type: 'STREAM.PAUSE' }, { type: 'STREAM.SEEK', ms: SEEK_TO }, ...common];
     }
     if (snapshot.matches({ active: { publish: 'publishing' } })) {
       return [
@@ -246,6 +277,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
         case 'STREAM.STOP':
         case 'STREAM.PAUSE':
         case 'STREAM.RESUME':
+        case 'STREAM.SEEK':
         case 'STREAM.DRAINED':
           actor.send(event as never);
           return;
@@ -358,6 +390,46 @@ export function netStreamModel(options: NetStreamModelOptions) {
       if (event.type === 'STREAM.RESUME' && s.lastReceived('pause')?.args[0] !== false) {
         throw new Error('pause(false) not sent');
       }
+      const seeking = { active: { play: 'seeking' } };
+      if (entered(seeking)) {
+        const seek = s.lastReceived('seek');
+        if (!seek || seek.streamId !== ctx.streamId || seek.args[0] !== SEEK_TO) {
+          throw new Error(`seek(${SEEK_TO}) not sent: ${JSON.stringify(seek?.args)}`);
+        }
+        if (
+          !emitted.slice(stepStart).some((e) => e.type === 'stream.state' && e.state === 'seeking')
+        )
+          throw new Error('seeking not announced');
+      }
+      if (before.matches(seeking) && !actual.matches(seeking)) {
+        const result = emitted.slice(stepStart).find((e) => e.type === 'stream.seek')?.result as
+          { outcome?: string; requestedMs?: number; status?: { code?: string } } | undefined;
+        const code = event.type === 'RTMP.MESSAGE' ? readStatus(event.message)?.code : undefined;
+        const expected =
+          code === StatusCode.SeekFailed || code === StatusCode.SeekInvalidTime
+            ? 'refused'
+            : code === StatusCode.PlayStart ||
+                code === StatusCode.PlayReset ||
+                event.type === 'MEDIA.TICK'
+              ? 'seeked'
+              : event.type.startsWith('xstate.after')
+                ? 'timeout'
+                : undefined;
+        if (expected && (result?.outcome !== expected || result.requestedMs !== SEEK_TO)) {
+          throw new Error(
+            `seek ended by ${event.type} ${code ?? ''} said ${JSON.stringify(result)}`,
+          );
+        }
+        if (expected === 'refused' && result?.status?.code !== code) {
+          throw new Error('a refused seek without the refusal status');
+        }
+        if (expected && !actual.matches({ active: { play: 'flowing' } })) {
+          throw new Error('the stream does not play on after the seek');
+        }
+        if (!expected && result) throw new Error(`a seek result on ${event.type}`);
+        if (expected && ctx.seekTarget !== undefined)
+          throw new Error('the seek outlived its result');
+      }
       if (
         prev.streamId !== undefined &&
         ctx.streamId === undefined &&
@@ -449,6 +521,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
     StatusCode.PlayReset,
     StatusCode.PlayUnpublishNotify,
     StatusCode.PlayFailed,
+    StatusCode.SeekInvalidTime,
     StatusCode.PublishIdle,
     'NetStream.Publish.Denied',
     'StreamIsRecorded',
