@@ -151,7 +151,8 @@ describe('the embedded server against hostile clients (fault clients), with a le
     expect(server.stats().streams.find((x) => x.name === 'legit')?.publishing).toBe(true);
     expect(peakBuffered).toBeLessThanOrEqual(BUDGET);
     expect(rssDelta).toBeLessThan(BUDGET);
-    expect(during.length).toBeGreaterThan(10);
+    // At least the 10 frames waited for above (more when the attack took a while).
+    expect(during.length).toBeGreaterThanOrEqual(10);
     // No gap: the player got every frame (small.flv is 25 fps; a skipped GOP would be seconds).
     expect(maxGap).toBeLessThan(1000);
     return client;
