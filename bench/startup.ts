@@ -5,7 +5,7 @@
  *   npm run build && npm run bench:startup [-- --rounds N] [-- --json FILE]
  *
  * Each round runs every case once, in turn (alternating, so a load spike on this shared machine
- * hits all of them alike); the first round only warms up (the compile cache, the page cache) and
+ * hits all of them alike); the first round only warms up (the page cache) and
  * is not counted. Reported per case: the median and the minimum wall time from spawn to exit, the
  * mean CPU time (user + system, from the children's times in /proc/self/stat, in 10 ms ticks summed
  * over the rounds), and both as ratios to `node -e 0`. The goal is a median wall time at most 1.6×
@@ -64,14 +64,6 @@ const CASES: Case[] = [
     command: process.execPath,
     args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
     expect: { code: 3, stderr: refused },
-  },
-  {
-    name: '  the same, compile cache off',
-    command: process.execPath,
-    args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
-    env: { RTMP_ACTORS_COMPILE_CACHE: '0' },
-    expect: { code: 3, stderr: refused },
-    reference: true,
   },
 ];
 const RTMPDUMP = findExecutable('rtmpdump');

@@ -17,7 +17,7 @@ import { HandshakeClient } from '../protocol/handshake';
 import { buildCommand, buildConnect, decodeMessage, encodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';
 import { MessageTypeId } from '../protocol/types';
-import { fmt0Header, seededBytes } from './faultServers';
+import { deepAmfBody, fmt0Header, seededBytes } from './faultServers';
 
 /** The ways a fault client misbehaves. */
 export type FaultClientBehaviour =
@@ -165,23 +165,7 @@ function drainOrClose(socket: net.Socket): Promise<void> {
  * `{ a: … }`, odd levels strict arrays `[ … ]`, null innermost. Built without recursion.
  */
 export function deepCommandBody(name: string, tid: number, levels: number): Buffer {
-  const head = encodeAmf0Values([name, tid]);
-  const objOpen = Buffer.from([0x03, 0x00, 0x01, 0x61]); // object, key 'a'
-  const objClose = Buffer.from([0x00, 0x00, 0x09]); // empty key + object end
-  const arrOpen = Buffer.from([0x0a, 0x00, 0x00, 0x00, 0x01]); // strict array of 1
-  let objects = 0;
-  for (let i = 0; i < levels; i++) if (i % 2 === 0) objects++;
-  const size =
-    head.length +
-    objects * (objOpen.length + objClose.length) +
-    (levels - objects) * arrOpen.length +
-    1;
-  const out = Buffer.alloc(size);
-  let p = head.copy(out, 0);
-  for (let i = 0; i < levels; i++) p += (i % 2 === 0 ? objOpen : arrOpen).copy(out, p);
-  out[p++] = 0x05; // null innermost
-  for (let i = levels - 1; i >= 0; i--) if (i % 2 === 0) p += objClose.copy(out, p);
-  return out;
+  return deepAmfBody(levels, encodeAmf0Values([name, tid]));
 }
 
 class Connection implements FaultClientConnection {

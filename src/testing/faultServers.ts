@@ -659,9 +659,11 @@ function* manyChunkStreams(): Generator<Buffer> {
  * deepAmf: 'onStatus', 0, null, then `levels` nested containers: even levels objects
  * `{ a: … }`, odd levels strict arrays `[ … ]`, null innermost. Built without recursion.
  */
-export function deepAmfBody(levels: number): Buffer {
+export function deepAmfBody(
+  levels: number,
   // 'onStatus', transaction id 0, null command object: encoded by our own AMF0 writer.
-  const head = encodeAmf0Values(['onStatus', 0, null]);
+  head: Buffer = encodeAmf0Values(['onStatus', 0, null]),
+): Buffer {
   const objOpen = Buffer.from([0x03, 0x00, 0x01, 0x61]); // object, key 'a'
   const objClose = Buffer.from([0x00, 0x00, 0x09]); // empty key + object end
   const arrOpen = Buffer.from([0x0a, 0x00, 0x00, 0x00, 0x01]); // strict array of 1

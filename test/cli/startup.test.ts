@@ -4,12 +4,9 @@
  * built CLI runs in a child process with a `--require` hook that lists, at exit, every module in
  * `require.cache` and every Node built-in loaded. Nothing here is timed: `npm run bench:startup`
  * measures the start.
- *
- * Also: the compile cache (bin/compile-cache.js) gives the same output with a cache made afresh,
- * reused, or corrupt, and can be turned off.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { COMMAND_TABLE } from '../../src/cli/index';
@@ -67,7 +64,6 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
       {
         env: {
           ...process.env,
-          RTMP_ACTORS_COMPILE_CACHE: path.join(work, 'cache'),
           ...env,
           STARTUP_TEST_OUT: out,
         },
@@ -164,44 +160,5 @@ describe('what the command line loads at start', () => {
       expect(command.spec.name).toBe(name);
       expect(entry.summary).toBe(command.spec.summary);
     }
-  });
-});
-
-describe('the compile cache of the command line', () => {
-  jest.setTimeout(120_000);
-
-  it('gives the same output made afresh, reused, corrupt and turned off', async () => {
-    const dir = path.join(work, 'cache-check');
-    const args = ['dump', CAPTURE];
-    const fresh = await run(args, { RTMP_ACTORS_COMPILE_CACHE: dir });
-    const files = readdirSync(dir);
-    expect(files.length).toBeGreaterThan(0);
-    const reused = await run(args, { RTMP_ACTORS_COMPILE_CACHE: dir });
-    for (const f of readdirSync(dir)) writeFileSync(path.join(dir, f), 'not a cache');
-    const corrupt = await run(args, { RTMP_ACTORS_COMPILE_CACHE: dir });
-    const off = await run(args, { RTMP_ACTORS_COMPILE_CACHE: '0' });
-    for (const r of [fresh, reused, corrupt, off]) {
-      expect(r.code).toBe(0);
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toBe(off.stdout);
-    }
-    expect(off.stdout.split('\n').length).toBeGreaterThan(10);
-    // The corrupt file was replaced by a good one.
-    expect(readFileSync(path.join(dir, files[0])).subarray(4, 14).toString()).toContain(
-      '{"format"',
-    );
-  });
-
-  it('is not used from a directory that others may write to', async () => {
-    const dir = path.join(work, 'open-cache');
-    const first = await run(['--help'], { RTMP_ACTORS_COMPILE_CACHE: dir });
-    expect(first.code).toBe(0);
-    if (typeof process.getuid !== 'function') return; // no owners and modes to check
-    chmodSync(dir, 0o777);
-    for (const f of readdirSync(dir)) rmSync(path.join(dir, f));
-    const r = await run(['--help'], { RTMP_ACTORS_COMPILE_CACHE: dir });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toBe(first.stdout);
-    expect(readdirSync(dir)).toEqual([]);
   });
 });
