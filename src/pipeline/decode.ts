@@ -42,6 +42,12 @@ export interface DecodeOptions {
   reusedInput?: boolean;
   /** Which messages may be lent (see ChunkDecoderOptions.lend): valid only during `next`. */
   lend?: (typeId: number, streamId: number) => boolean;
+  /**
+   * The chunk decoder to use, made by the caller so it can read its state (the server counts
+   * `bufferedBytes` against its memory budget); `limits`, `reusedInput` and `lend` then do not
+   * apply. Default: a new one per subscription.
+   */
+  decoder?: ChunkDecoder;
 }
 
 /**
@@ -65,10 +71,9 @@ export class RtmpInboundDecoder {
   ) {
     this.reused = options.reusedInput ?? false;
     this.reportBytes = options.reportBytes ?? false;
-    this.decoder = new ChunkDecoder(options.limits, {
-      reusedInput: this.reused,
-      lend: options.lend,
-    });
+    this.decoder =
+      options.decoder ??
+      new ChunkDecoder(options.limits, { reusedInput: this.reused, lend: options.lend });
     this.handshake = options.handshake;
     this.onMessage = (message) => emit({ kind: 'message', message });
   }

@@ -36,9 +36,9 @@ import {
   StatusCode,
 } from '../protocol/message/commands';
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
+import { decodeRtmp } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
 import { RefusalStatus, splitStreamName, type AuthorizeRequest } from './authorize';
-import { decodeServerInbound } from './inbound';
 import { honouredAckWindow, RateLimiter, ServerLimitError, type BudgetKind } from './limits';
 import type { PlayerSink } from './liveStream';
 import type { ConnectionEvent } from './events';
@@ -315,7 +315,13 @@ export class ServerConnection {
     this.reading = true;
     this.subs.add(
       fromEvent<Buffer>(this.socket, 'data')
-        .pipe(decodeServerInbound(this.decoder, new HandshakeServer()))
+        .pipe(
+          decodeRtmp({
+            decoder: this.decoder,
+            handshake: new HandshakeServer(),
+            reportBytes: true,
+          }),
+        )
         .subscribe({
           next: (item) => {
             switch (item.kind) {
