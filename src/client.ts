@@ -104,6 +104,15 @@ export interface SessionOptions {
    * to this much later. `createMonitor` sets 50 (`MONITOR_READ_BATCH_MS`).
    */
   readBatchMs?: number;
+  /**
+   * Least time between two "media is flowing" events (MEDIA.TICK) one stream sends its machines,
+   * in ms (default: the transport's, 250). The first media of a quiet stream is told at once and
+   * the last one of a window by a trailing tick, so stall timers count from real silence; a
+   * longer period costs less CPU per stream (each tick is a transition of two machines) and
+   * reports the media time (`lastTimestamp`, a seek settled by media alone) up to this late.
+   * `createMonitor` sets 1000 (`MONITOR_MEDIA_TICK_MS`).
+   */
+  mediaTickMs?: number;
 }
 
 /**
@@ -792,6 +801,7 @@ export class Session {
       lowWaterMark: options.lowWaterMark,
       backpressure: options.backpressure,
       readBatchMs: options.readBatchMs,
+      mediaTickMs: options.mediaTickMs,
     };
     const transport = createTransportLogic({
       router: this.router,

@@ -69,6 +69,14 @@ export type MonitorEvent = StreamEvent | TargetsEvent;
  */
 export const MONITOR_READ_BATCH_MS = 50;
 
+/**
+ * How often a watched stream tells its machines that media flows (ms; `SessionOptions.mediaTickMs`):
+ * each tick is a transition of the NetConnection and NetStream machines, about half the monitor's
+ * CPU at the transport's default of 4 a second (`npm run bench -- --only c`). Once a second
+ * still tells the first media at once, and stalls (`stallMs`, 5 s) count from real silence.
+ */
+export const MONITOR_MEDIA_TICK_MS = 1000;
+
 export interface MonitorOptions {
   /** Read batching of every watched connection (ms; 0 turns it off). Default `MONITOR_READ_BATCH_MS`. */
   readBatchMs?: number;
@@ -292,6 +300,7 @@ class MonitorImpl implements Monitor {
       const session = createSession({
         streamsPerConnection: 'auto',
         readBatchMs: this.options.readBatchMs ?? MONITOR_READ_BATCH_MS,
+        mediaTickMs: MONITOR_MEDIA_TICK_MS,
         ...this.options.session,
         // Sized from what the user asked for: no cap below it but the real one (the budget).
         maxStreams: Number.MAX_SAFE_INTEGER,

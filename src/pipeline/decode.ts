@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from '../rx';
-import { ChunkDecoder } from '../protocol/chunk';
-import type { RtmpLimits } from '../protocol/limits';
+import { ChunkDecoder, LendPool } from '../protocol/chunk';
+import { DEFAULT_LIMITS, type RtmpLimits } from '../protocol/limits';
 import type { RawMessage } from '../protocol/types';
 
 /**
@@ -37,7 +37,10 @@ export interface DecodeOptions {
   reportBytes?: boolean;
   /**
    * The source reuses each buffer it emits once `next` returns (a socket reading into one fixed
-   * buffer): everything kept or emitted downstream is then copied, never a view of it.
+   * buffer): everything kept or emitted downstream is then copied, never a view of it. Such
+   * decoders, read one at a time by the same thread, share one pool of lent reassembly buffers
+   * (`sharedLendPool`) instead of keeping one of their own each, unless `limits` gives them a
+   * `maxLendPoolBytes` other than the default.
    */
   reusedInput?: boolean;
   /** Which messages may be lent (see ChunkDecoderOptions.lend): valid only during `next`. */
@@ -48,6 +51,20 @@ export interface DecodeOptions {
    * apply. Default: a new one per subscription.
    */
   decoder?: ChunkDecoder;
+}
+
+/**
+ * Lent reassembly buffers kept between messages by all the decoders of the process that read a
+ * reused buffer (`DecodeOptions.reusedInput`: the transport's sockets), at most this many bytes.
+ * A buffer is out of the pool only while a message split over reads is being reassembled, so a
+ * thousand watched streams keep a handful of buffers, not one each (64 KiB per stream before).
+ */
+export const SHARED_LEND_POOL_BYTES = 8 * 1024 * 1024;
+let sharedPool: LendPool | undefined;
+/** The process's shared pool of lent reassembly buffers (see SHARED_LEND_POOL_BYTES). */
+export function sharedLendPool(): LendPool {
+  sharedPool ??= new LendPool(SHARED_LEND_POOL_BYTES);
+  return sharedPool;
 }
 
 /**
@@ -73,7 +90,17 @@ export class RtmpInboundDecoder {
     this.reportBytes = options.reportBytes ?? false;
     this.decoder =
       options.decoder ??
-      new ChunkDecoder(options.limits, { reusedInput: this.reused, lend: options.lend });
+      new ChunkDecoder(options.limits, {
+        reusedInput: this.reused,
+        lend: options.lend,
+        // A connection given a maxLendPoolBytes of its own (not the default, which the transport
+        // passes resolved) keeps its own pool of that size.
+        ...(this.reused &&
+        (options.limits?.maxLendPoolBytes ?? DEFAULT_LIMITS.maxLendPoolBytes) ===
+          DEFAULT_LIMITS.maxLendPoolBytes
+          ? { lendPool: sharedLendPool() }
+          : {}),
+      });
     this.handshake = options.handshake;
     this.onMessage = (message) => emit({ kind: 'message', message });
   }

@@ -13,7 +13,9 @@ export interface RtmpLimits {
   maxBufferedBytes: number;
   /**
    * Capacity of the reassembly buffers a chunk decoder keeps to lend again (only when payloads
-   * are lent to consumers that do not keep them); above it, buffers are left to the GC.
+   * are lent to consumers that do not keep them); above it, buffers are left to the GC. The
+   * transport's connections share one pool of `SHARED_LEND_POOL_BYTES` (src/pipeline/decode.ts)
+   * unless this is set.
    */
   maxLendPoolBytes: number;
   /** Deepest AMF nesting (objects, arrays) a decoder follows. */

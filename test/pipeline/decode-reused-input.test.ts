@@ -6,7 +6,16 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Observable, from, lastValueFrom, toArray } from 'rxjs';
-import { decodeRtmp, type InboundItem } from '../../src/pipeline/decode';
+import {
+  RtmpInboundDecoder,
+  SHARED_LEND_POOL_BYTES,
+  decodeRtmp,
+  sharedLendPool,
+  type InboundItem,
+} from '../../src/pipeline/decode';
+import { ChunkEncoder } from '../../src/protocol/chunk';
+import { DEFAULT_LIMITS } from '../../src/protocol/limits';
+import { MessageTypeId } from '../../src/protocol/types';
 import { encodeRtmp } from '../../src/pipeline/encode';
 import { HandshakeClient, HandshakeServer } from '../../src/protocol/handshake';
 import type { RtmpMessage } from '../../src/protocol/message/types';
@@ -101,5 +110,47 @@ describe('decodeRtmp with reusedInput', () => {
         summary(expected.filter((i) => i.kind !== 'bytes')),
       );
     }
+  });
+
+  it('keeps the lent reassembly buffers of all reused-input decoders in one shared pool, not one per decoder', () => {
+    const pool = sharedLendPool();
+    expect(pool.maxBytes).toBe(SHARED_LEND_POOL_BYTES);
+    const before = pool.bytes;
+    const bytes = new ChunkEncoder({ chunkSize: 128 }).encode({
+      csid: 6,
+      timestamp: 0,
+      typeId: MessageTypeId.Video,
+      streamId: 1,
+      payload: new Uint8Array(3000).fill(7),
+    });
+    const lengths: number[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    // The transport passes its limits resolved: the default pool size is no wish of its own.
+    const decoders = Array.from(
+      { length: 10 },
+      (_, i) =>
+        new RtmpInboundDecoder(
+          (item) => {
+            if (item.kind !== 'message') return;
+            lengths.push(item.message.payload.length);
+            buffers.add(item.message.payload.buffer);
+          },
+          { reusedInput: true, lend: () => true, ...(i % 2 ? { limits: DEFAULT_LIMITS } : {}) },
+        ),
+    );
+    for (const d of decoders) d.push(bytes);
+    expect(lengths).toEqual(new Array(10).fill(3000));
+    expect(buffers.size).toBe(1);
+    // One 64 KiB buffer served all ten, one message after the other.
+    expect(pool.bytes - before).toBeLessThanOrEqual(64 * 1024);
+    // A decoder given its own maxLendPoolBytes keeps its own pool.
+    const own = new RtmpInboundDecoder(() => undefined, {
+      reusedInput: true,
+      lend: () => true,
+      limits: { maxLendPoolBytes: 1024 * 1024 },
+    });
+    const after = pool.bytes;
+    own.push(bytes);
+    expect(pool.bytes).toBe(after);
   });
 });

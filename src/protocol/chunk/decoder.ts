@@ -66,6 +66,13 @@ export interface ChunkDecoderOptions {
    * Consumers that keep a lent payload past the callback must copy it. Never used by `push`.
    */
   lend?: (typeId: number, streamId: number) => boolean;
+  /**
+   * Where lent messages' reassembly buffers wait between messages. Default: the decoder's own,
+   * of `maxLendPoolBytes`. Decoders may share one (many connections of one process: a buffer is
+   * only out of the pool while its message is being reassembled and lent, so a shared pool holds
+   * about as many buffers as there are messages split over reads at once, not one per decoder).
+   */
+  lendPool?: LendPool;
 }
 
 /** The smallest pooled reassembly buffer: small messages share the sizes of larger ones. */
@@ -79,6 +86,53 @@ function pooledSize(length: number): number {
   let size = MIN_POOLED;
   while (size < length) size *= 2;
   return size;
+}
+
+/**
+ * Reassembly buffers kept for lending again, at most `maxBytes` of them. One decoder takes a
+ * buffer out while it reassembles a message into it and gives it back once the message was lent,
+ * so several decoders of one thread may share a pool (see ChunkDecoderOptions.lendPool).
+ */
+export class LendPool {
+  private readonly buffers: Buffer[] = [];
+  private bytesValue = 0;
+  constructor(readonly maxBytes: number) {}
+
+  /** Capacity of the buffers in the pool. */
+  get bytes(): number {
+    return this.bytesValue;
+  }
+
+  /** The size of the smallest pooled buffer of at least `length` bytes, or -1. */
+  fitting(length: number): number {
+    let best = -1;
+    for (const b of this.buffers) {
+      if (b.length >= length && (best < 0 || b.length < best)) best = b.length;
+    }
+    return best;
+  }
+
+  /** Takes the smallest pooled buffer of at least `length` bytes out of the pool. */
+  take(length: number): Buffer | undefined {
+    const pool = this.buffers;
+    let best = -1;
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i].length >= length && (best < 0 || pool[i].length < pool[best].length)) best = i;
+    }
+    if (best < 0) return undefined;
+    const buf = pool[best];
+    pool[best] = pool[pool.length - 1];
+    pool.pop();
+    this.bytesValue -= buf.length;
+    return buf;
+  }
+
+  /** Keeps `buf` for a later message, unless that would pass `maxBytes`. */
+  give(buf: Buffer): void {
+    if (this.bytesValue + buf.length > this.maxBytes) return;
+    this.buffers.push(buf);
+    this.bytesValue += buf.length;
+  }
 }
 
 function collect(this: RawMessage[], m: RawMessage): void {
@@ -97,8 +151,7 @@ export class ChunkDecoder {
   /** Whether the current push may lend payloads (pushTo: yes; push: no). */
   private lending = false;
   /** Reassembly buffers returned after a lent message, kept for the next ones. */
-  private readonly pool: Buffer[] = [];
-  private pooledBytesValue = 0;
+  private readonly pool: LendPool;
   private chunkSizeValue = DEFAULT_CHUNK_SIZE;
   private bytesReceivedValue = 0;
   private bufferedBytesValue = 0;
@@ -139,6 +192,7 @@ export class ChunkDecoder {
     this.limits = resolveLimits(limits);
     this.reusedInput = options.reusedInput ?? false;
     this.lend = options.lend;
+    this.pool = options.lendPool ?? new LendPool(this.limits.maxLendPoolBytes);
   }
 
   /** The peer's current chunk size (128 until it sends Set Chunk Size). */
@@ -158,7 +212,7 @@ export class ChunkDecoder {
 
   /** Capacity of the reassembly buffers kept for lending again (at most maxLendPoolBytes). */
   get pooledBytes(): number {
-    return this.pooledBytesValue;
+    return this.pool.bytes;
   }
 
   /** Whether the last push ended inside a chunk header (its bytes wait for the next push). */
@@ -438,8 +492,8 @@ export class ChunkDecoder {
       const length = cs.length;
       // A lent message holds a pooled buffer (maybe larger than itself): that is what counts.
       const lend = this.lending && this.lend!(cs.typeId, cs.streamId);
-      const pooled = lend ? this.fittingPooled(length) : -1;
-      const held = !lend ? length : pooled >= 0 ? this.pool[pooled].length : pooledSize(length);
+      const pooled = lend ? this.pool.fitting(length) : -1;
+      const held = !lend ? length : pooled >= 0 ? pooled : pooledSize(length);
       if (this.bufferedBytesValue + held > this.limits.maxBufferedBytes) {
         this.fail(
           'BUFFER_LIMIT',
@@ -455,7 +509,7 @@ export class ChunkDecoder {
       }
       if (!lend) buf = Buffer.allocUnsafe(length);
       else if (pooled < 0) buf = Buffer.allocUnsafe(held);
-      else buf = this.takePooled(pooled);
+      else buf = this.pool.take(length) as Buffer;
       cs.buf = buf;
       cs.lent = lend;
       cs.held = held;
@@ -494,38 +548,11 @@ export class ChunkDecoder {
         onMessage,
         true,
       );
-      this.givePooled(buf);
+      this.pool.give(buf);
     } else {
       this.complete(cs, buf, onMessage);
     }
     return p;
-  }
-
-  /** Index of the smallest pooled buffer of at least `length` bytes, or -1. */
-  private fittingPooled(length: number): number {
-    const pool = this.pool;
-    let best = -1;
-    for (let i = 0; i < pool.length; i++) {
-      if (pool[i].length >= length && (best < 0 || pool[i].length < pool[best].length)) best = i;
-    }
-    return best;
-  }
-
-  /** Takes pooled buffer `i` out of the pool. */
-  private takePooled(i: number): Buffer {
-    const pool = this.pool;
-    const buf = pool[i];
-    pool[i] = pool[pool.length - 1];
-    pool.pop();
-    this.pooledBytesValue -= buf.length;
-    return buf;
-  }
-
-  /** Keeps a lent message's buffer for the next one, within maxLendPoolBytes. */
-  private givePooled(buf: Buffer): void {
-    if (this.pooledBytesValue + buf.length > this.limits.maxLendPoolBytes) return;
-    this.pool.push(buf);
-    this.pooledBytesValue += buf.length;
   }
 
   /** Emits a finished message; applies Set Chunk Size and Abort first. */
@@ -602,7 +629,7 @@ export class ChunkDecoder {
     if (target === undefined || target.received === 0) return;
     if (target.buf !== null) {
       this.bufferedBytesValue -= target.held;
-      if (target.lent) this.givePooled(target.buf);
+      if (target.lent) this.pool.give(target.buf);
     }
     target.lent = false;
     target.buf = null;

@@ -1,6 +1,7 @@
 /** The chunk stream layer: bytes ⇄ whole RTMP messages (RawMessage). */
 export {
   ChunkDecoder,
+  LendPool,
   DEFAULT_CHUNK_SIZE,
   MAX_CHUNK_HEADER_SIZE,
   type ChunkDecoderOptions,

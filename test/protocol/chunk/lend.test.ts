@@ -4,7 +4,7 @@
  * the callback, what it does not lend must stay owned, and the pool and the buffered bytes stay
  * within their named limits.
  */
-import { ChunkDecoder, ChunkEncoder } from '../../../src/protocol/chunk';
+import { ChunkDecoder, ChunkEncoder, LendPool } from '../../../src/protocol/chunk';
 import { ChunkError } from '../../../src/protocol/errors';
 import { DEFAULT_LIMITS } from '../../../src/protocol/limits';
 import { MessageTypeId, type RawMessage } from '../../../src/protocol/types';
@@ -192,6 +192,48 @@ describe('ChunkDecoder lending payloads', () => {
       got.push(Uint8Array.from(m.payload)),
     );
     expect(got).toEqual([next.payload]);
+  });
+
+  it('lets decoders share one pool: a buffer one gave back is the next one another reassembles into', () => {
+    const pool = new LendPool(DEFAULT_LIMITS.maxLendPoolBytes);
+    const a = new ChunkDecoder(undefined, { lend: lendAll, lendPool: pool });
+    const b = new ChunkDecoder(undefined, { lend: lendAll, lendPool: pool });
+    const first = video(1000, 1);
+    const second = video(1200, 2);
+    const buffers: ArrayBufferLike[] = [];
+    const copies: Uint8Array[] = [];
+    const onMessage = (m: RawMessage): void => {
+      buffers.push(m.payload.buffer);
+      copies.push(Uint8Array.from(m.payload));
+    };
+    a.pushTo(new ChunkEncoder({ chunkSize: 128 }).encode(first), onMessage);
+    expect(pool.bytes).toBe(64 * 1024);
+    b.pushTo(new ChunkEncoder({ chunkSize: 128 }).encode(second), onMessage);
+    expect(copies).toEqual([first.payload, second.payload]);
+    expect(new Set(buffers).size).toBe(1);
+    expect(pool.bytes).toBe(64 * 1024);
+    expect(a.pooledBytes).toBe(b.pooledBytes);
+  });
+
+  it('gives a shared pool buffer to one message at a time: two reassembled at once get two', () => {
+    const pool = new LendPool(DEFAULT_LIMITS.maxLendPoolBytes);
+    const a = new ChunkDecoder(undefined, { lend: lendAll, lendPool: pool });
+    const b = new ChunkDecoder(undefined, { lend: lendAll, lendPool: pool });
+    const bytesA = new ChunkEncoder({ chunkSize: 128 }).encode(video(1000, 3));
+    const bytesB = new ChunkEncoder({ chunkSize: 128 }).encode(video(1000, 4));
+    const seen: Array<{ buffer: ArrayBufferLike; copy: Uint8Array }> = [];
+    const onMessage = (m: RawMessage): void => {
+      seen.push({ buffer: m.payload.buffer, copy: Uint8Array.from(m.payload) });
+    };
+    // Both messages are half-read (split over reads) at the same time.
+    a.pushTo(bytesA.subarray(0, 500), onMessage);
+    b.pushTo(bytesB.subarray(0, 500), onMessage);
+    expect(a.bufferedBytes + b.bufferedBytes).toBe(128 * 1024);
+    a.pushTo(bytesA.subarray(500), onMessage);
+    b.pushTo(bytesB.subarray(500), onMessage);
+    expect(seen.map((s) => s.copy)).toEqual([video(1000, 3).payload, video(1000, 4).payload]);
+    expect(seen[0].buffer).not.toBe(seen[1].buffer);
+    expect(pool.bytes).toBe(128 * 1024);
   });
 
   it('has a named default for the pool', () => {
