@@ -57,9 +57,11 @@ export interface DecodeOptions {
  * Lent reassembly buffers kept between messages by all the decoders of the process that read a
  * reused buffer (`DecodeOptions.reusedInput`: the transport's sockets), at most this many bytes.
  * A buffer is out of the pool only while a message split over reads is being reassembled, so a
- * thousand watched streams keep a handful of buffers, not one each (64 KiB per stream before).
+ * thousand watched streams keep a handful of buffers, not one each (64 KiB per stream before);
+ * 2 MiB holds the buffers of a 1080p download's largest frames, and what a burst of many streams
+ * needed at once goes to the GC afterwards.
  */
-export const SHARED_LEND_POOL_BYTES = 8 * 1024 * 1024;
+export const SHARED_LEND_POOL_BYTES = 2 * 1024 * 1024;
 let sharedPool: LendPool | undefined;
 /** The process's shared pool of lent reassembly buffers (see SHARED_LEND_POOL_BYTES). */
 export function sharedLendPool(): LendPool {
