@@ -7,6 +7,9 @@
  *      and that again with V8's default tiering), which this process counts tag by tag; CPU
  *      seconds and max RSS come from /usr/bin/time. Median of 5, and ours/rtmpdump round by round
  *      (the tools take turns, so each round's pair ran under the same load).
+ *  (v) The same VOD saved to a file as a user runs the tools, whole process: `rtmp-actors play URL
+ *      -o FILE` against `rtmpdump -r URL -o FILE`, wall time from spawn to exit and CPU seconds,
+ *      median of alternating rounds (issue 16, goal 3). See bench/lib/vodFile.ts.
  *  (b) Time to the first coded video frame, spawn to the frame's FLV tag on stdout, ours vs
  *      rtmpdump (10 runs each, median and p90), with each tool's bare process start as a baseline
  *      and our in-process figure (createSession to the first video message).
@@ -50,6 +53,7 @@ import {
 import { FlvCounter, type FlvCounts } from './lib/flvCount';
 import { killAllMeasured, procCpu, spawnMeasured, type Measured } from './lib/proc';
 import { monitorLive, type MonitorLiveResult } from './lib/monitorLive';
+import { vodToFile, type FileSummary } from './lib/vodFile';
 
 const ROOT = resolve(__dirname, '..', '..');
 const PLAYER = join(__dirname, 'player.js');
@@ -60,10 +64,11 @@ const RESULTS = join(ROOT, 'bench', 'results');
 /** `--only a,c`: the sections to run (default all). */
 function sectionsFromArgv(argv: readonly string[]): Set<string> {
   const i = argv.indexOf('--only');
-  const list = i >= 0 && i + 1 < argv.length ? argv[i + 1] : 'a,b,c';
+  const list = i >= 0 && i + 1 < argv.length ? argv[i + 1] : 'a,v,b,c';
   const picked = new Set(list.split(',').map((x) => x.trim().toLowerCase()));
   for (const x of picked) {
-    if (!['a', 'b', 'c'].includes(x)) throw new Error(`--only: unknown section ${x} (a, b or c)`);
+    if (!['a', 'v', 'b', 'c'].includes(x))
+      throw new Error(`--only: unknown section ${x} (a, v, b or c)`);
   }
   return picked;
 }
@@ -449,6 +454,16 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
   }
   const vod = tools.map((tool) => summarizeVod(tool, downloads));
 
+  // (v)
+  let toFile: FileSummary | undefined;
+  if (SECTIONS.has('v')) {
+    noteLoad('v');
+    progress(
+      `(v) VOD to a file, whole process: rtmp-actors play URL -o FILE vs rtmpdump -r URL -o FILE, ${VOD_RUNS} alternating rounds`,
+    );
+    toFile = await vodToFile({ cli: CLI, url: vodUrl, dir: media, runs: VOD_RUNS, progress });
+  }
+
   // (b)
   const smallUrl = `rtmp://127.0.0.1:${nginx.port}/vod/small.flv`;
   const ff: FirstFrameRun[] = [];
@@ -506,6 +521,7 @@ async function run(media: string, publishers: PublisherHandle[]): Promise<void> 
     overhead,
     lives,
     pubAlive,
+    toFile,
   });
 }
 
@@ -611,6 +627,7 @@ interface Report {
   overhead: Record<string, number[]>;
   lives: MonitorLiveResult[];
   pubAlive: number;
+  toFile?: FileSummary;
 }
 
 function report(r: Report): void {
@@ -626,6 +643,7 @@ function report(r: Report): void {
     overhead,
     lives,
     pubAlive,
+    toFile,
   } = r;
   const [ours, rd, fm, oursTf] = vod;
   const lines: string[] = [];
@@ -750,8 +768,36 @@ function report(r: Report): void {
     }
   }
   const top = [...byCount].reverse()[0];
+  if (toFile) {
+    const o = toFile.median.ours;
+    const d = toFile.median.rtmpdump;
+    lines.push('');
+    lines.push(
+      `(v) VOD to a file, ${bigName}, whole process (spawn to exit), median of ${VOD_RUNS} alternating rounds`,
+    );
+    lines.push('tool     | wall s | CPU s | max RSS MB | file MB');
+    lines.push('-------- | -----: | ----: | ---------: | ------:');
+    for (const [tool, m] of [
+      ['ours', o],
+      ['rtmpdump', d],
+    ] as const) {
+      lines.push(
+        `${tool.padEnd(8)} | ${fix(m.wallS, 3).padStart(6)} | ${fix(m.cpuS).padStart(5)} | ${fix(m.maxRssMB, 0).padStart(10)} | ${fix(m.bytes / 1e6, 1).padStart(7)}`,
+      );
+    }
+    lines.push(
+      `ours/rtmpdump: wall ${fix(toFile.wallRatio, 2)}x, CPU ${fix(toFile.cpuRatio, 2)}x (medians); ` +
+        `round by round wall ${toFile.wallRatios.map((x) => fix(x, 2)).join(' ')}, CPU ${toFile.cpuRatios.map((x) => fix(x, 2)).join(' ')}`,
+    );
+  }
   lines.push('');
   lines.push('goals:');
+  if (toFile) {
+    lines.push(
+      `  (v) issue 16 goal 3, VOD to a file: whole-process wall <= 1.2x rtmpdump's, CPU <= 2x: ` +
+        `${toFile.wallRatio <= 1.2 && toFile.cpuRatio <= 2 ? 'met' : 'NOT met'} (wall ${fix(toFile.wallRatio, 2)}x, CPU ${fix(toFile.cpuRatio, 2)}x)`,
+    );
+  }
   if (ours && rd) {
     lines.push(
       `  (a) MB/s >= rtmpdump's: ${ours.mbps >= rd.mbps ? 'met' : 'NOT met'} (${ratio(ours.mbps, rd.mbps)}x)`,
@@ -787,7 +833,7 @@ function report(r: Report): void {
     );
   }
   lines.push(
-    `1-min load average at phases a/b/c/end: ${['a', 'b', 'c', 'end'].map((p) => loads[p]).join(' / ')} (${cpus().length} CPUs)`,
+    `1-min load average at phases a/v/b/c/end: ${['a', 'v', 'b', 'c', 'end'].map((p) => loads[p]).join(' / ')} (${cpus().length} CPUs)`,
   );
   for (const l of lines) console.log(l);
 
@@ -816,6 +862,7 @@ function report(r: Report): void {
           runs: downloads,
           median: vod,
           oursOverRtmpdump: pairedRatios(downloads, 'ours', 'rtmpdump'),
+          toFile,
         },
         firstFrame: { url: 'vod/small.flv', runs: ff, startOverhead: overhead, summary: first },
         monitor: {
