@@ -9,6 +9,7 @@ import { createActor, createMachine, type AnyActorRef } from 'xstate';
 import type { TransportCommand, TransportEvent } from '../../machines/contract';
 import { MediaRouter } from '../../src/io/media';
 import { createTransportLogic, type TransportInput } from '../../src/io/transport';
+import { MONITOR_MEDIA_TICK_MS, MONITOR_READ_BATCH_MS } from '../../src/monitor/monitor';
 import { buildConnect, buildCreateStream, buildPlay } from '../../src/protocol/message';
 import type { RtmpMessage } from '../../src/protocol/message/types';
 import {
@@ -23,18 +24,24 @@ import {
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
 interface Player {
-  /** Socket reads and audio/video messages since `reset()`. */
+  /** Socket reads, audio/video messages and MEDIA.TICK events since `reset()`. */
   reads: number;
   media: number;
+  ticks: number;
   reset(): void;
   close(): void;
 }
 
 /** Drives one transport by hand (what the NetConnection machine does): connect, createStream, play. */
-async function play(nginx: NginxRtmp, name: string, readBatchMs: number): Promise<Player> {
+async function play(
+  nginx: NginxRtmp,
+  name: string,
+  readBatchMs: number,
+  mediaTickMs?: number,
+): Promise<Player> {
   const router = new MediaRouter();
   const events: TransportEvent[] = [];
-  const counts = { reads: 0, media: 0 };
+  const counts = { reads: 0, media: 0, ticks: 0 };
   const transport = createTransportLogic({
     router,
     onBytes: (bytesIn) => {
@@ -44,10 +51,18 @@ async function play(nginx: NginxRtmp, name: string, readBatchMs: number): Promis
   const input: TransportInput = {
     target: { protocol: 'rtmp', host: '127.0.0.1', port: nginx.port },
     readBatchMs,
+    ...(mediaTickMs !== undefined ? { mediaTickMs } : {}),
   };
   const parent = createMachine({
     invoke: { id: 'transport', src: 'transport', input },
-    on: { '*': { actions: ({ event }) => events.push(event as TransportEvent) } },
+    on: {
+      '*': {
+        actions: ({ event }) => {
+          if (event.type === 'MEDIA.TICK') counts.ticks++;
+          else events.push(event as TransportEvent);
+        },
+      },
+    },
   }).provide({ actors: { transport } });
   const actor = createActor(parent).start();
   const child = actor.getSnapshot().children['transport'] as AnyActorRef;
@@ -89,9 +104,13 @@ async function play(nginx: NginxRtmp, name: string, readBatchMs: number): Promis
     get media() {
       return counts.media;
     },
+    get ticks() {
+      return counts.ticks;
+    },
     reset() {
       counts.reads = 0;
       counts.media = 0;
+      counts.ticks = 0;
     },
     close() {
       actor.stop();
@@ -132,5 +151,24 @@ describe('read batching (readBatchMs)', () => {
     expect(batchedMedia / batchedReads).toBeGreaterThanOrEqual(2);
     // Nothing is lost by resting: the same stream, the same window (give or take one rest).
     expect(Math.abs(batchedMedia - plainMedia)).toBeLessThanOrEqual(0.1 * plainMedia);
+  });
+
+  it("tells its machine media flows at most once per mediaTickMs (the monitor's), whatever the message rate", async () => {
+    const publisher = startFfmpegPublisher(`rtmp://127.0.0.1:${nginx.port}/live/ticks`, {
+      file: SMALL_FLV,
+    });
+    const player = await play(nginx, 'ticks', MONITOR_READ_BATCH_MS, MONITOR_MEDIA_TICK_MS);
+    // The first media is told at once.
+    expect(await waitFor(() => player.ticks > 0 && player.media > 30, 20_000)).toBe(true);
+    player.reset();
+    await sleep(3000);
+    const { media, ticks } = player;
+    player.close();
+    await publisher.stop();
+
+    expect(media).toBeGreaterThan(100);
+    // Timers only ever fire late, never early: no more than one tick a period, plus the edges.
+    expect(ticks).toBeGreaterThanOrEqual(1);
+    expect(ticks).toBeLessThanOrEqual(3000 / MONITOR_MEDIA_TICK_MS + 2);
   });
 });
