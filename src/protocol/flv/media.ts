@@ -744,3 +744,53 @@ function setAudioFlags(body: Uint8Array, out: AudioInfo, pt: number): void {
     out.channels = body[out.headerLength + 1];
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Codec configuration, for relays and caches
+
+const scratchVideo = emptyVideoInfo();
+const scratchAudio = emptyAudioInfo();
+
+/**
+ * Which tracks a video codec configuration message configures: `[0]` for a classic AVC/HEVC
+ * sequence header or a plain Enhanced SequenceStart / MPEG2TSSequenceStart, the track ids of a
+ * multitrack one (behind ModEx or not); undefined when the message is not a configuration or
+ * cannot be parsed. Allocates only for multitrack bodies.
+ */
+export function videoConfigTracks(payload: Uint8Array): number[] | undefined {
+  if (payload.length < 2) return undefined;
+  const b0 = payload[0];
+  if (!(b0 & 0x80)) {
+    const codec = b0 & 0x0f;
+    return (codec === 7 || codec === 12 || codec === 13) && payload[1] === 0 ? [0] : undefined;
+  }
+  const pt = b0 & 0x0f;
+  if (pt !== 6 && pt !== 7) return pt === 0 || pt === 5 ? [0] : undefined;
+  try {
+    const info = parseVideoHeader(payload, scratchVideo);
+    if (!info.isSequenceHeader || info.frameType === 'command') return undefined;
+    return info.tracks ? info.tracks.map((t) => t.trackId) : [0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * As {@link videoConfigTracks} for audio: a classic AAC AudioSpecificConfig, an Enhanced
+ * SequenceStart, plain or multitrack.
+ */
+export function audioConfigTracks(payload: Uint8Array): number[] | undefined {
+  if (payload.length < 2) return undefined;
+  const b0 = payload[0];
+  const format = b0 >> 4;
+  if (format !== 9) return format === 10 && payload[1] === 0 ? [0] : undefined;
+  const pt = b0 & 0x0f;
+  if (pt !== 5 && pt !== 7) return pt === 0 ? [0] : undefined;
+  try {
+    const info = parseAudioHeader(payload, scratchAudio);
+    if (!info.isSequenceHeader) return undefined;
+    return info.tracks ? info.tracks.map((t) => t.trackId) : [0];
+  } catch {
+    return undefined;
+  }
+}
