@@ -25,14 +25,15 @@ export interface MediaMessageTrack {
 export interface MediaTrackFields {
   /**
    * The message's track: 0 without multitrack; for a multitrack body, its first track's id
-   * (see `tracks` for all of them). Absent on `lentMedia$` and on messages a caller built.
+   * (see `tracks` for all of them). Not set by `lentMedia$` (it may still be there when `media$`
+   * has a subscriber too) nor on messages a caller built.
    */
   trackId?: number;
   /**
    * Every track in the message, in body order: one entry (trackId 0) without multitrack,
    * none for a command frame or an empty (silence) message. Absent when the tag header cannot
-   * be parsed (the message is still delivered as it came), on `lentMedia$`, and on messages a
-   * caller built.
+   * be parsed (the message is still delivered as it came); not set by `lentMedia$` nor on
+   * messages a caller built.
    */
   tracks?: readonly MediaMessageTrack[];
 }

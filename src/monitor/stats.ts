@@ -294,6 +294,9 @@ export class StreamStats {
   private readonly maxTracks: number;
   /** Per track counters, keyed 'video:0', 'audio:1', 'video:other'... */
   private readonly trackCounters = new Map<string, TrackCounter>();
+  /** The counter of each trackId (a UI8), by medium: the lookup on every message allocates nothing. */
+  private readonly videoTrackIndex: (TrackCounter | undefined)[] = [];
+  private readonly audioTrackIndex: (TrackCounter | undefined)[] = [];
   /** An Enhanced RTMP multitrack message arrived: `tracks` is shown. */
   private multitrack = false;
 
@@ -549,15 +552,15 @@ export class StreamStats {
     bytes: number,
     now: number,
   ): void {
-    let key = `${media}:${trackId}`;
-    let c = this.trackCounters.get(key);
+    const index = media === 'video' ? this.videoTrackIndex : this.audioTrackIndex;
+    let c = index[trackId];
     if (!c) {
       let listed = 0;
       for (const t of this.trackCounters.values()) {
         if (t.media === media && t.track !== 'other') listed++;
       }
       const track = listed < this.maxTracks ? String(trackId) : 'other';
-      key = `${media}:${track}`;
+      const key = `${media}:${track}`;
       c = this.trackCounters.get(key);
       if (!c) {
         c = {
@@ -571,6 +574,7 @@ export class StreamStats {
         };
         this.trackCounters.set(key, c);
       }
+      index[trackId] = c;
     }
     if (codec !== 'none') {
       c.codec = codec;
