@@ -32,8 +32,9 @@ import type {
 } from '../machines/contract';
 import { OutputError } from './io/errors';
 import { FlvError } from './protocol/errors';
+import { audioConfigTracks, videoConfigTracks } from './protocol/flv/media';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
-import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
+import { MediaRouter, withTracks, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
@@ -174,21 +175,17 @@ function isKeyframe(payload: Uint8Array): boolean {
   return payload.byteLength > 0 && ((payload[0] >> 4) & 0x07) === 1;
 }
 
-/** Which decoder configuration a message is: metadata, AVC/HEVC/... or AAC sequence header. */
-function headerKind(m: MediaMessage): 'metadata' | 'video' | 'audio' | undefined {
+/**
+ * Which decoder configuration a message is: 'metadata', or one key per track it configures
+ * ('video:0', 'audio:1'...; track 0 without Enhanced RTMP multitrack).
+ */
+function headerKeys(m: MediaMessage): string[] | undefined {
   if (m.type === 'Data') {
     const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
-    return name === 'onMetaData' ? 'metadata' : undefined;
+    return name === 'onMetaData' ? ['metadata'] : undefined;
   }
-  const b = m.payload;
-  if (b.byteLength < 2) return undefined;
-  if (m.type === 'Video') {
-    if (b[0] & 0x80) return (b[0] & 0x0f) === 0 ? 'video' : undefined; // Enhanced: SequenceStart
-    return b[1] === 0 ? 'video' : undefined; // AVCPacketType 0
-  }
-  const format = b[0] >> 4;
-  if (format === 9) return (b[0] & 0x0f) === 0 ? 'audio' : undefined; // Enhanced audio: SequenceStart
-  return format === 10 && b[1] === 0 ? 'audio' : undefined; // AACPacketType 0
+  const tracks = m.type === 'Video' ? videoConfigTracks(m.payload) : audioConfigTracks(m.payload);
+  return tracks?.map((id) => `${m.type === 'Video' ? 'video' : 'audio'}:${id}`);
 }
 
 /** Options of `session.play` and `session.publish` that name the stream in the session. */
@@ -311,7 +308,12 @@ const PLAYING_STATES: ReadonlySet<NetStreamStateName> = new Set([
 
 /** A stream of the session: its actor, its media and its status. */
 export class StreamHandle {
-  /** Audio, video and metadata, straight from the transport (never through the machines); completes when the stream is done. */
+  /**
+   * Audio, video and metadata, straight from the transport (never through the machines);
+   * completes when the stream is done. Audio and video messages carry `trackId` (0 without
+   * Enhanced RTMP multitrack) and `tracks` (every track of the message with its codec, FourCC
+   * and where its payload lies); a multitrack message stays one message, bytes unchanged.
+   */
   readonly media$: Observable<MediaMessage>;
   /**
    * The same messages as `media$`, but a payload may be lent: it is valid only while your
@@ -360,7 +362,7 @@ export class StreamHandle {
     this.status$ = events$;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const finished$ = from(this.done);
-    this.media$ = session.router.sink(key).media$.pipe(takeUntil(finished$));
+    this.media$ = session.router.sink(key).media$.pipe(map(withTracks), takeUntil(finished$));
     this.lentMedia$ = session.router.sink(key).lentMedia$.pipe(takeUntil(finished$));
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
@@ -1090,7 +1092,8 @@ export class Session {
     let needHeaders = false;
     let waitKeyframe = false;
     let sourceSub: { unsubscribe(): void } | undefined;
-    const headers: { metadata?: MediaMessage; video?: MediaMessage; audio?: MediaMessage } = {};
+    // The last metadata and codec configuration of each track, to send again after a reconnect.
+    const headers = new Map<string, MediaMessage>();
     const send = (w: MediaWriter, m: MediaMessage): void => {
       w.write(m);
       handle.sent.messages++;
@@ -1116,13 +1119,15 @@ export class Session {
     await new Promise<void>((resolve) => {
       sourceSub = media$.subscribe({
         next: (m) => {
-          const header = headerKind(m);
-          if (header) headers[header] = m;
+          const header = headerKeys(m);
+          if (header) for (const k of header) headers.set(k, m);
           const w = writer;
           if (!w) return; // interrupted: drop until the stream is back (live semantics)
           if (needHeaders) {
             needHeaders = false;
-            for (const h of [headers.metadata, headers.video, headers.audio])
+            const metadata = headers.get('metadata');
+            const configs = new Set([...headers.values()].filter((h) => h !== metadata));
+            for (const h of [metadata, ...configs])
               if (h && h !== m) send(w, { ...h, timestamp: m.timestamp });
           }
           if (waitKeyframe && m.type === 'Video' && !header) {

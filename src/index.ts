@@ -64,7 +64,13 @@ export {
   type ServerLimitCode,
 } from './server';
 export { sampleFlvPath } from './sample';
-export { MediaRouter, type MediaMessage } from './io/media';
+export {
+  MediaRouter,
+  withTracks,
+  type MediaMessage,
+  type MediaMessageTrack,
+  type MediaTrackFields,
+} from './io/media';
 export { FlvFileSink, type FlvFileSinkOptions, type FlvSaveResult } from './io/flvFile';
 export { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 export { parseRtmpUrl, UrlError, type RtmpUrl } from './url';

@@ -29,6 +29,15 @@ export function describeMessage(raw: RawMessage, message: RtmpMessage): Record<s
         line.codec = a.fourCc ?? a.codec;
         line.packetType = a.packetType ?? (a.isSequenceHeader ? 'sequenceHeader' : 'raw');
         if (a.isSequenceHeader) line.sequenceHeader = true;
+        if (a.timestampNanoOffset !== undefined) line.timestampOffsetNano = a.timestampNanoOffset;
+        if (a.tracks) {
+          line.multitrack = a.multitrack;
+          line.tracks = a.tracks.map((t) => ({
+            trackId: t.trackId,
+            codec: t.fourCc,
+            length: t.length,
+          }));
+        }
       } catch (e) {
         line.mediaError = (e as Error).message;
       }
@@ -41,6 +50,16 @@ export function describeMessage(raw: RawMessage, message: RtmpMessage): Record<s
         line.packetType = v.packetType;
         if (v.enhanced) line.enhanced = true;
         if (v.compositionTime !== undefined) line.compositionTime = v.compositionTime;
+        if (v.timestampNanoOffset !== undefined) line.timestampOffsetNano = v.timestampNanoOffset;
+        if (v.tracks) {
+          line.multitrack = v.multitrack;
+          line.tracks = v.tracks.map((t) => ({
+            trackId: t.trackId,
+            codec: t.fourCc,
+            compositionTime: t.compositionTime,
+            length: t.length,
+          }));
+        }
       } catch (e) {
         line.mediaError = (e as Error).message;
       }

@@ -1,8 +1,93 @@
 import { Subject, type Observable } from '../rx';
-import type { RtmpMessage } from '../protocol/message/types';
+import type { MessageOf } from '../protocol/message/types';
+import { parseAudioHeader, parseVideoHeader } from '../protocol/flv/media';
+
+/** One track of an audio or video message (Enhanced RTMP multitrack, or the only one). */
+export interface MediaMessageTrack {
+  /** Enhanced RTMP trackId (UI8); 0 for a message without multitrack. */
+  trackId: number;
+  /** 'avc', 'hevc', 'av1', 'aac', 'opus'... (an unknown FourCC as itself). */
+  codec: string;
+  /** Enhanced RTMP FourCC ('avc1', 'mp4a'...); undefined for a classic FLV header. */
+  fourCc: string | undefined;
+  /** Video of avc/hevc/vvc: the signed composition time offset (ms). */
+  compositionTime?: number;
+  /** Where the track's codec payload lies in `payload`: offset and length. */
+  offset: number;
+  length: number;
+}
+
+/**
+ * What `media$` adds to an audio or video message: its tracks. A message is never split: a
+ * ManyTracks / ManyTracksManyCodecs message stays one message (so a relay or an FLV file gets
+ * its bytes unchanged) and lists every track it carries, in body order.
+ */
+export interface MediaTrackFields {
+  /**
+   * The message's track: 0 without multitrack; for a multitrack body, its first track's id
+   * (see `tracks` for all of them). Not set by `lentMedia$` (it may still be there when `media$`
+   * has a subscriber too) nor on messages a caller built.
+   */
+  trackId?: number;
+  /**
+   * Every track in the message, in body order: one entry (trackId 0) without multitrack,
+   * none for a command frame or an empty (silence) message. Absent when the tag header cannot
+   * be parsed (the message is still delivered as it came); not set by `lentMedia$` nor on
+   * messages a caller built.
+   */
+  tracks?: readonly MediaMessageTrack[];
+}
 
 /** Audio, video and data messages delivered to a stream, never through the machines. */
-export type MediaMessage = Extract<RtmpMessage, { type: 'Audio' | 'Video' | 'Data' }>;
+export type MediaMessage =
+  | (MessageOf<'Audio'> & MediaTrackFields)
+  | (MessageOf<'Video'> & MediaTrackFields)
+  | MessageOf<'Data'>;
+
+/**
+ * Sets `trackId` and `tracks` on an owned audio/video message (in place: no copy of the message
+ * or its payload) and returns it. Parses the tag header only.
+ */
+export function withTracks<M extends MediaMessage>(m: M): M {
+  if (m.type === 'Data' || m.tracks !== undefined) return m;
+  let tracks: MediaMessageTrack[];
+  try {
+    if (m.payload.length === 0) tracks = [];
+    else if (m.type === 'Video') {
+      const v = parseVideoHeader(m.payload);
+      tracks =
+        v.frameType === 'command'
+          ? []
+          : (v.tracks ?? [
+              {
+                trackId: 0,
+                codec: v.codec,
+                fourCc: v.fourCc,
+                compositionTime: v.compositionTime,
+                offset: v.headerLength,
+                length: m.payload.length - v.headerLength,
+              },
+            ]);
+    } else {
+      const a = parseAudioHeader(m.payload);
+      tracks = a.tracks ?? [
+        {
+          trackId: 0,
+          codec: a.codec,
+          fourCc: a.fourCc,
+          offset: a.headerLength,
+          length: m.payload.length - a.headerLength,
+        },
+      ];
+    }
+  } catch {
+    m.trackId = 0;
+    return m;
+  }
+  m.trackId = tracks.length > 0 ? tracks[0].trackId : 0;
+  m.tracks = tracks;
+  return m;
+}
 
 /**
  * Where a transport delivers one stream's media. `backlog()` reports bytes queued downstream

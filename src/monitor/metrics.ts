@@ -75,6 +75,15 @@ const COUNTERS: readonly (readonly [name: string, help: string, field: CounterFi
 
 const STATE = 'rtmp_stream_state';
 const FAILURES = 'rtmp_stream_failures_total';
+/**
+ * Per-track series, only for streams that carry Enhanced RTMP multitrack messages (a stream
+ * without multitrack keeps exactly the series above and has none of these). Labels: the
+ * stream's, plus `media` (video, audio) and `track` (the trackId, or 'other' past
+ * StreamStatsOptions.maxTracks: at most maxTracks + 1 values a medium).
+ */
+const TRACK_BITRATE = 'rtmp_stream_track_bitrate_bits';
+const TRACK_BYTES = 'rtmp_stream_track_received_bytes_total';
+const TRACK_INFO = 'rtmp_stream_track_info';
 
 function ms(v: number | undefined): number | undefined {
   return v === undefined ? undefined : v / 1000;
@@ -86,11 +95,19 @@ export interface StreamMetrics {
   update(snapshots: readonly StreamSnapshot[]): void;
 }
 
+interface KnownTrack {
+  labels: Labels;
+  bytes: number;
+  /** Labels of its rtmp_stream_track_info series, when it has one. */
+  info: Labels | undefined;
+}
+
 interface Known {
   labels: Labels;
   counted: Record<CounterField, number>;
   failures: Record<string, number>;
   state: string | undefined;
+  tracks: Map<string, KnownTrack>;
 }
 
 /**
@@ -98,6 +115,7 @@ interface Known {
  * `id` plus the target's labels; `rtmp_stream_state` adds `state` (1 for the current state; the
  * series of a state left is removed), `rtmp_stream_failures_total` adds `reason`. Targets with
  * label names not seen before re-register the metrics with the larger label set (values kept).
+ * A multitrack stream also gets `rtmp_stream_track_*` series per track (see TRACK_BITRATE).
  */
 export function createMetrics(registry: Registry = new Registry()): StreamMetrics {
   let labelNames: string[] = [];
@@ -105,6 +123,9 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
   let counters: Array<readonly [Counter, CounterField]> = [];
   let state: Gauge;
   let failures: Counter;
+  let trackBitrate: Gauge;
+  let trackBytes: Counter;
+  let trackInfo: Gauge;
   /** Per stream id: its labels and the cumulative values already exported. */
   let known = new Map<string, Known>();
 
@@ -113,6 +134,9 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
       for (const [name] of [...GAUGES, ...COUNTERS]) registry.removeSingleMetric(name);
       registry.removeSingleMetric(STATE);
       registry.removeSingleMetric(FAILURES);
+      registry.removeSingleMetric(TRACK_BITRATE);
+      registry.removeSingleMetric(TRACK_BYTES);
+      registry.removeSingleMetric(TRACK_INFO);
     }
     labelNames = names;
     const labelled = ['id', ...names];
@@ -136,15 +160,79 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
       labelNames: [...labelled, 'reason'],
       registers: [registry],
     });
+    const tracked = [...labelled, 'media', 'track'];
+    trackBitrate = new Gauge({
+      name: TRACK_BITRATE,
+      help: "A multitrack stream's track: bitrate of its own bytes over the span observed, bits per second",
+      labelNames: tracked,
+      registers: [registry],
+    });
+    trackBytes = new Counter({
+      name: TRACK_BYTES,
+      help: "A multitrack stream's track: payload bytes received",
+      labelNames: tracked,
+      registers: [registry],
+    });
+    trackInfo = new Gauge({
+      name: TRACK_INFO,
+      help: "A multitrack stream's track: its codec (FourCC, or codec name for classic tags); value always 1",
+      labelNames: [...tracked, 'codec'],
+      registers: [registry],
+    });
     known = new Map();
   };
   register([]);
+
+  const removeTrack = (t: KnownTrack): void => {
+    trackBitrate.remove(t.labels);
+    trackBytes.remove(t.labels);
+    if (t.info) trackInfo.remove(t.info);
+  };
+
+  const updateTracks = (entry: Known, s: StreamSnapshot): void => {
+    const seen = new Set<string>();
+    for (const t of s.tracks ?? []) {
+      const key = `${t.media}:${t.track}`;
+      seen.add(key);
+      let kt = entry.tracks.get(key);
+      if (!kt) {
+        kt = {
+          labels: { ...entry.labels, media: t.media, track: t.track },
+          bytes: 0,
+          info: undefined,
+        };
+        entry.tracks.set(key, kt);
+        trackBytes.inc(kt.labels, 0);
+      }
+      if (t.bitrate === undefined || !Number.isFinite(t.bitrate)) trackBitrate.remove(kt.labels);
+      else trackBitrate.set(kt.labels, t.bitrate);
+      if (t.bytesReceived < kt.bytes) {
+        trackBytes.remove(kt.labels);
+        trackBytes.inc(kt.labels, t.bytesReceived);
+      } else if (t.bytesReceived > kt.bytes) {
+        trackBytes.inc(kt.labels, t.bytesReceived - kt.bytes);
+      }
+      kt.bytes = t.bytesReceived;
+      const codec = t.fourCc ?? t.codec;
+      if (kt.info?.codec !== codec) {
+        if (kt.info) trackInfo.remove(kt.info);
+        kt.info = codec === undefined ? undefined : { ...kt.labels, codec };
+        if (kt.info) trackInfo.set(kt.info, 1);
+      }
+    }
+    for (const [key, kt] of entry.tracks) {
+      if (seen.has(key)) continue;
+      removeTrack(kt);
+      entry.tracks.delete(key);
+    }
+  };
 
   const remove = (entry: Known): void => {
     for (const [gauge] of gauges) gauge.remove(entry.labels);
     for (const [counter] of counters) counter.remove(entry.labels);
     if (entry.state !== undefined) state.remove({ ...entry.labels, state: entry.state });
     for (const reason of Object.keys(entry.failures)) failures.remove({ ...entry.labels, reason });
+    for (const t of entry.tracks.values()) removeTrack(t);
   };
 
   const update = (snapshots: readonly StreamSnapshot[]): void => {
@@ -166,6 +254,7 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
           counted: { stalls: 0, reconnects: 0, bytesReceived: 0, messagesReceived: 0 },
           failures: {},
           state: undefined,
+          tracks: new Map(),
         };
         known.set(s.id, entry);
         for (const [counter] of counters) counter.inc(labels, 0);
@@ -197,6 +286,7 @@ export function createMetrics(registry: Registry = new Registry()): StreamMetric
         if (total > before) failures.inc({ ...labels, reason }, total - before);
         entry.failures[reason] = total;
       }
+      updateTracks(entry, s);
     }
     for (const [id, entry] of known) {
       if (seen.has(id)) continue;

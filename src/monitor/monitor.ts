@@ -90,6 +90,9 @@ export interface MonitorOptions {
   stallMs?: number;
   /** Sliding window of the rates (ms). Default 5000. */
   windowMs?: number;
+  /** Tracks of each medium a multitrack stream lists (and labels) by id; the rest add up as
+   * 'other'. Default 8 (DEFAULT_MAX_TRACKS). */
+  maxTracks?: number;
   /** Connections per session. Default: the file-descriptor limit less FD_RESERVE. */
   maxConnections?: number;
   /** Extra session options (timeouts, retry, inspect...). */
@@ -311,6 +314,7 @@ class MonitorImpl implements Monitor {
       monitor = new StreamMonitor(session, {
         stallMs,
         windowMs: this.options.windowMs,
+        maxTracks: this.options.maxTracks,
         clock: this.options.clock,
         replayAfterMs: this.options.replayAfterMs ?? (this.playOptions.keepWatching ? false : 1000),
         playOptions: this.playOptions,

@@ -79,9 +79,26 @@ function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
 }
 
+/**
+ * A multitrack stream's codecs of one medium: each track's codec in track order, a run of the
+ * same codec as `avc1×2` ('avc1×2', 'avc1,av01'); undefined when it has no track of it.
+ */
+function trackCodecs(s: StreamSnapshot, media: 'video' | 'audio'): string | undefined {
+  const runs: [string, number][] = [];
+  for (const t of s.tracks ?? []) {
+    if (t.media !== media) continue;
+    const codec = t.fourCc ?? t.codec ?? '?';
+    const last = runs[runs.length - 1];
+    if (last && last[0] === codec) last[1]++;
+    else runs.push([codec, 1]);
+  }
+  if (runs.length === 0) return undefined;
+  return runs.map(([c, n]) => (n > 1 ? `${c}×${n}` : c)).join(',');
+}
+
 function codecCell(s: StreamSnapshot): string {
-  const video = s.videoFourCc ?? s.videoCodec;
-  const audio = s.audioFourCc ?? s.audioCodec;
+  const video = trackCodecs(s, 'video') ?? s.videoFourCc ?? s.videoCodec;
+  const audio = trackCodecs(s, 'audio') ?? s.audioFourCc ?? s.audioCodec;
   if (video === undefined && audio === undefined) return DASH;
   return [video ?? DASH, audio ?? DASH].join('/');
 }
@@ -261,6 +278,7 @@ export function snapshotObject(s: StreamSnapshot, at: number): Record<string, un
     bytesReceived: s.bytesReceived,
     messagesReceived: s.messagesReceived,
     lastStatus: s.lastStatus,
+    tracks: s.tracks?.map((t) => ({ ...t, bitrate: round(t.bitrate, 0) })),
   };
 }
 

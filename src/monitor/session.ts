@@ -63,6 +63,9 @@ export interface StreamMonitorOptions {
   stallMs?: number;
   /** Sliding window of the rates (ms). Default 5000. */
   windowMs?: number;
+  /** Tracks of each medium a multitrack stream lists (and labels) by id; the rest add up as
+   * 'other'. Default 8 (DEFAULT_MAX_TRACKS). */
+  maxTracks?: number;
   /** Milliseconds clock. Default Date.now. */
   clock?: () => number;
   /** Every stall, reconnect, state change, status code and failure of every stream. */
@@ -206,6 +209,7 @@ export class StreamMonitor {
       clock: this.clock,
       stallMs: this.options.stallMs,
       windowMs: this.options.windowMs,
+      maxTracks: this.options.maxTracks,
       downStates: DOWN_STATES,
       onEvent: this.options.onEvent,
     });

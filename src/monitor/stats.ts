@@ -112,7 +112,34 @@ export interface StreamSnapshot {
   messagesReceived: number;
   /** The last onStatus code seen. */
   lastStatus: string | undefined;
+  /**
+   * Per track, once the stream carried an Enhanced RTMP multitrack message (undefined before:
+   * a stream without multitrack shows no tracks). Messages without multitrack count as track
+   * 0. At most `maxTracks` tracks of each medium are listed by id; the rest add up as 'other'.
+   */
+  tracks?: TrackSnapshot[];
 }
+
+/** One audio or video track of a multitrack stream. */
+export interface TrackSnapshot {
+  media: 'video' | 'audio';
+  /** The trackId as a decimal string, or 'other' for the tracks past `maxTracks`. */
+  track: string;
+  /** Codec name of the track's last message: 'avc', 'hevc', 'aac', 'opus'... */
+  codec: string | undefined;
+  /** Its Enhanced RTMP FourCC; undefined for classic tags (a track 0 sent without multitrack). */
+  fourCc: string | undefined;
+  /**
+   * Bits per second of the track's own bytes (its codec payload; the multitrack framing counts
+   * only in the stream's bitrate), over the same span as the stream's bitrates.
+   */
+  bitrate: number | undefined;
+  /** The track's payload bytes since the monitor started watching. */
+  bytesReceived: number;
+}
+
+/** Default of StreamStatsOptions.maxTracks. */
+export const DEFAULT_MAX_TRACKS = 8;
 
 export interface StreamStatsOptions {
   /** The stream's target id. */
@@ -131,6 +158,23 @@ export interface StreamStatsOptions {
   downStates?: readonly string[];
   /** Told about stalls, reconnects, state changes and status codes. */
   onEvent?: (event: StreamEvent) => void;
+  /**
+   * Tracks of each medium (video, audio) listed by id in `tracks`; the bytes of the others add
+   * up as track 'other'. Keeps the `track` label of the metrics bounded. Default 8.
+   */
+  maxTracks?: number;
+}
+
+/** Byte counts of one track in the ring of one-second buckets. */
+interface TrackCounter {
+  media: 'video' | 'audio';
+  track: string;
+  codec: string | undefined;
+  fourCc: string | undefined;
+  /** Which second each bucket holds (-1: none). */
+  second: Float64Array;
+  bytes: Float64Array;
+  total: number;
 }
 
 const DEFAULT_DOWN_STATES = [
@@ -247,6 +291,14 @@ export class StreamStats {
   private messages = 0;
   /** Media messages whose tag header could not be parsed. */
   badHeaders = 0;
+  private readonly maxTracks: number;
+  /** Per track counters, keyed 'video:0', 'audio:1', 'video:other'... */
+  private readonly trackCounters = new Map<string, TrackCounter>();
+  /** The counter of each trackId (a UI8), by medium: the lookup on every message allocates nothing. */
+  private readonly videoTrackIndex: (TrackCounter | undefined)[] = [];
+  private readonly audioTrackIndex: (TrackCounter | undefined)[] = [];
+  /** An Enhanced RTMP multitrack message arrived: `tracks` is shown. */
+  private multitrack = false;
 
   constructor(options: StreamStatsOptions) {
     this.id = options.id;
@@ -257,6 +309,7 @@ export class StreamStats {
     this.failedStates = new Set(options.failedStates ?? ['failed']);
     this.downStates = new Set(options.downStates ?? DEFAULT_DOWN_STATES);
     this.emit = options.onEvent;
+    this.maxTracks = Math.max(1, options.maxTracks ?? DEFAULT_MAX_TRACKS);
     this.bucketSecond = new Float64Array(this.buckets).fill(-1);
     this.bucketVideoBytes = new Float64Array(this.buckets);
     this.bucketAudioBytes = new Float64Array(this.buckets);
@@ -291,11 +344,11 @@ export class StreamStats {
     if (m.type === 'Video') {
       this.bucketVideoBytes[bucket] += size;
       this.lastVideoExt = ext;
-      this.onVideo(m.payload, ext, bucket);
+      this.onVideo(m.payload, ext, bucket, now);
     } else {
       this.bucketAudioBytes[bucket] += size;
       this.lastAudioExt = ext;
-      this.onAudio(m.payload);
+      this.onAudio(m.payload, now);
     }
   }
 
@@ -357,6 +410,7 @@ export class StreamStats {
     this.bucketMinTs.fill(Infinity);
     this.bucketMinFrameTs.fill(Infinity);
     this.bucketMaxFrameTs.fill(-Infinity);
+    for (const c of this.trackCounters.values()) c.second.fill(-1);
     this.showState();
     this.emit?.({ id: this.id, event: 'reconnect', at: this.clock(), state: this.shownState });
   }
@@ -462,7 +516,78 @@ export class StreamStats {
       bytesReceived: this.bytes,
       messagesReceived: this.messages,
       lastStatus: this.lastStatus,
+      tracks: this.multitrack
+        ? this.trackSnapshots(oldestSecond, currentSecond, byteSpan)
+        : undefined,
     };
+  }
+
+  private trackSnapshots(oldest: number, current: number, span: number): TrackSnapshot[] {
+    const out: TrackSnapshot[] = [];
+    for (const c of this.trackCounters.values()) {
+      let bytes = 0;
+      for (let i = 0; i < this.buckets; i++) {
+        const sec = c.second[i];
+        if (sec >= oldest && sec <= current) bytes += c.bytes[i];
+      }
+      out.push({
+        media: c.media,
+        track: c.track,
+        codec: c.codec,
+        fourCc: c.fourCc,
+        bitrate: span >= MIN_RATE_SPAN_MS ? (bytes * 8 * 1000) / span : undefined,
+        bytesReceived: c.total,
+      });
+    }
+    const rank = (t: TrackSnapshot): number => (t.track === 'other' ? 256 : Number(t.track));
+    return out.sort((a, b) => a.media.localeCompare(b.media) * 1000 + rank(a) - rank(b));
+  }
+
+  /** Adds a track's bytes to its counter (created on first use; past maxTracks: 'other'). */
+  private countTrack(
+    media: 'video' | 'audio',
+    trackId: number,
+    codec: string,
+    fourCc: string | undefined,
+    bytes: number,
+    now: number,
+  ): void {
+    const index = media === 'video' ? this.videoTrackIndex : this.audioTrackIndex;
+    let c = index[trackId];
+    if (!c) {
+      let listed = 0;
+      for (const t of this.trackCounters.values()) {
+        if (t.media === media && t.track !== 'other') listed++;
+      }
+      const track = listed < this.maxTracks ? String(trackId) : 'other';
+      const key = `${media}:${track}`;
+      c = this.trackCounters.get(key);
+      if (!c) {
+        c = {
+          media,
+          track,
+          codec: undefined,
+          fourCc: undefined,
+          second: new Float64Array(this.buckets).fill(-1),
+          bytes: new Float64Array(this.buckets),
+          total: 0,
+        };
+        this.trackCounters.set(key, c);
+      }
+      index[trackId] = c;
+    }
+    if (codec !== 'none') {
+      c.codec = codec;
+      c.fourCc = fourCc;
+    }
+    const second = Math.floor(now / BUCKET_MS);
+    const i = second % this.buckets;
+    if (c.second[i] !== second) {
+      c.second[i] = second;
+      c.bytes[i] = 0;
+    }
+    c.bytes[i] += bytes;
+    c.total += bytes;
   }
 
   private healthAt(now: number): StreamHealth {
@@ -523,7 +648,7 @@ export class StreamStats {
     return ext;
   }
 
-  private onVideo(payload: Uint8Array, ext: number, bucket: number): void {
+  private onVideo(payload: Uint8Array, ext: number, bucket: number, now: number): void {
     if (payload.length === 0) return;
     let info;
     try {
@@ -536,6 +661,13 @@ export class StreamStats {
     if (info.codec !== 'none') {
       this.videoCodec = info.codec;
       this.videoFourCc = info.fourCc;
+    }
+    if (info.tracks) {
+      this.multitrack = true;
+      for (const t of info.tracks)
+        this.countTrack('video', t.trackId, t.codec, t.fourCc, t.length, now);
+    } else {
+      this.countTrack('video', 0, info.codec, info.fourCc, payload.length - info.headerLength, now);
     }
     if (info.isSequenceHeader) {
       this.onVideoConfig(payload, info.codec, info.headerLength);
@@ -572,7 +704,7 @@ export class StreamStats {
     }
   }
 
-  private onAudio(payload: Uint8Array): void {
+  private onAudio(payload: Uint8Array, now: number): void {
     let info;
     try {
       info = parseAudioHeader(payload, this.audioInfo);
@@ -581,6 +713,13 @@ export class StreamStats {
       return;
     }
     if (info.isSilence) return;
+    if (info.tracks) {
+      this.multitrack = true;
+      for (const t of info.tracks)
+        this.countTrack('audio', t.trackId, t.codec, t.fourCc, t.length, now);
+    } else {
+      this.countTrack('audio', 0, info.codec, info.fourCc, payload.length - info.headerLength, now);
+    }
     if (info.codec !== 'none') {
       this.audioCodec = info.codec;
       this.audioFourCc = info.fourCc;

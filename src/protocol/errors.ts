@@ -44,7 +44,8 @@ export type FlvErrorCode =
   | 'TRUNCATED_TAG'
   | 'BAD_PREVIOUS_TAG_SIZE'
   | 'TAG_TOO_LARGE'
-  | 'BAD_MEDIA_HEADER'
+  | 'BAD_MEDIA_HEADER' // a media tag body (classic or Enhanced RTMP) that cannot be parsed
+  | 'BAD_MEDIA_BODY' // the writer was given an Enhanced RTMP body it cannot encode as it is
   | 'BAD_TAG_TYPE' // a tag type other than 8 (audio), 9 (video) or 18 (script data)
   | 'BAD_TIMESTAMP'; // the writer was given a timestamp that is not an integer in 0 … 2^32-1
 

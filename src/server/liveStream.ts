@@ -4,7 +4,7 @@
  * No sockets here: a player is anything that can take a message.
  */
 import type { MediaMessage } from './media';
-import { isSequenceHeader, isVideoKeyframe, mediaSize } from './media';
+import { configTracks, isVideoKeyframe, mediaSize } from './media';
 
 /** Where the server sends one player's messages (a NetStream of a server connection). */
 export interface PlayerSink {
@@ -56,8 +56,16 @@ export class LiveStream {
   readonly serial = ++serials;
   readonly players = new Set<PlayerSink>();
   private metadata: MediaMessage | undefined;
-  private videoConfig: MediaMessage | undefined;
-  private audioConfig: MediaMessage | undefined;
+  /**
+   * The last codec configuration of each video and audio track (trackId 0 without multitrack;
+   * a multitrack configuration is kept for each track it names). At most 256 entries a map:
+   * trackId is a UI8.
+   */
+  private readonly videoConfigs = new Map<number, MediaMessage>();
+  private readonly audioConfigs = new Map<number, MediaMessage>();
+  /** Arrival order of the configuration messages, so a new player gets them in that order. */
+  private readonly configOrder = new WeakMap<MediaMessage, number>();
+  private configSerial = 0;
   private gop: MediaMessage[] = [];
   private gopBytes = 0;
   /** Timestamp of the last media relayed: configuration sent to a new player carries it. */
@@ -81,7 +89,9 @@ export class LiveStream {
   startPublishing(publisher: PublisherRef): boolean {
     if (this.publisher) return false;
     this.publisher = publisher;
-    this.metadata = this.videoConfig = this.audioConfig = undefined;
+    this.metadata = undefined;
+    this.videoConfigs.clear();
+    this.audioConfigs.clear();
     this.clearGop();
     this.messages = 0;
     this.bytes = 0;
@@ -108,7 +118,11 @@ export class LiveStream {
     this.players.add(player);
     if (!this.publisher) return;
     const ts = this.gop.length > 0 ? this.gop[0].timestamp : this.lastTimestamp;
-    for (const m of [this.metadata, this.videoConfig, this.audioConfig]) {
+    // A multitrack configuration kept for several tracks goes out once.
+    const configs = [...new Set([...this.videoConfigs.values(), ...this.audioConfigs.values()])];
+    const order = (m: MediaMessage): number => this.configOrder.get(m) ?? 0;
+    configs.sort((a, b) => order(a) - order(b));
+    for (const m of [this.metadata, ...configs]) {
       if (m) player.deliver({ ...m, timestamp: ts });
     }
     for (const m of this.gop) player.deliver(m);
@@ -135,9 +149,11 @@ export class LiveStream {
       this.lastTimestamp = m.timestamp;
       this.messages++;
       this.bytes += m.payload.byteLength;
-      if (isSequenceHeader(m)) {
-        if (m.type === 'Video') this.videoConfig = m;
-        else this.audioConfig = m;
+      const tracks = configTracks(m);
+      if (tracks) {
+        const configs = m.type === 'Video' ? this.videoConfigs : this.audioConfigs;
+        this.configOrder.set(m, ++this.configSerial);
+        for (const id of tracks) configs.set(id, m);
       } else if (this.options.gopCache) {
         this.cache(m);
       }

@@ -1,5 +1,6 @@
 /** What the embedded server needs to know about a media message: keyframe, sequence header. */
 import type { MediaMessage } from '../io/media';
+import { audioConfigTracks, videoConfigTracks } from '../protocol/flv/media';
 
 export type { MediaMessage };
 
@@ -20,24 +21,18 @@ export function isVideoKeyframe(m: MediaMessage): boolean {
 
 /**
  * A codec configuration message: AVC/HEVC sequence header (classic packet type 0), Enhanced
- * RTMP SequenceStart, AAC AudioSpecificConfig, or an Enhanced audio SequenceStart.
+ * RTMP SequenceStart / MPEG2TSSequenceStart (plain, multitrack, behind ModEx), AAC
+ * AudioSpecificConfig, or an Enhanced audio SequenceStart (plain, multitrack, behind ModEx).
  */
 export function isSequenceHeader(m: MediaMessage): boolean {
-  if (m.type === 'Video') {
-    const b = m.payload;
-    if (b.byteLength < 2) return false;
-    if (b[0] & 0x80) return (b[0] & 0x0f) === 0; // Enhanced RTMP: PacketType SequenceStart
-    const codec = b[0] & 0x0f;
-    return (codec === 7 || codec === 12 || codec === 13) && b[1] === 0;
-  }
-  if (m.type === 'Audio') {
-    const b = m.payload;
-    if (b.byteLength < 2) return false;
-    const format = b[0] >> 4;
-    if (format === 9) return (b[0] & 0x0f) === 0; // Enhanced audio: SequenceStart
-    return format === 10 && b[1] === 0;
-  }
-  return false;
+  return configTracks(m) !== undefined;
+}
+
+/** The track ids a codec configuration message configures (`[0]` without multitrack). */
+export function configTracks(m: MediaMessage): number[] | undefined {
+  if (m.type === 'Video') return videoConfigTracks(m.payload);
+  if (m.type === 'Audio') return audioConfigTracks(m.payload);
+  return undefined;
 }
 
 /** Payload bytes a message takes in a cache (data messages count as a small constant). */

@@ -251,6 +251,8 @@ describe('the Grafana dashboard', () => {
       'rtmp_stream_stalls_total',
       'rtmp_stream_reconnects_total',
       'rtmp_stream_received_bytes_total',
+      'rtmp_stream_track_bitrate_bits',
+      'rtmp_stream_track_info',
       'rtmp_monitor_targets',
       'rtmp_monitor_targets_reload_success',
       'rtmp_monitor_shard_info',

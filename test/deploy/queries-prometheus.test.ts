@@ -19,9 +19,16 @@ const RULE_EXPRS = ruleExpressions(RULES);
 
 /**
  * Panels that may rightly be empty here: they show only what went wrong (stalls, reconnects,
- * failures) or counters whose increase needs a failure first. Every other panel must show data.
+ * failures) or counters whose increase needs a failure first, or only Enhanced RTMP multitrack
+ * streams (ffmpeg publishes none). Every other panel must show data.
  */
-const MAY_BE_EMPTY = [/^Stalls /, /^Reconnects /, /^Failures by reason /];
+const MAY_BE_EMPTY = [
+  /^Stalls /,
+  /^Reconnects /,
+  /^Failures by reason /,
+  /^Track bitrate /,
+  /^Track codecs /,
+];
 
 jest.setTimeout(180_000);
 

@@ -2,4 +2,5 @@
 export * from './reader';
 export * from './writer';
 export * from './media';
+export * from './enhanced';
 export * from './avc';

@@ -304,11 +304,23 @@ function fourCcString(v: number): string {
   return String.fromCharCode(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 }
 
+/** One ModEx modifier other than TimestampOffsetNano, kept as it came (type 1-15, 1-65536 bytes). */
+export interface ModExModifier {
+  /** VideoPacketModExType / AudioPacketModExType (0 is TimestampOffsetNano, surfaced on its own). */
+  type: number;
+  data: Uint8Array;
+}
+
+/** ModExType 0: the nanosecond offset added to the message's millisecond timestamp. */
+export const MODEX_TIMESTAMP_OFFSET_NANO = 0;
+
 /** Cursor for {@link skipModEx}: offset, current packet type, TimestampOffsetNano seen. */
 interface ModExState {
   p: number;
   packetType: number;
   nano: number | undefined;
+  /** When set, the other modifiers are collected here (views into the body). */
+  others: ModExModifier[] | undefined;
 }
 
 const MODEX_TYPE = 7;
@@ -316,6 +328,8 @@ const MODEX_TYPE = 7;
 /**
  * Skips a chain of ModEx packets starting at `st.p` (just after the byte whose packet type was
  * ModEx), leaving `st.p` after the chain and `st.packetType` set to the real packet type.
+ * TimestampOffsetNano ends in `st.nano` (the last one wins); its data must hold at least the
+ * 3 bytes of its UI24 (spec: "modExData MUST be at least 3 bytes"), or the header is refused.
  */
 function skipModEx(body: Uint8Array, st: ModExState): void {
   let p = st.p;
@@ -333,14 +347,30 @@ function skipModEx(body: Uint8Array, st: ModExState): void {
     const b = body[p++];
     const modExType = b >> 4;
     st.packetType = b & 0x0f;
-    // TimestampOffsetNano: bytesToUI24 of the (at least 3-byte) data.
-    if (modExType === 0 && size >= 3) st.nano = u24(body, dataAt);
+    if (modExType === MODEX_TIMESTAMP_OFFSET_NANO) {
+      // TimestampOffsetNano: bytesToUI24 of the (at least 3-byte) data.
+      if (size < 3) fail('TimestampOffsetNano shorter than 3 bytes', { size, offset: dataAt });
+      st.nano = u24(body, dataAt);
+    } else if (st.others) {
+      st.others.push({ type: modExType, data: body.subarray(dataAt, dataAt + size) });
+    }
   }
   st.p = p;
 }
 
+/**
+ * The ModEx modifiers of an Enhanced RTMP video or audio body other than TimestampOffsetNano,
+ * in body order (empty when it has none). The body must be Enhanced (IsExHeader / SoundFormat 9).
+ */
+export function modExModifiers(body: Uint8Array): ModExModifier[] {
+  const others: ModExModifier[] = [];
+  if (body.length === 0) return others;
+  skipModEx(body, { p: 1, packetType: body[0] & 0x0f, nano: undefined, others });
+  return others;
+}
+
 // Reused by the parsers: they run synchronously and never re-enter.
-const modEx: ModExState = { p: 0, packetType: 0, nano: undefined };
+const modEx: ModExState = { p: 0, packetType: 0, nano: undefined, others: undefined };
 
 // ---------------------------------------------------------------------------------------------
 // Video
@@ -712,5 +742,55 @@ function setAudioFlags(body: Uint8Array, out: AudioInfo, pt: number): void {
   // MultichannelConfig: AudioChannelOrder (UI8), then the channel count (UI8).
   if (pt === 4 && out.headerLength + 2 <= body.length) {
     out.channels = body[out.headerLength + 1];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codec configuration, for relays and caches
+
+const scratchVideo = emptyVideoInfo();
+const scratchAudio = emptyAudioInfo();
+
+/**
+ * Which tracks a video codec configuration message configures: `[0]` for a classic AVC/HEVC
+ * sequence header or a plain Enhanced SequenceStart / MPEG2TSSequenceStart, the track ids of a
+ * multitrack one (behind ModEx or not); undefined when the message is not a configuration or
+ * cannot be parsed. Allocates only for multitrack bodies.
+ */
+export function videoConfigTracks(payload: Uint8Array): number[] | undefined {
+  if (payload.length < 2) return undefined;
+  const b0 = payload[0];
+  if (!(b0 & 0x80)) {
+    const codec = b0 & 0x0f;
+    return (codec === 7 || codec === 12 || codec === 13) && payload[1] === 0 ? [0] : undefined;
+  }
+  const pt = b0 & 0x0f;
+  if (pt !== 6 && pt !== 7) return pt === 0 || pt === 5 ? [0] : undefined;
+  try {
+    const info = parseVideoHeader(payload, scratchVideo);
+    if (!info.isSequenceHeader || info.frameType === 'command') return undefined;
+    return info.tracks ? info.tracks.map((t) => t.trackId) : [0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * As {@link videoConfigTracks} for audio: a classic AAC AudioSpecificConfig, an Enhanced
+ * SequenceStart, plain or multitrack.
+ */
+export function audioConfigTracks(payload: Uint8Array): number[] | undefined {
+  if (payload.length < 2) return undefined;
+  const b0 = payload[0];
+  const format = b0 >> 4;
+  if (format !== 9) return format === 10 && payload[1] === 0 ? [0] : undefined;
+  const pt = b0 & 0x0f;
+  if (pt !== 5 && pt !== 7) return pt === 0 ? [0] : undefined;
+  try {
+    const info = parseAudioHeader(payload, scratchAudio);
+    if (!info.isSequenceHeader) return undefined;
+    return info.tracks ? info.tracks.map((t) => t.trackId) : [0];
+  } catch {
+    return undefined;
   }
 }
