@@ -15,7 +15,7 @@
  * delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution) and the largest gap between ticks of a
  * 5 ms interval, both over the window from the moment the stops begin to the moment the last
  * connection is gone. Run it with `node --cpu-prof dist/bench/serverStall.js` to see where the time
- * goes.
+ * goes, and with `node --expose-gc` to see the heap each connection or NetStream holds.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -88,6 +88,8 @@ interface Result {
   maxLoopDelayMs: number;
   /** Largest gap between two ticks of a 5 ms interval over the window, ms. */
   maxTickGapMs: number;
+  /** JS heap the server held per connection (idle) or per NetStream (streams), with --expose-gc. */
+  heapPerActorBytes: number | undefined;
   /** From the attackers being ready (idle) or 200 ms before the client closes (streams) to the last connection gone, ms. */
   windowMs: number;
 }
@@ -115,6 +117,9 @@ async function measure(kind: 'idle' | 'streams', n: number, idleMs: number): Pro
     limits: kind === 'streams' ? { maxStreams: n } : undefined,
   });
   const { port } = await server.listen();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
   const child: ChildProcess = fork(
     __filename,
     ['--attacker', kind, '--port', String(port), '--n', String(n)],
@@ -137,6 +142,8 @@ async function measure(kind: 'idle' | 'streams', n: number, idleMs: number): Pro
   }
 
   const peak = server.stats().connections;
+  gc?.();
+  const heapHeld = process.memoryUsage().heapUsed - heapBefore;
   // The window opens now (before the idle timers fire: they may all fire in one timers phase).
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
@@ -168,6 +175,7 @@ async function measure(kind: 'idle' | 'streams', n: number, idleMs: number): Pro
     maxLoopDelayMs: Math.round(histogram.max / 1e6),
     maxTickGapMs: Math.round(maxGap),
     windowMs: Math.round(windowMs),
+    heapPerActorBytes: gc ? Math.round(heapHeld / (kind === 'idle' ? peak : n)) : undefined,
   };
 }
 
@@ -180,10 +188,14 @@ async function main(): Promise<void> {
   for (const kind of cases) {
     const r = await measure(kind, kind === 'idle' ? connections : streams, idleMs);
     results.push(r);
+    const heap =
+      r.heapPerActorBytes === undefined
+        ? ''
+        : `; ${(r.heapPerActorBytes / 1024).toFixed(1)} KiB of heap per ${kind === 'idle' ? 'connection' : 'NetStream'}`;
     console.log(
       kind === 'idle'
-        ? `${r.actors} idle connections from ${ADDRESSES} addresses timing out together: largest event-loop delay ${r.maxLoopDelayMs} ms (largest 5 ms tick gap ${r.maxTickGapMs} ms), all gone in ${r.windowMs} ms`
-        : `one connection with ${r.actors} publishing NetStreams closing: largest event-loop delay ${r.maxLoopDelayMs} ms (largest 5 ms tick gap ${r.maxTickGapMs} ms), gone in ${r.windowMs} ms`,
+        ? `${r.actors} idle connections from ${ADDRESSES} addresses timing out together: largest event-loop delay ${r.maxLoopDelayMs} ms (largest 5 ms tick gap ${r.maxTickGapMs} ms), all gone in ${r.windowMs} ms${heap}`
+        : `one connection with ${r.actors} publishing NetStreams closing: largest event-loop delay ${r.maxLoopDelayMs} ms (largest 5 ms tick gap ${r.maxTickGapMs} ms), gone in ${r.windowMs} ms${heap}`,
     );
   }
   const json = argValue('--json');
