@@ -528,7 +528,7 @@ export class ServerConnection {
           this.replyError(
             tid,
             'NetStream.Create.Failed',
-            `at most ${this.options.limits.maxStreams} streams per connection`,
+            `at most ${this.options.limits.maxStreams} streams per connection (maxStreams)`,
           );
           return;
         }

@@ -180,7 +180,10 @@ export interface ServerStats {
   refusedConnections: number;
 }
 
-/** NetStreams one connection may have (the server's default for limits.maxStreams). */
+/**
+ * NetStreams one connection may have (the server's default for limits.maxStreams; the error that
+ * hits it names `maxStreams`). Kept at 128 for memory, not speed: see the constructor.
+ */
 const DEFAULT_SERVER_MAX_STREAMS = 128;
 
 /** The longest delay a Node timer takes. */
@@ -238,9 +241,9 @@ export class RtmpServer implements ConnectionHost {
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 1935,
       chunkSize: options.chunkSize ?? 4096,
-      // NetStreams per connection: 128 unless asked (each is an actor; xstate stops a
-      // connection's children one copy of its children map at a time, so a thousand on one
-      // connection would stall the server for seconds when it closes).
+      // NetStreams per connection: 128 unless asked. Closing many is cheap now (1,000 publishing
+      // NetStreams on one connection: 0.27 s, linear), but each holds about 4 KiB of heap that
+      // maxBufferedBytes does not count: 1,024 connections x 128 is about 0.5 GiB already.
       limits: resolveLimits({ maxStreams: DEFAULT_SERVER_MAX_STREAMS, ...options.limits }),
       gopCache: options.gopCache ?? true,
       waitForPublisher: options.waitForPublisher ?? false,
