@@ -175,7 +175,7 @@ const connectionIoPlaceholder = fromCallback<ServerIoCommand, ServerIoInput>(() 
 
 /**
  * Placeholder: the embedded server (or a test) provides the registry of NetStream actors with
- * `.provide()` (src/server/registry.ts: `streamRegistry`).
+ * `.provide()` (src/server/registry.ts: `ServerActors.streamsActor`).
  */
 const streamsPlaceholder = fromCallback<ServerStreamsCommand, ServerStreamsInput>(() => {
   throw new Error(
