@@ -16,9 +16,15 @@
  * It mirrors the client's netConnection: the socket is the invoked `connectionIo` actor (the
  * embedded server's ServerConnection, provided with `.provide({ actors: { connectionIo } })`), the
  * handshake phase is an invoked `handshakeMachine` in its server role (bounded by its own
- * timeout), and inside `connected` every NetStream is a spawned `serverStream` actor
- * (`stream-<message stream id>`). The machine does no IO: it tells the IO actor to answer or
- * refuse connect and to close, and the IO actor reports what the socket says.
+ * timeout), and inside `connected` every NetStream is a `serverStream` actor
+ * (`stream-<message stream id>`) whose parent is this actor. The machine does no IO: it tells the
+ * IO actor to answer or refuse connect and to close, and the IO actor reports what the socket says.
+ *
+ * The NetStream actors are not in this actor's children map: the invoked `streams` actor (the
+ * runtime's registry) starts one when told to (STREAMS.START), forwards its events (STREAMS.SEND),
+ * and deletes those left (STREAM.DELETE) when this actor stops. XState copies the children map on
+ * every spawn and stop: a connection with a thousand NetStreams stalled the server for seconds as
+ * it closed. The machine keeps which NetStreams exist and what they do (`streams`, `roles`).
  */
 import {
   assign,
@@ -26,8 +32,6 @@ import {
   fromCallback,
   sendTo,
   setup,
-  spawnChild,
-  stopChild,
   type ActorRefFrom,
   type AnyActorRef,
   type DoneActorEvent,
@@ -39,12 +43,12 @@ import {
   type HandshakeOutput,
   type TransportRef,
 } from './handshakeMachine';
-import {
-  serverStreamMachine,
-  type ServerStreamAction,
-  type ServerStreamEvent,
-  type ServerStreamReport,
-  type ServerStreamRole,
+import type {
+  ServerStreamAction,
+  ServerStreamEvent,
+  ServerStreamInput,
+  ServerStreamReport,
+  ServerStreamRole,
 } from './serverStreamMachine';
 
 export type ServerConnectionFailure =
@@ -123,6 +127,20 @@ export interface ServerConnectionInput {
   authorizeTimeoutMs?: number;
 }
 
+/** What the serverConnection machine tells its `streams` actor (the registry of NetStream actors). */
+export type ServerStreamsCommand =
+  /** Start the serverStream actor `stream-<streamId>` (its parent: the serverConnection actor). */
+  | { type: 'STREAMS.START'; streamId: number; input: ServerStreamInput }
+  /** Send `event` to the serverStream actor of `streamId`. */
+  | { type: 'STREAMS.SEND'; streamId: number; event: ServerStreamEvent };
+
+/** The `streams` actor's input. */
+export interface ServerStreamsInput {
+  connectionId: number;
+  /** The serverConnection actor: the parent of every serverStream actor. */
+  connection: AnyActorRef;
+}
+
 /** The connectionIo actor's input (the runtime finds the socket by `connectionId`). */
 export interface ServerIoInput {
   connectionId: number;
@@ -152,6 +170,16 @@ export function serverStreamId(streamId: number): `stream-${number}` {
 const connectionIoPlaceholder = fromCallback<ServerIoCommand, ServerIoInput>(() => {
   throw new Error(
     'serverConnectionMachine: no connectionIo actor; use .provide({ actors: { connectionIo } })',
+  );
+});
+
+/**
+ * Placeholder: the embedded server (or a test) provides the registry of NetStream actors with
+ * `.provide()` (src/server/registry.ts: `ServerActors.streamsActor`).
+ */
+const streamsPlaceholder = fromCallback<ServerStreamsCommand, ServerStreamsInput>(() => {
+  throw new Error(
+    'serverConnectionMachine: no streams actor; use .provide({ actors: { streams } })',
   );
 });
 
@@ -210,12 +238,12 @@ export const serverConnectionMachine = setup({
     context: {} as ServerConnectionContext,
     events: {} as ServerConnectionEvent,
     input: {} as ServerConnectionInput,
-    children: {} as { io: 'connectionIo'; handshake: 'handshake' },
+    children: {} as { io: 'connectionIo'; handshake: 'handshake'; streams: 'streams' },
   },
   actors: {
     connectionIo: connectionIoPlaceholder,
     handshake: handshakeMachine,
-    serverStream: serverStreamMachine,
+    streams: streamsPlaceholder,
   },
   actions: {
     forwardToHandshake: sendTo('handshake', ({ event }) => event as HandshakeEvent),
@@ -290,33 +318,34 @@ export const serverConnectionMachine = setup({
       reason: closeReason(context.failure),
     })),
     closeForShutdown: sendTo('io', { type: 'IO.CLOSE', reason: 'server shutting down' }),
-    spawnStream: enqueueActions(({ context, event, enqueue }) => {
+    /** The registry starts the NetStream's actor; the machine records it. */
+    startStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SERVER.STREAM_CREATED') return;
-      enqueue(
-        spawnChild('serverStream', {
-          id: serverStreamId(event.streamId),
-          input: {
-            streamId: event.streamId,
-            connectionId: context.connectionId,
-            authorizeTimeoutMs: context.timeouts.authorize,
-          },
-        }),
-      );
+      enqueue.sendTo('streams', {
+        type: 'STREAMS.START',
+        streamId: event.streamId,
+        input: {
+          streamId: event.streamId,
+          connectionId: context.connectionId,
+          authorizeTimeoutMs: context.timeouts.authorize,
+        },
+      } satisfies ServerStreamsCommand);
       enqueue.assign({ streams: [...context.streams, event.streamId] });
     }),
-    forwardToStream: sendTo(
-      ({ event }) => (event.type === 'SERVER.STREAM' ? serverStreamId(event.streamId) : ''),
-      ({ event }) => (event as Extract<ServerIoEvent, { type: 'SERVER.STREAM' }>).event,
-    ),
-    forgetStream: enqueueActions(({ context, event, enqueue }) => {
+    forwardToStream: sendTo('streams', ({ event }) => {
+      const e = event as Extract<ServerIoEvent, { type: 'SERVER.STREAM' }>;
+      return {
+        type: 'STREAMS.SEND' as const,
+        streamId: e.streamId,
+        event: e.event,
+      } satisfies ServerStreamsCommand;
+    }),
+    /** A NetStream actor ended (deleted, refused, bad name, not found): forget it. */
+    forgetStream: assign(({ context, event }) => {
       const id = (event as DoneActorEvent).actorId;
-      enqueue(stopChild(id));
       const roles = { ...context.roles };
       for (const s of context.streams) if (serverStreamId(s) === id) delete roles[s];
-      enqueue.assign({
-        streams: context.streams.filter((s) => serverStreamId(s) !== id),
-        roles,
-      });
+      return { streams: context.streams.filter((s) => serverStreamId(s) !== id), roles };
     }),
   },
   guards: {
@@ -356,14 +385,21 @@ export const serverConnectionMachine = setup({
     streams: [],
     failure: undefined,
   }),
-  invoke: {
-    id: 'io',
-    src: 'connectionIo',
-    input: ({ context, self }) => ({
-      connectionId: context.connectionId,
-      connection: self,
-    }),
-  },
+  invoke: [
+    {
+      id: 'io',
+      src: 'connectionIo',
+      input: ({ context, self }) => ({
+        connectionId: context.connectionId,
+        connection: self,
+      }),
+    },
+    {
+      id: 'streams',
+      src: 'streams',
+      input: ({ context, self }) => ({ connectionId: context.connectionId, connection: self }),
+    },
+  ],
   initial: 'handshaking',
   on: {
     'SERVER.CLOSED': { target: '.closed' },
@@ -411,7 +447,7 @@ export const serverConnectionMachine = setup({
     connected: {
       description: 'NetConnection commands; one serverStream actor per message stream id.',
       on: {
-        'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'spawnStream' },
+        'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'startStream' },
         'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },
         'SERVER.STREAM_AUTHORIZATION': { actions: 'relayAuthorization' },
         'xstate.done.actor.*': { guard: 'isStreamDone', actions: 'forgetStream' },

@@ -8,24 +8,21 @@
  *      failed                                                               stopped
  *
  * The listening socket is the invoked `listener` actor (provided by the runtime). Each accepted
- * socket becomes a spawned `serverConnection` actor (`connection-<n>`), up to `maxConnections` in
- * all and `maxConnectionsPerAddress` from one address (0: no such limit, for a server behind a
- * proxy); beyond that the listener is told to refuse the socket, naming the limit. On shutdown the listener stops
- * accepting, every connection is told to close, and the server stops once the listener has
- * closed (which Node does after the last connection).
+ * socket the machine admits becomes a `serverConnection` actor (`connection-<n>`), up to
+ * `maxConnections` in all and `maxConnectionsPerAddress` from one address (0: no such limit, for a
+ * server behind a proxy); beyond that the listener is told to refuse the socket, naming the limit.
+ * On shutdown the listener stops accepting, every connection is told to close, and the server
+ * stops once the listener has closed (which Node does after the last connection).
+ *
+ * The connection actors are not children of this machine: the invoked `connections` actor (the
+ * runtime's registry) starts each one when told to (CONNECTIONS.START) and reports when it has
+ * ended (CONNECTION.ENDED). XState copies an actor's children map on every spawn and stop, so a
+ * thousand connections leaving at once cost a million copies and stalled the server for seconds;
+ * here a connection comes and goes in O(1). The machine keeps what it decides on as numbers: the
+ * open connections, and (in each LISTENER.ACCEPT) how many the client's address has open.
  */
-import {
-  and,
-  assign,
-  enqueueActions,
-  fromCallback,
-  sendTo,
-  setup,
-  spawnChild,
-  stopChild,
-  type DoneActorEvent,
-} from 'xstate';
-import { serverConnectionMachine, type ServerConnectionInput } from './serverConnectionMachine';
+import { and, assign, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import type { ServerConnectionInput } from './serverConnectionMachine';
 
 /** What the supervisor tells its `listener` actor. */
 export type ListenerCommand =
@@ -41,12 +38,29 @@ export type ListenerEvent =
   /**
    * A client connected. The socket stays with the runtime (no IO object enters a snapshot): the
    * connection's connectionIo actor, or LISTENER.REFUSE, finds it by `connectionId`.
+   * `fromAddress`: how many connections the client's address has open now (without this one).
    */
-  | { type: 'LISTENER.ACCEPT'; connectionId: number; address: string }
+  | { type: 'LISTENER.ACCEPT'; connectionId: number; address: string; fromAddress: number }
   | { type: 'LISTENER.CLOSED' };
 
-export type ServerSupervisorEvent =
-  ListenerEvent | { type: 'SERVER.SHUTDOWN' } | DoneActorEvent<unknown, `connection-${number}`>;
+/** What the supervisor tells its `connections` actor (the registry of connection actors). */
+export type ConnectionsCommand =
+  /** Start the serverConnection actor `connection-<connectionId>` with this input. */
+  | {
+      type: 'CONNECTIONS.START';
+      connectionId: number;
+      address: string;
+      input: ServerConnectionInput;
+    }
+  /** Tell every open connection the server is shutting down (SERVER.SHUTDOWN). */
+  | { type: 'CONNECTIONS.SHUTDOWN' };
+
+/** What the `connections` actor reports. */
+export type ConnectionsEvent =
+  /** Connection actor `connection-<connectionId>` has ended (closed, failed or stopped). */
+  { type: 'CONNECTION.ENDED'; connectionId: number };
+
+export type ServerSupervisorEvent = ListenerEvent | ConnectionsEvent | { type: 'SERVER.SHUTDOWN' };
 
 export interface ServerSupervisorInput {
   /** Most connections open at once; more are refused. */
@@ -64,12 +78,8 @@ export interface ServerSupervisorContext {
   maxConnectionsPerAddress: number;
   connection: Omit<ServerConnectionInput, 'connectionId'>;
   listener: unknown;
-  /** Open connections per client address. */
-  perAddress: Record<string, number>;
-  /** The address of each open connection (`connection-<n>` → address). */
-  addressOf: Record<string, string>;
-  /** Ids (`connection-<n>`) of the open connections. */
-  connections: string[];
+  /** Connections open now (started and not yet ended). */
+  open: number;
   /** Sockets accepted / refused so far. */
   accepted: number;
   refused: number;
@@ -89,16 +99,27 @@ const listenerPlaceholder = fromCallback<ListenerCommand, unknown>(() => {
   );
 });
 
+/**
+ * Placeholder: the embedded server (or a test) provides the registry of connection actors with
+ * `.provide()`: it starts a serverConnection actor on CONNECTIONS.START (outside this machine's
+ * children, registered in a plain Map), and reports CONNECTION.ENDED when that actor is done.
+ */
+const connectionsPlaceholder = fromCallback<ConnectionsCommand, unknown>(() => {
+  throw new Error(
+    'serverSupervisorMachine: no connections actor; use .provide({ actors: { connections } })',
+  );
+});
+
 export const serverSupervisorMachine = setup({
   types: {
     context: {} as ServerSupervisorContext,
     events: {} as ServerSupervisorEvent,
     input: {} as ServerSupervisorInput,
-    children: {} as { listener: 'listener' },
+    children: {} as { listener: 'listener'; connections: 'connections' },
   },
   actors: {
     listener: listenerPlaceholder,
-    serverConnection: serverConnectionMachine,
+    connections: connectionsPlaceholder,
   },
   actions: {
     recordAddress: assign({
@@ -108,24 +129,16 @@ export const serverSupervisorMachine = setup({
     recordListenFailure: assign({
       failure: ({ event }) => (event.type === 'LISTENER.FAILED' ? event.message : 'failed'),
     }),
-    spawnConnection: enqueueActions(({ context, event, enqueue }) => {
+    /** The registry starts the connection's actor; the machine counts it. */
+    admitConnection: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'LISTENER.ACCEPT') return;
-      const id = serverConnectionId(event.connectionId);
-      enqueue(
-        spawnChild('serverConnection', {
-          id,
-          input: { ...context.connection, connectionId: event.connectionId },
-        }),
-      );
-      enqueue.assign({
-        connections: [...context.connections, id],
-        accepted: context.accepted + 1,
-        perAddress: {
-          ...context.perAddress,
-          [event.address]: (context.perAddress[event.address] ?? 0) + 1,
-        },
-        addressOf: { ...context.addressOf, [id]: event.address },
-      });
+      enqueue.sendTo('connections', {
+        type: 'CONNECTIONS.START',
+        connectionId: event.connectionId,
+        address: event.address,
+        input: { ...context.connection, connectionId: event.connectionId },
+      } satisfies ConnectionsCommand);
+      enqueue.assign({ open: context.open + 1, accepted: context.accepted + 1 });
     }),
     refuseConnection: enqueueActions(
       ({ context, event, enqueue }, params: { why: 'full' | 'addressFull' | 'shuttingDown' }) => {
@@ -143,48 +156,27 @@ export const serverSupervisorMachine = setup({
         enqueue.assign({ refused: context.refused + 1 });
       },
     ),
-    forgetConnection: enqueueActions(({ context, event, enqueue }) => {
-      const id = (event as DoneActorEvent).actorId;
-      enqueue(stopChild(id));
-      const address = context.addressOf[id];
-      const perAddress = { ...context.perAddress };
-      if (address !== undefined) {
-        const left = (perAddress[address] ?? 1) - 1;
-        if (left > 0) perAddress[address] = left;
-        else delete perAddress[address];
-      }
-      const addressOf = { ...context.addressOf };
-      delete addressOf[id];
-      enqueue.assign({
-        connections: context.connections.filter((c) => c !== id),
-        perAddress,
-        addressOf,
-      });
-    }),
+    forgetConnection: assign({ open: ({ context }) => Math.max(0, context.open - 1) }),
     stopListening: sendTo('listener', { type: 'LISTENER.CLOSE' }),
-    shutDownConnections: enqueueActions(({ context, enqueue }) => {
-      for (const id of context.connections) enqueue.sendTo(id, { type: 'SERVER.SHUTDOWN' });
-    }),
+    shutDownConnections: sendTo('connections', { type: 'CONNECTIONS.SHUTDOWN' }),
   },
   guards: {
-    hasRoom: ({ context }) => context.connections.length < context.maxConnections,
+    hasRoom: ({ context }) => context.open < context.maxConnections,
     addressHasRoom: ({ context, event }) =>
       event.type === 'LISTENER.ACCEPT' &&
       (context.maxConnectionsPerAddress === 0 ||
-        (context.perAddress[event.address] ?? 0) < context.maxConnectionsPerAddress),
-    isConnectionDone: ({ event }) => event.type.startsWith('xstate.done.actor.connection-'),
+        event.fromAddress < context.maxConnectionsPerAddress),
   },
 }).createMachine({
   id: 'serverSupervisor',
-  description: 'The embedded server: a listener and one serverConnection actor per client.',
+  description:
+    'The embedded server: a listener, and a registry that runs one serverConnection actor per client.',
   context: ({ input }) => ({
     maxConnections: input.maxConnections,
     maxConnectionsPerAddress: input.maxConnectionsPerAddress ?? 0,
     connection: input.connection,
     listener: input.listener,
-    perAddress: {},
-    addressOf: {},
-    connections: [],
+    open: 0,
     accepted: 0,
     refused: 0,
     address: undefined,
@@ -193,14 +185,18 @@ export const serverSupervisorMachine = setup({
   initial: 'serving',
   states: {
     serving: {
-      description: 'The listening socket exists: the listener actor lives as long as this state.',
-      invoke: {
-        id: 'listener',
-        src: 'listener',
-        input: ({ context }: { context: ServerSupervisorContext }) => context.listener,
-      },
+      description:
+        'The listening socket exists: the listener and the connections registry live as long as this state.',
+      invoke: [
+        {
+          id: 'listener',
+          src: 'listener',
+          input: ({ context }: { context: ServerSupervisorContext }) => context.listener,
+        },
+        { id: 'connections', src: 'connections' },
+      ],
       on: {
-        'xstate.done.actor.*': { guard: 'isConnectionDone', actions: 'forgetConnection' },
+        'CONNECTION.ENDED': { actions: 'forgetConnection' },
       },
       initial: 'starting',
       states: {
@@ -219,7 +215,7 @@ export const serverSupervisorMachine = setup({
           description: 'Accepting clients, each a serverConnection actor, up to maxConnections.',
           on: {
             'LISTENER.ACCEPT': [
-              { guard: and(['hasRoom', 'addressHasRoom']), actions: 'spawnConnection' },
+              { guard: and(['hasRoom', 'addressHasRoom']), actions: 'admitConnection' },
               {
                 guard: 'hasRoom',
                 actions: { type: 'refuseConnection', params: { why: 'addressFull' } },

@@ -15,7 +15,6 @@ import type { Socket } from 'node:net';
 import { fromEvent, Subject, Subscription } from '../rx';
 import { fromCallback, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import {
-  serverStreamId,
   type serverConnectionMachine,
   type ServerIoCommand,
   type ServerIoEvent,
@@ -81,6 +80,8 @@ export interface ConnectionHost {
   hold(c: ServerConnection, kind: BudgetKind, bytes: number): ServerLimitError | undefined;
   /** A publish or play that the authorizer had allowed ended (the on_done hook). */
   streamEnded(c: ServerConnection, request: AuthorizeRequest): void;
+  /** The serverStream actor of NetStream `streamId` (kept by the server, not in a children map). */
+  streamActor(c: ServerConnection, streamId: number): AnyActorRef | undefined;
 }
 
 // ConnectionEvent lives in ./events (types only), which log.ts reads without a cycle.
@@ -393,11 +394,7 @@ export class ServerConnection {
   /** A new NetStream: the serverConnection actor spawns its serverStream actor. */
   private createStream(id: number): NetStream {
     this.report({ type: 'SERVER.STREAM_CREATED', streamId: id });
-    const children = (this.connection.getSnapshot() as ConnectionSnapshot).children as Record<
-      string,
-      AnyActorRef | undefined
-    >;
-    const s: NetStream = { id, actor: children[serverStreamId(id)] };
+    const s: NetStream = { id, actor: this.host.streamActor(this, id) };
     this.streams.set(id, s);
     return s;
   }
@@ -531,7 +528,7 @@ export class ServerConnection {
           this.replyError(
             tid,
             'NetStream.Create.Failed',
-            `at most ${this.options.limits.maxStreams} streams per connection`,
+            `at most ${this.options.limits.maxStreams} streams per connection (maxStreams)`,
           );
           return;
         }
@@ -859,8 +856,8 @@ export class ServerConnection {
       });
     }
     if (s.allowed) this.host.streamEnded(this, s.allowed);
-    // Closing: the connection's actor stops with all its NetStream actors at once (stopping them
-    // one by one costs xstate a copy of the children per stop: quadratic in the streams).
+    // Closing: the connection's actor ends, and its streams registry deletes every NetStream
+    // actor left (one event each, instead of one round trip through the machine each).
     if (!quiet) this.streamEvent(id, { type: remove ? 'STREAM.DELETE' : 'STREAM.END' });
     s.name = undefined;
     s.player = undefined;

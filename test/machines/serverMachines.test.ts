@@ -18,6 +18,7 @@ import { serverSupervisorMachine } from '../../machines/serverSupervisorMachine'
 import { createSession } from '../../src/client';
 import { maskValue } from '../../src/redact';
 import type { MediaMessage } from '../../src/io/media';
+import { ServerActors } from '../../src/server/registry';
 import { RtmpServer, type ServerEvent } from '../../src/server/server';
 import {
   coverage,
@@ -134,22 +135,17 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
 
 function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
-  const context = snapshot.context as { connections: string[] };
-  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1, address: '127.0.0.2' };
-  const perAddress = (snapshot.context as { perAddress: Record<string, number> }).perAddress;
-  // A second client from the same address, while the first is open (maxConnectionsPerAddress 1).
-  const again =
-    (perAddress['127.0.0.2'] ?? 0) > 0
-      ? [{ type: 'LISTENER.ACCEPT', connectionId: 2, address: '127.0.0.2' }]
-      : [];
+  const open = (snapshot.context as { open: number }).open;
+  // `fromAddress`: what the runtime counts for the address; the machine decides on it.
+  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1, address: '127.0.0.2', fromAddress: 0 };
+  // A second client from an address at its limit (maxConnectionsPerAddress 1).
+  const again = { type: 'LISTENER.ACCEPT', connectionId: 2, address: '127.0.0.2', fromAddress: 1 };
   // Clients from other addresses fill the server (maxConnections 2).
   const others = [
-    { type: 'LISTENER.ACCEPT', connectionId: 3, address: '127.0.0.3' },
-    { type: 'LISTENER.ACCEPT', connectionId: 4, address: '127.0.0.4' },
+    { type: 'LISTENER.ACCEPT', connectionId: 3, address: '127.0.0.3', fromAddress: 0 },
+    { type: 'LISTENER.ACCEPT', connectionId: 4, address: '127.0.0.4', fromAddress: 0 },
   ];
-  const done = context.connections.includes('connection-1')
-    ? [{ type: 'xstate.done.actor.connection-1' }]
-    : [];
+  const ended = open > 0 ? [{ type: 'CONNECTION.ENDED', connectionId: 1 }] : [];
   if (snapshot.matches({ serving: 'starting' })) {
     return [
       { type: 'LISTENER.LISTENING', host: '127.0.0.1', port: 1935 },
@@ -158,9 +154,9 @@ function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     ];
   }
   if (snapshot.matches({ serving: 'listening' })) {
-    return [accept, ...again, ...others, ...done, { type: 'SERVER.SHUTDOWN' }];
+    return [accept, again, ...others, ...ended, { type: 'SERVER.SHUTDOWN' }];
   }
-  return [accept, ...done, { type: 'LISTENER.CLOSED' }];
+  return [accept, ...ended, { type: 'LISTENER.CLOSED' }];
 }
 
 /** A stand-in IO actor that records the commands it gets (and closes when told to). */
@@ -183,10 +179,13 @@ function connectionHarness(input: unknown) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const clock = new SimulatedClock();
     const io: string[] = [];
+    const registry = new ServerActors();
     const machine = serverConnectionMachine.provide({
       actors: {
         connectionIo: recordingIo(io, false) as never,
-        serverStream: serverStreamMachine.provide({ actors: { authorize: silentAuthorizer } }),
+        streams: registry.streamsActor(
+          serverStreamMachine.provide({ actors: { authorize: silentAuthorizer } }),
+        ) as never,
       },
     });
     const actor = createActor(machine, { input: input as never, clock, inspect });
@@ -221,12 +220,20 @@ function connectionHarness(input: unknown) {
         if (actual.value === 'closing' && io.at(-1) !== 'IO.CLOSE') {
           throw new Error('shutdown did not close the socket');
         }
-        const streams = Object.keys(actual.children).filter((id) => id.startsWith('stream-'));
+        // The registry runs exactly the NetStream actors the machine knows, none as children.
+        const streams = [...registry.streams(1).values()]
+          .filter((ref) => ref.getSnapshot().status === 'active')
+          .map((ref) => ref.id);
         const expected = (actual.context as { streams: number[] }).streams.map(
           (n) => `stream-${n}`,
         );
         if (actual.status === 'active' && stableSort(streams) !== stableSort(expected)) {
-          throw new Error(`children ${streams.join()} but context says ${expected.join()}`);
+          throw new Error(
+            `the registry runs ${streams.join()} but context says ${expected.join()}`,
+          );
+        }
+        if (Object.keys(actual.children).some((id) => id.startsWith('stream-'))) {
+          throw new Error('a NetStream actor is in the children map');
         }
       },
     };
@@ -266,42 +273,55 @@ function streamHarness(input: unknown) {
   };
 }
 
-/** The live supervisor: a stand-in listener, real serverConnection children with stand-in IO. */
+/**
+ * The live supervisor: a stand-in listener, the real registry running real serverConnection
+ * actors with stand-in IO.
+ */
 function supervisorHarness(input: unknown) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const listener: string[] = [];
+    const registry = new ServerActors();
     const machine = serverSupervisorMachine.provide({
       actors: {
         listener: recordingIo(listener, false) as never,
-        serverConnection: serverConnectionMachine.provide({
-          actors: { connectionIo: recordingIo([], true) as never },
-        }),
+        connections: registry.connectionsActor(
+          serverConnectionMachine.provide({
+            actors: {
+              connectionIo: recordingIo([], true) as never,
+              streams: registry.streamsActor(serverStreamMachine) as never,
+            },
+          }),
+        ) as never,
       },
     });
     const actor = createActor(machine, { input: input as never, inspect });
     actor.start();
+    // Real connection numbers are never reused; the model's are.
+    let next = 100;
     return {
       actor,
       realize(event) {
-        if (event.type === 'xstate.done.actor.connection-1') {
-          const child = (actor.getSnapshot().children as Record<string, AnyActorRef>)[
-            'connection-1'
-          ];
-          child.send({ type: 'SERVER.CLOSED', reason: 'closed by peer' });
+        if (event.type === 'CONNECTION.ENDED') {
+          // The oldest open connection's socket closes; the registry reports it ended.
+          const first = registry.connections.values().next().value;
+          first?.actor.send({ type: 'SERVER.CLOSED', reason: 'closed by peer' });
+        } else if (event.type === 'LISTENER.ACCEPT') {
+          actor.send({ ...(event as never as object), connectionId: next++ } as never);
         } else actor.send(event as never);
       },
       check({ event, before, actual }) {
-        const ctx = actual.context as { connections: string[]; maxConnections: number };
-        const children = Object.keys(actual.children).filter((id) => id.startsWith('connection-'));
-        if (actual.status === 'active' && stableSort(children) !== stableSort(ctx.connections)) {
-          throw new Error(`children ${children.join()} but context says ${ctx.connections.join()}`);
+        const ctx = actual.context as { open: number; maxConnections: number };
+        if (actual.status === 'active' && registry.connections.size !== ctx.open) {
+          throw new Error(
+            `the registry runs ${registry.connections.size} connections but context says ${ctx.open}`,
+          );
         }
-        const ctx0 = before.context as {
-          connections: string[];
-          perAddress: Record<string, number>;
-        };
-        const address = (event as { address?: string }).address ?? '';
-        const full = ctx0.connections.length >= 2 || (ctx0.perAddress[address] ?? 0) >= 1;
+        if (Object.keys(actual.children).some((id) => id.startsWith('connection-'))) {
+          throw new Error('a connection actor is in the children map');
+        }
+        const open0 = (before.context as { open: number }).open;
+        const fromAddress = (event as { fromAddress?: number }).fromAddress ?? 0;
+        const full = open0 >= 2 || fromAddress >= 1;
         if (
           event.type === 'LISTENER.ACCEPT' &&
           (full || !before.matches({ serving: 'listening' })) &&
@@ -313,6 +333,7 @@ function supervisorHarness(input: unknown) {
           throw new Error('draining did not stop the listener');
         }
       },
+      dispose: () => actor.stop(),
     };
   };
 }
@@ -378,12 +399,11 @@ function serializeState(snapshot: AnyMachineSnapshot): string {
   return JSON.stringify([
     snapshot.value,
     c.streams,
-    c.connections,
+    c.open,
     c.failure,
     c.app,
     c.label,
     c.roles,
-    c.perAddress,
     c.refusal,
   ]);
 }

@@ -1,6 +1,7 @@
 /**
  * The embedded server is supervised like the client: a serverSupervisor actor owns the listener
- * and one serverConnection actor per client (handshake machine, connect, serverStream actors).
+ * and the registry of serverConnection actors, one per client (handshake machine, connect,
+ * serverStream actors); the registries keep those actors out of XState's children maps.
  * These tests use real sockets (our client, or a bare client built from our codecs).
  */
 import * as path from 'node:path';
@@ -45,7 +46,7 @@ describe('the embedded server as a tree of actors', () => {
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
-  it('runs a connection-N actor per client under the serverSupervisor, with handshake, io and stream-N children', async () => {
+  it('runs a connection-N actor per client from the serverSupervisor’s registry, with handshake, io and streams children and stream-N actors', async () => {
     const { server, port } = await start();
     const publisher = createSession({ url: `rtmp://127.0.0.1:${port}/live` });
     sessions.push(publisher);
@@ -58,16 +59,20 @@ describe('the embedded server as a tree of actors', () => {
       10_000,
     );
     const root = server.actor;
-    const connections = childIds(root).filter((id) => id.startsWith('connection-'));
-    const connection = (root.getSnapshot().children as Record<string, AnyActorRef>)[connections[0]];
+    const [connection] = server.connectionActors();
 
     expect(publishing).toBe(true);
     expect(root.getSnapshot().value).toEqual({ serving: 'listening' });
-    expect(childIds(root)).toContain('listener');
-    expect(connections).toEqual(['connection-1']);
-    expect(connection.getSnapshot().matches('connected')).toBe(true);
-    // The handshake machine has finished and is gone; the IO and the NetStream remain.
-    expect(childIds(connection).sort()).toEqual(['io', 'stream-1']);
+    // Connections are not children of the supervisor: its registry runs them.
+    expect(childIds(root).sort()).toEqual(['connections', 'listener']);
+    expect(server.connectionActors().map((c) => c.actor.id)).toEqual(['connection-1']);
+    expect(connection.actor.getSnapshot().matches('connected')).toBe(true);
+    // The handshake machine has finished and is gone; the IO and the streams registry remain.
+    expect(childIds(connection.actor).sort()).toEqual(['io', 'streams']);
+    // The NetStream actor is the connection's (its parent), kept out of its children map.
+    const stream = connection.streams.get(1) as AnyActorRef & { _parent?: unknown };
+    expect(stream.id).toBe('stream-1');
+    expect(stream._parent).toBe(connection.actor);
   });
 
   it('runs the handshake as the handshake machine in its server role', async () => {
@@ -159,9 +164,7 @@ describe('the embedded server as a tree of actors', () => {
     expect(server.actor.getSnapshot().context).toMatchObject({ accepted: 2, refused: 1 });
     // Room again once one leaves.
     b.close();
-    expect(
-      await waitFor(() => server.actor.getSnapshot().context.connections.length === 1, 5_000),
-    ).toBe(true);
+    expect(await waitFor(() => server.actor.getSnapshot().context.open === 1, 5_000)).toBe(true);
     const d = raw(port);
     expect(await waitFor(() => d.handshaken, 5_000)).toBe(true);
   });
@@ -246,10 +249,9 @@ describe('the embedded server as a tree of actors', () => {
       ).toBe(true);
       for (const c of batch) c.close();
     }
-    expect(
-      await waitFor(() => server.actor.getSnapshot().context.connections.length === 0, 5_000),
-    ).toBe(true);
-    expect(childIds(server.actor)).toEqual(['listener']);
+    expect(await waitFor(() => server.actor.getSnapshot().context.open === 0, 5_000)).toBe(true);
+    expect(childIds(server.actor).sort()).toEqual(['connections', 'listener']);
+    expect(server.connectionActors()).toEqual([]);
     expect(server.stats().connections).toBe(0);
     expect(server.actor.getSnapshot().context.accepted).toBe(200);
   }, 60_000);
