@@ -29,7 +29,6 @@ import {
   spawnChild,
   stopChild,
   type ActorRefFrom,
-  type AnyActorRef,
   type DoneActorEvent,
 } from 'xstate';
 import type { TransportCommand } from './contract';
@@ -126,8 +125,6 @@ export interface ServerConnectionInput {
 /** The connectionIo actor's input (the runtime finds the socket by `connectionId`). */
 export interface ServerIoInput {
   connectionId: number;
-  /** The serverConnection actor: the IO reads its phase and its NetStreams' states. */
-  connection: AnyActorRef;
 }
 
 export interface ServerConnectionContext {
@@ -359,10 +356,7 @@ export const serverConnectionMachine = setup({
   invoke: {
     id: 'io',
     src: 'connectionIo',
-    input: ({ context, self }) => ({
-      connectionId: context.connectionId,
-      connection: self,
-    }),
+    input: ({ context }) => ({ connectionId: context.connectionId }),
   },
   initial: 'handshaking',
   on: {
