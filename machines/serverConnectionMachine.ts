@@ -18,7 +18,10 @@
  * handshake phase is an invoked `handshakeMachine` in its server role (bounded by its own
  * timeout), and inside `connected` every NetStream is a spawned `serverStream` actor
  * (`stream-<message stream id>`). The machine does no IO: it tells the IO actor to answer or
- * refuse connect and to close, and the IO actor reports what the socket says.
+ * refuse connect and to close, and the IO actor reports what the socket says. What to answer to
+ * each command (the replies, stream ids and `maxStreams`, BadName, StreamNotFound, the control
+ * duties) is decided by the IO's sans-IO ServerSession (src/server/session.ts), which holds the
+ * stream names (stream keys, secrets that never enter a snapshot); the IO itself decides nothing.
  */
 import {
   assign,
@@ -337,7 +340,8 @@ export const serverConnectionMachine = setup({
   },
 }).createMachine({
   id: 'serverConnection',
-  description: 'Server role of one RTMP connection: handshake, connect, then NetStreams.',
+  description:
+    'Server role of one RTMP connection: handshake, connect, then NetStreams. Decided here: the timeouts, the application (appAllowed), the activity; decided by the sans-IO ServerSession (src/server/session.ts) that the IO feeds: every reply, stream ids and maxStreams, BadName, StreamNotFound, acknowledgements and pings (src/protocol/controlDuties.ts).',
   context: ({ input }) => ({
     connectionId: input.connectionId,
     // A stalled handshake or a missing connect is idle too: neither may outlast idleTimeout.
@@ -391,7 +395,8 @@ export const serverConnectionMachine = setup({
       },
     },
     awaitingConnect: {
-      description: 'Only connect is allowed; other commands get _error.',
+      description:
+        'Only connect is allowed (the ServerSession answers other commands with _error); appAllowed decides whether it is accepted.',
       after: {
         connectTimeout: { target: 'failed', actions: ['recordConnectTimeout', 'closeSocket'] },
       },
@@ -403,7 +408,8 @@ export const serverConnectionMachine = setup({
       },
     },
     connected: {
-      description: 'NetConnection commands; one serverStream actor per message stream id.',
+      description:
+        'NetConnection commands (answered by the ServerSession); one serverStream actor per message stream id.',
       on: {
         'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'spawnStream' },
         'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },
