@@ -156,9 +156,10 @@ function objectProp(o: AmfValue, key: string): AmfValue | undefined {
 
 /** The application connect names: without slashes at either end, nor a query. */
 export function connectApp(commandObject: AmfValue): string {
-  const app = stringArg(objectProp(commandObject, 'app')).replace(/^\/+|\/+$/g, '');
-  const q = app.indexOf('?');
-  return q < 0 ? app : app.slice(0, q);
+  const sent = stringArg(objectProp(commandObject, 'app'));
+  const q = sent.indexOf('?');
+  // The query first: `live/?token=x` is the application `live`.
+  return (q < 0 ? sent : sent.slice(0, q)).replace(/^\/+|\/+$/g, '');
 }
 
 function status(streamId: number, level: string, code: string, description: string): RtmpMessage {
