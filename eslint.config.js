@@ -5,6 +5,8 @@ const tseslint = require('typescript-eslint');
  * The layers, enforced (README, "Layout"):
  * - src/protocol is sans-IO: no sockets, files, processes, rxjs, xstate, nor any layer above it.
  * - machines/ decide and do no IO: no sockets, files or processes, no IO layer of src.
+ * - src/server/session.ts (the server's decisions) and request.ts are sans-IO like src/protocol:
+ *   no sockets, files, processes, rxjs or xstate; the connection IO carries out what they decide.
  * - Nothing outside src/cli imports src/cli (the CLI is the top; it imports everything else).
  * `import type` counts too: a type-only import still ties the layers (and made the cycles).
  */
@@ -80,6 +82,33 @@ module.exports = tseslint.config(
         },
       ],
     }),
+  },
+  {
+    files: ['src/server/session.ts', 'src/server/request.ts'],
+    rules: restrict(
+      NO_IO,
+      {
+        paths: ['rxjs', 'xstate'].map((name) => ({
+          name,
+          message: 'The server session is sans-IO: the connection IO carries out what it decides.',
+        })),
+      },
+      {
+        patterns: [
+          NO_CLI,
+          {
+            group: ['rxjs/*', 'xstate/*', '@statelyai/*'],
+            message:
+              'The server session is sans-IO: the connection IO carries out what it decides.',
+          },
+          {
+            regex: `^\\./(connection|server|authorize|liveStream)$|^(\\.\\./)+(${['io', 'pipeline', 'client', 'monitor', 'trace', 'publish', 'testing', 'rx'].join('|')})(/|$)`,
+            message:
+              'The server session decides; the IO (sockets, pipeline, hooks) is not its to import.',
+          },
+        ],
+      },
+    ),
   },
   {
     files: ['src/protocol/**/*.ts'],

@@ -19,6 +19,12 @@ import {
 } from 'xstate';
 import type { AmfValue } from '../src/protocol/amf/types';
 import {
+  acknowledgement,
+  pingRequestTime,
+  pingResponse,
+  windowAcknowledgementSize,
+} from '../src/protocol/controlDuties';
+import {
   buildConnect,
   buildCreateStream,
   isStatusInfo,
@@ -411,12 +417,7 @@ export const netConnectionMachine = setup({
       if (context.peer.windowAckSent) return;
       enqueue.sendTo('transport', {
         type: 'TRANSPORT.SEND',
-        message: {
-          type: 'WindowAckSize',
-          windowSize: context.windowAckSize,
-          timestamp: 0,
-          streamId: 0,
-        },
+        message: windowAcknowledgementSize(context.windowAckSize),
       });
     }),
     /** Set Peer Bandwidth: answer with our Window Acknowledgement Size, unless it went out already. */
@@ -429,12 +430,7 @@ export const netConnectionMachine = setup({
       if (context.peer.windowAckSent) return;
       enqueue.sendTo('transport', {
         type: 'TRANSPORT.SEND',
-        message: {
-          type: 'WindowAckSize',
-          windowSize: context.windowAckSize,
-          timestamp: 0,
-          streamId: 0,
-        },
+        message: windowAcknowledgementSize(context.windowAckSize),
       });
     }),
     sendAcknowledgement: enqueueActions(({ context, event, enqueue }) => {
@@ -443,27 +439,16 @@ export const netConnectionMachine = setup({
       enqueue.assign({ peer: { ...context.peer, acknowledged: sequenceNumber } });
       enqueue.sendTo('transport', {
         type: 'TRANSPORT.SEND',
-        message: { type: 'Acknowledgement', sequenceNumber, timestamp: 0, streamId: 0 },
+        message: acknowledgement(sequenceNumber),
       });
     }),
-    answerPing: sendTo('transport', ({ event }) => {
-      const time =
-        event.type === 'RTMP.MESSAGE' &&
-        event.message.type === 'UserControl' &&
-        event.message.event === 'PingRequest'
-          ? event.message.time
-          : 0;
-      return {
-        type: 'TRANSPORT.SEND' as const,
-        message: {
-          type: 'UserControl' as const,
-          event: 'PingResponse' as const,
-          time,
-          timestamp: 0,
-          streamId: 0,
-        },
-      };
-    }),
+    /** PingResponse with the PingRequest's time (the shared control duties build it). */
+    answerPing: sendTo('transport', ({ event }) => ({
+      type: 'TRANSPORT.SEND' as const,
+      message: pingResponse(
+        (event.type === 'RTMP.MESSAGE' ? pingRequestTime(event.message) : undefined) ?? 0,
+      ),
+    })),
     recordPeerChunkSize: assign({
       peer: ({ context, event }) =>
         event.type === 'RTMP.MESSAGE' && event.message.type === 'SetChunkSize'

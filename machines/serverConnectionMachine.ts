@@ -19,6 +19,10 @@
  * timeout), and inside `connected` every NetStream is a `serverStream` actor
  * (`stream-<message stream id>`) whose parent is this actor. The machine does no IO: it tells the
  * IO actor to answer or refuse connect and to close, and the IO actor reports what the socket says.
+ * What to answer to each command (the replies, stream ids and `maxStreams`, BadName,
+ * StreamNotFound, the control duties) is decided by the IO's sans-IO ServerSession
+ * (src/server/session.ts), which holds the stream names (stream keys, secrets that never enter a
+ * snapshot); the IO itself decides nothing.
  *
  * The NetStream actors are not in this actor's children map: the invoked `streams` actor (the
  * runtime's registry) starts one when told to (STREAMS.START), forwards its events (STREAMS.SEND),
@@ -144,8 +148,6 @@ export interface ServerStreamsInput {
 /** The connectionIo actor's input (the runtime finds the socket by `connectionId`). */
 export interface ServerIoInput {
   connectionId: number;
-  /** The serverConnection actor: the IO reads its phase and its NetStreams' states. */
-  connection: AnyActorRef;
 }
 
 export interface ServerConnectionContext {
@@ -369,7 +371,8 @@ export const serverConnectionMachine = setup({
   },
 }).createMachine({
   id: 'serverConnection',
-  description: 'Server role of one RTMP connection: handshake, connect, then NetStreams.',
+  description:
+    'Server role of one RTMP connection: handshake, connect, then NetStreams. Decided here: the timeouts, the application (appAllowed), the activity; decided by the sans-IO ServerSession (src/server/session.ts) that the IO feeds: every reply, stream ids and maxStreams, BadName, StreamNotFound, acknowledgements and pings (src/protocol/controlDuties.ts).',
   context: ({ input }) => ({
     connectionId: input.connectionId,
     // A stalled handshake or a missing connect is idle too: neither may outlast idleTimeout.
@@ -389,10 +392,7 @@ export const serverConnectionMachine = setup({
     {
       id: 'io',
       src: 'connectionIo',
-      input: ({ context, self }) => ({
-        connectionId: context.connectionId,
-        connection: self,
-      }),
+      input: ({ context }) => ({ connectionId: context.connectionId }),
     },
     {
       id: 'streams',
@@ -433,7 +433,8 @@ export const serverConnectionMachine = setup({
       },
     },
     awaitingConnect: {
-      description: 'Only connect is allowed; other commands get _error.',
+      description:
+        'Only connect is allowed (the ServerSession answers other commands with _error); appAllowed decides whether it is accepted.',
       after: {
         connectTimeout: { target: 'failed', actions: ['recordConnectTimeout', 'closeSocket'] },
       },
@@ -445,7 +446,8 @@ export const serverConnectionMachine = setup({
       },
     },
     connected: {
-      description: 'NetConnection commands; one serverStream actor per message stream id.',
+      description:
+        'NetConnection commands (answered by the ServerSession); one serverStream actor per message stream id.',
       on: {
         'SERVER.STREAM_CREATED': { guard: 'streamIdFree', actions: 'startStream' },
         'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },

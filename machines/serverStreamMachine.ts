@@ -171,7 +171,8 @@ export const serverStreamMachine = setup({
   },
 }).createMachine({
   id: 'serverStream',
-  description: 'Server role of one NetStream: authorize, then publish or play a live stream.',
+  description:
+    'Server role of one NetStream: authorize, then publish or play a live stream. The ServerSession (src/server/session.ts) sends the requests and answers the client; the registry answers claims and look-ups at once.',
   context: ({ input }) => ({
     streamId: input.streamId,
     connectionId: input.connectionId ?? 0,
@@ -220,7 +221,8 @@ export const serverStreamMachine = setup({
       },
     },
     authorized: {
-      description: 'Allowed: the IO claims the name (publish) or looks for it (play).',
+      description:
+        'Allowed: the ServerSession claims the name (publish) or looks for it (play) in the same step, so nothing else arrives here.',
       on: {
         'STREAM.PUBLISH': [
           { guard: 'publishAccepted', target: 'publishing', actions: 'recordLabel' },

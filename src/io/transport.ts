@@ -11,6 +11,7 @@ import type {
 } from '../../machines/contract';
 import { RtmpInboundDecoder, type InboundItem } from '../pipeline/decode';
 import { encodeRtmp, type OutboundItem } from '../pipeline/encode';
+import { ControlDuties, UNBOUNDED_DUTIES } from '../protocol/controlDuties';
 import { AmfError, ChunkError, HandshakeError, MessageError } from '../protocol/errors';
 import { HandshakeClient, HandshakeServer } from '../protocol/handshake';
 import { resolveLimits, type RtmpLimits } from '../protocol/limits';
@@ -161,9 +162,7 @@ export function createTransportLogic(deps: TransportDeps) {
     let socket: Socket | undefined;
     let closedByUs = false;
     let finished = false;
-    let ackWindow = 0;
-    let nextAckAt = 0;
-    let bytesIn = 0;
+    const duties = new ControlDuties(UNBOUNDED_DUTIES, clock());
     let pausedForBacklog = false;
     const routes = new Map<number, string>();
     const writers = new Map<string, MediaWriter>();
@@ -438,13 +437,11 @@ export function createTransportLogic(deps: TransportDeps) {
         case 'reply':
           write(item.bytes, true);
           return;
-        case 'bytes':
-          bytesIn = item.total;
-          if (ackWindow > 0 && bytesIn >= nextAckAt) {
-            while (nextAckAt <= bytesIn) nextAckAt += ackWindow;
-            send({ type: 'TRANSPORT.ACK_DUE', sequenceNumber: bytesIn >>> 0 });
-          }
+        case 'bytes': {
+          const due = duties.bytesReceived(item.total);
+          if (due !== undefined) send({ type: 'TRANSPORT.ACK_DUE', sequenceNumber: due });
           return;
+        }
         case 'message':
           onMessage(decodeMessage(item.message, limits), item.message.lent === true);
           return;
@@ -554,8 +551,7 @@ export function createTransportLogic(deps: TransportDeps) {
           sendItem({ kind: 'setChunkSize', chunkSize: command.chunkSize }, mediaQueue.length === 0);
           return;
         case 'TRANSPORT.SET_ACK_WINDOW':
-          ackWindow = command.windowSize;
-          nextAckAt = bytesIn + ackWindow;
+          duties.setAckWindow(command.windowSize);
           return;
         case 'TRANSPORT.ROUTE_MEDIA': {
           routes.set(command.streamId, command.sinkKey);

@@ -18,33 +18,10 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
-/** What a client asks to do. */
-export type AuthorizeAction = 'publish' | 'play';
+import type { AuthorizeRequest } from './request';
 
-/** One publish or play, as the authorizer sees it. */
-export interface AuthorizeRequest {
-  action: AuthorizeAction;
-  /** The application the client connected to. */
-  app: string;
-  /** The stream name without its query: a stream key, a secret. */
-  name: string;
-  /** The stream name's query arguments (`cam1?token=abc` → `{ token: 'abc' }`). */
-  query: Record<string, string>;
-  /** The client's address and port (`127.0.0.1:53211`). */
-  remote: string;
-  /** The server's number for the connection (nginx-rtmp's `clientid`). */
-  connection: number;
-  /** What the client's `connect` said. */
-  flashVer: string;
-  tcUrl: string;
-  swfUrl: string;
-  pageUrl: string;
-  /** publish: `live`, `record` or `append` as sent; play: `start`, `duration`, `reset` as sent. */
-  type?: string;
-  start?: number;
-  duration?: number;
-  reset?: boolean;
-}
+export type { AuthorizeAction, AuthorizeRequest } from './request';
+export { RefusalStatus, splitStreamName } from './request';
 
 /** A decision with its reason (for the log) and, optionally, the name to use instead. */
 export interface AuthorizeDecision {
@@ -63,28 +40,6 @@ export interface AuthorizeDecision {
 export type Authorize = (
   request: AuthorizeRequest,
 ) => boolean | AuthorizeDecision | Promise<boolean | AuthorizeDecision>;
-
-/** The status a refused client gets. */
-export const RefusalStatus = {
-  /** Publish refused by the authorizer (the connection stays; the name is not taken). */
-  publish: 'NetStream.Publish.Unauthorized',
-  /**
-   * Play refused. `NetStream.Play.Failed` rather than an invented code: rtmpdump, ffmpeg and
-   * GStreamer all stop on it.
-   */
-  play: 'NetStream.Play.Failed',
-} as const;
-
-/** Splits `cam1?token=abc&x=1` into the name and its query arguments. */
-export function splitStreamName(full: string): { name: string; query: Record<string, string> } {
-  const q = full.indexOf('?');
-  if (q < 0) return { name: full, query: {} };
-  const query: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(full.slice(q + 1))) {
-    if (k !== '' && !(k in query)) query[k] = v;
-  }
-  return { name: full.slice(0, q), query };
-}
 
 /** Normalizes what an authorizer returned. */
 export function toDecision(value: unknown): AuthorizeDecision {

@@ -1,7 +1,8 @@
 /**
  * The embedded server's own limits, as pure bookkeeping (no sockets, no timers, the clock is
- * passed in): the server-wide memory budget, the rate at which pings are answered, and the
- * smallest acknowledgement window honoured. The connection IO asks; these answer.
+ * passed in): the server-wide memory budget. The rate at which pings are answered and the
+ * smallest acknowledgement window honoured are bounds of the control duties both sides share
+ * (src/protocol/controlDuties.ts), re-exported here. The connection IO asks; these answer.
  */
 
 /** Why the server closed or refused a client because of one of its limits. */
@@ -101,42 +102,6 @@ export class MemoryBudget {
   }
 }
 
-/**
- * A token bucket: at most `perSecond` events a second, in bursts of up to `perSecond`. Used to
- * answer pings: answering is cheap, but not without bound.
- */
-export class RateLimiter {
-  private tokens: number;
-  private last: number;
-  /** Events refused so far. */
-  refused = 0;
-
-  constructor(
-    readonly perSecond: number,
-    now: number,
-  ) {
-    this.tokens = perSecond;
-    this.last = now;
-  }
-
-  /** Whether one more event may happen at `now` (milliseconds); takes a token if so. */
-  take(now: number): boolean {
-    const elapsed = Math.max(0, now - this.last);
-    this.last = now;
-    this.tokens = Math.min(this.perSecond, this.tokens + (elapsed * this.perSecond) / 1000);
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return true;
-    }
-    this.refused++;
-    return false;
-  }
-}
-
-/**
- * The acknowledgement window we honour for a peer's Window Acknowledgement Size: never below
- * `minimum`, so a window of 1 cannot make us answer every read with an Acknowledgement.
- */
-export function honouredAckWindow(requested: number, minimum: number): number {
-  return requested > 0 ? Math.max(requested, minimum) : 0;
-}
+// The ping bound and the acknowledgement-window bound are control duties both sides share: they
+// live in the protocol core (src/protocol/controlDuties.ts); re-exported for the server's users.
+export { honouredAckWindow, RateLimiter } from '../protocol/controlDuties';

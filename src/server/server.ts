@@ -609,11 +609,6 @@ export class RtmpServer implements ConnectionHost {
   // ConnectionHost ------------------------------------------------------------------------------
 
   /** @internal */
-  streamActor(c: ServerConnection, streamId: number): AnyActorRef | undefined {
-    return this.actors.streamActor(c.id, streamId);
-  }
-
-  /** @internal */
   connectionOpened(c: ServerConnection): void {
     this.connections.add(c);
     this.emitFor(c, { type: 'connection' });

@@ -120,6 +120,32 @@ describe('the layers', () => {
     ]);
   });
 
+  it('keeps the server session (src/server/session.ts) sans-IO', async () => {
+    const code = [
+      "import { createServer } from 'node:net';",
+      "import { Subject } from 'rxjs';",
+      "import { setup } from 'xstate';",
+      "import { ServerConnection } from './connection';",
+      "import { RtmpServer } from './server';",
+      "import { httpHooks } from './authorize';",
+      "import { decodeRtmp } from '../pipeline/decode';",
+      "import { ControlDuties } from '../protocol/controlDuties';",
+      "import { splitStreamName } from './request';",
+      "import type { ServerIoEvent } from '../../machines/serverConnectionMachine';",
+      'export const all = [createServer, Subject, setup, ServerConnection, RtmpServer, httpHooks, decodeRtmp, ControlDuties, splitStreamName];',
+      'export type E = ServerIoEvent;',
+    ].join('\n');
+    expect(await restricted('src/server/session.ts', code)).toEqual([
+      'node:net',
+      'rxjs',
+      'xstate',
+      './connection',
+      './server',
+      './authorize',
+      '../pipeline/decode',
+    ]);
+  });
+
   it('lets only src/cli import src/cli', async () => {
     const code = "import type { CliIo } from '../cli/types';\nexport type Io = CliIo;\n";
     expect(await restricted('src/monitor/zz-layer-probe.ts', code)).toEqual(['../cli/types']);
