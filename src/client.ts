@@ -33,6 +33,7 @@ import type {
 import { OutputError } from './io/errors';
 import { FlvError } from './protocol/errors';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
+import { KeyframeGate } from './io/keyframeGate';
 import { MediaRouter, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
@@ -159,11 +160,6 @@ const RESTARTING_STATES: ReadonlySet<string> = new Set([
   'creating',
   'requesting',
 ]);
-
-function isKeyframe(payload: Uint8Array): boolean {
-  // Classic and Enhanced RTMP both keep the frame type in bits 4-6 of the first byte.
-  return payload.byteLength > 0 && ((payload[0] >> 4) & 0x07) === 1;
-}
 
 /** Which decoder configuration a message is: metadata, AVC/HEVC/... or AAC sequence header. */
 function headerKind(m: MediaMessage): 'metadata' | 'video' | 'audio' | undefined {
@@ -1078,7 +1074,8 @@ export class Session {
     if (!started) return;
     let writer: MediaWriter | undefined = this.router.writer(key);
     let needHeaders = false;
-    let waitKeyframe = false;
+    /** After a (re)start, video resumes on a keyframe (live semantics). */
+    const keyframeGate = new KeyframeGate();
     let sourceSub: { unsubscribe(): void } | undefined;
     const headers: { metadata?: MediaMessage; video?: MediaMessage; audio?: MediaMessage } = {};
     const send = (w: MediaWriter, m: MediaMessage): void => {
@@ -1096,7 +1093,7 @@ export class Session {
       if (e.type === 'session.stream' && e.state === 'active') {
         writer = this.router.writer(key);
         needHeaders = true;
-        waitKeyframe = true;
+        keyframeGate.close();
       } else if (e.type === 'stream.state' && RESTARTING_STATES.has(e.state)) {
         writer = undefined;
       } else if (e.type === 'stream.state' && e.state === 'draining') {
@@ -1115,10 +1112,7 @@ export class Session {
             for (const h of [headers.metadata, headers.video, headers.audio])
               if (h && h !== m) send(w, { ...h, timestamp: m.timestamp });
           }
-          if (waitKeyframe && m.type === 'Video' && !header) {
-            if (!isKeyframe(m.payload)) return;
-            waitKeyframe = false;
-          }
+          if (!header && !keyframeGate.admit(m)) return;
           send(w, m);
         },
         error: (err: unknown) => {

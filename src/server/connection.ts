@@ -43,7 +43,8 @@ import { honouredAckWindow, RateLimiter, ServerLimitError, type BudgetKind } fro
 import type { PlayerSink } from './liveStream';
 import type { ConnectionEvent } from './events';
 import { maskStreamName } from './log';
-import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
+import { KeyframeGate } from '../io/keyframeGate';
+import { isSequenceHeader, type MediaMessage } from './media';
 
 export type ConnectionPhase = 'handshake' | 'awaitingConnect' | 'connected' | 'closed';
 
@@ -151,7 +152,8 @@ function phaseOf(snapshot: ConnectionSnapshot): ConnectionPhase {
 
 /** A player: one NetStream of a connection that plays a live stream. */
 class ServerPlayer implements PlayerSink {
-  waitingForKeyframe = true;
+  /** Non-key video waits for a keyframe: at the start, after a pause, and when backed up. */
+  readonly keyframeGate = new KeyframeGate({ closed: true });
   paused = false;
   dropped = 0;
   delivered = 0;
@@ -168,9 +170,9 @@ class ServerPlayer implements PlayerSink {
     if (c.isClosed || this.paused) return;
     const queued = c.queuedBytes;
     if (m.type === 'Video' && !isSequenceHeader(m)) {
-      if (queued > this.highWaterMark) this.waitingForKeyframe = true;
-      else if (isVideoKeyframe(m)) this.waitingForKeyframe = false;
-      if (this.waitingForKeyframe) {
+      const backedUp = queued > this.highWaterMark;
+      if (backedUp) this.keyframeGate.close();
+      if (!this.keyframeGate.admit(m, !backedUp)) {
         this.dropped++;
         c.dropped++;
         return;
@@ -185,7 +187,7 @@ class ServerPlayer implements PlayerSink {
   }
 
   publisherStarted(): void {
-    this.waitingForKeyframe = true;
+    this.keyframeGate.close();
     this.connection.streamEvent(this.streamId, { type: 'STREAM.PUBLISHER_STARTED' });
     this.connection.send(
       status(
@@ -826,7 +828,7 @@ export class ServerConnection {
     const player = this.streams.get(streamId)?.player;
     if (!player) return;
     player.paused = pause;
-    if (!pause) player.waitingForKeyframe = true;
+    if (!pause) player.keyframeGate.close();
     this.send(
       status(
         streamId,

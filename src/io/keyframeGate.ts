@@ -1,0 +1,80 @@
+/**
+ * The keyframe gate: once closed, non-key video waits for the next keyframe. Shared by the
+ * client's live backpressure policy (`dropToKeyframe` in the transport), the embedded server's
+ * players (a slow player skips to the next keyframe) and the publish pump (after a reconnect,
+ * video resumes on a keyframe). Pure: no sockets, no timers.
+ */
+import type { MediaMessage } from './media';
+
+/** Classic and Enhanced RTMP both keep the video frame type in bits 4-6 of the first byte: 1 = key. */
+export function isKeyframePayload(payload: Uint8Array): boolean {
+  return payload.byteLength > 0 && ((payload[0] >> 4) & 0x07) === 1;
+}
+
+/**
+ * A codec configuration message: AVC/HEVC/AV1 sequence header (classic packet type 0), Enhanced
+ * RTMP SequenceStart, AAC AudioSpecificConfig, or an Enhanced audio SequenceStart.
+ */
+export function isSequenceHeader(m: MediaMessage): boolean {
+  if (m.type === 'Video') {
+    const b = m.payload;
+    if (b.byteLength < 2) return false;
+    if (b[0] & 0x80) return (b[0] & 0x0f) === 0; // Enhanced RTMP: PacketType SequenceStart
+    const codec = b[0] & 0x0f;
+    return (codec === 7 || codec === 12 || codec === 13) && b[1] === 0;
+  }
+  if (m.type === 'Audio') {
+    const b = m.payload;
+    if (b.byteLength < 2) return false;
+    const format = b[0] >> 4;
+    if (format === 9) return (b[0] & 0x0f) === 0; // Enhanced audio: SequenceStart
+    return format === 10 && b[1] === 0;
+  }
+  return false;
+}
+
+/** A video keyframe that is coded media (not a sequence header). */
+export function isVideoKeyframe(m: MediaMessage): boolean {
+  return m.type === 'Video' && isKeyframePayload(m.payload) && !isSequenceHeader(m);
+}
+
+/**
+ * One stream's gate. Open, everything passes. Closed, audio, data and sequence headers still
+ * pass, non-key video is held back, and a keyframe opens the gate again (when the caller says it
+ * may: the live policy reopens only below its low-water mark).
+ */
+export class KeyframeGate {
+  private closed: boolean;
+
+  constructor(options: { closed?: boolean } = {}) {
+    this.closed = options.closed ?? false;
+  }
+
+  /** Whether non-key video waits for a keyframe. */
+  get waiting(): boolean {
+    return this.closed;
+  }
+
+  /** From now on non-key video waits for the next keyframe. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Lets everything through again (no keyframe needed). */
+  open(): void {
+    this.closed = false;
+  }
+
+  /**
+   * Whether `message` passes. A keyframe arriving while the gate is closed opens it (and
+   * passes) when `mayReopen`; otherwise it is held back like any other video.
+   */
+  admit(message: MediaMessage, mayReopen = true): boolean {
+    if (!this.closed || message.type !== 'Video' || isSequenceHeader(message)) return true;
+    if (mayReopen && isVideoKeyframe(message)) {
+      this.closed = false;
+      return true;
+    }
+    return false;
+  }
+}
