@@ -4,7 +4,10 @@
  * players (a slow player skips to the next keyframe) and the publish pump (after a reconnect,
  * video resumes on a keyframe). Pure: no sockets, no timers.
  */
-import type { MediaMessage } from './media';
+import type { RtmpMessage } from '../protocol/message/types';
+
+/** Audio, video and data messages (the same as `MediaMessage` in ./media, which uses the gate). */
+type MediaMessage = Extract<RtmpMessage, { type: 'Audio' | 'Video' | 'Data' }>;
 
 /** Classic and Enhanced RTMP both keep the video frame type in bits 4-6 of the first byte: 1 = key. */
 export function isKeyframePayload(payload: Uint8Array): boolean {
