@@ -5,7 +5,7 @@ import {
   retryDelay,
   type NetConnectionContext,
 } from '../../machines/netConnectionMachine';
-import { buildCommand, buildResult, StatusCode } from '../../src/protocol/message/commands';
+import { buildCommand, StatusCode } from '../../src/protocol/message/commands';
 import { netConnectionModel } from '../../src/testing/models/netConnection';
 import {
   allStates,
@@ -13,7 +13,6 @@ import {
   coverage,
   formatCoverage,
   PathReplayError,
-  pathFromEvents,
   probeInitial,
   probeTransition,
   replayPath,
@@ -90,42 +89,6 @@ function takenWhenConnected(
   return probeTransition(machine, connected, event).transitions;
 }
 
-/**
- * Path steps the runtime transport takes by itself: told to close while its socket is still
- * connecting, it answers TRANSPORT.CLOSED at once, so the steps the model takes in `closing`
- * after an NC.CLOSE in `opening` have already happened (the oracle replay skips them).
- */
-function answeredAtOnce(path: ModelPath): number {
-  let n = 0;
-  let prev = path.initial;
-  let fromOpening = false;
-  for (const step of path.steps) {
-    if (fromOpening && prev.matches({ session: 'closing' })) n++;
-    else fromOpening = false;
-    if (step.event.type === 'NC.CLOSE' && prev.matches({ session: 'opening' })) fromOpening = true;
-    prev = step.state;
-  }
-  return n;
-}
-
-/** Into `connected` over the main line (the connect reply answers transaction 1). */
-const CONNECTED_EVENTS = [
-  { type: 'NC.CONNECT' },
-  { type: 'TRANSPORT.CONNECTED' },
-  {
-    type: 'xstate.done.actor.handshake',
-    output: { ok: true, peer: { version: 3, form: 'digest' } },
-  },
-  {
-    type: 'RTMP.MESSAGE',
-    message: buildResult(
-      1,
-      { fmsVer: 'FMS/3,0,1,123' },
-      { level: 'status', code: StatusCode.ConnectSuccess, description: 'Connection succeeded.' },
-    ),
-  },
-];
-
 describe('netConnectionMachine', () => {
   const records: ReplayRecord[] = [];
   const model = netConnectionModel();
@@ -135,19 +98,7 @@ describe('netConnectionMachine', () => {
     simpleEvents: model.simpleEvents,
     serializeState: model.serializeState,
   });
-  // `closing` with a socket to close: the generated paths reach it first from `opening`, where
-  // the transport answers at once (answeredAtOnce), so these take its other ways out.
-  const closingPaths = [
-    { type: 'TRANSPORT.CLOSED', byPeer: false },
-    { type: 'TRANSPORT.ERROR', code: 'PROTOCOL', message: 'scripted PROTOCOL' },
-    { type: 'xstate.after.closeTimeout.netConnection.session.closing' },
-  ].map((last, i) =>
-    pathFromEvents(model.machine, [...CONNECTED_EVENTS, { type: 'NC.CLOSE' }, last], {
-      input: model.input,
-      id: `closing#${i + 1}`,
-    }),
-  );
-  const paths = [...walked, ...closingPaths];
+  const paths = [...walked, ...model.closingPaths()];
   const auto = netConnectionModel({ autostart: true });
   const autoPaths = walkPaths(auto.machine, {
     input: auto.input,
@@ -178,7 +129,7 @@ describe('netConnectionMachine', () => {
       records.push(record);
       expect(record.transitions.length).toBeGreaterThan(0);
       // Every step of the path happens, through the harness or by the transport itself.
-      expect(record.skipped).toBe(answeredAtOnce(path));
+      expect(record.skipped).toBe(model.answeredAtOnce(path));
     },
   );
 

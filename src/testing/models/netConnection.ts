@@ -27,7 +27,7 @@ import {
   buildResult,
   StatusCode,
 } from '../../protocol/message';
-import { delayOf, type ReplayHarness } from '../paths';
+import { delayOf, pathFromEvents, type ModelPath, type ReplayHarness } from '../paths';
 import { createScriptedPeer, ScriptError, type ScriptedPeer } from '../scriptedPeer';
 
 /** A stand-in stream actor that records what the connection tells it. */
@@ -426,9 +426,75 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
     };
   };
 
+  /**
+   * Path steps the runtime transport takes by itself: told to close while its socket is still
+   * connecting, it answers TRANSPORT.CLOSED at once, so the steps the model takes in `closing`
+   * after an NC.CLOSE in `opening` have already happened (an oracle replay skips them).
+   */
+  const answeredAtOnce = (path: ModelPath): number => {
+    let n = 0;
+    let prev = path.initial;
+    let fromOpening = false;
+    for (const step of path.steps) {
+      if (fromOpening && prev.matches({ session: 'closing' })) n++;
+      else fromOpening = false;
+      if (step.event.type === 'NC.CLOSE' && prev.matches({ session: 'opening' })) {
+        fromOpening = true;
+      }
+      prev = step.state;
+    }
+    return n;
+  };
+
+  /**
+   * `closing` with a connected socket, left each way (closed, broken bytes, close timeout): the
+   * walk reaches `closing` first from `opening`, where the transport answers at once.
+   */
+  const closingPaths = (): ModelPath[] => {
+    const connected: AnyEventObject[] = [
+      { type: 'NC.CONNECT' },
+      { type: 'TRANSPORT.CONNECTED' },
+      {
+        type: 'xstate.done.actor.handshake',
+        output: { ok: true, peer: { version: 3, form: 'digest' } },
+      },
+      {
+        type: 'RTMP.MESSAGE',
+        message: buildResult(
+          1,
+          { fmsVer: 'FMS/3,0,1,123' },
+          {
+            level: 'status',
+            code: StatusCode.ConnectSuccess,
+            description: 'Connection succeeded.',
+          },
+        ),
+      },
+    ];
+    if (input.autostart) connected.shift();
+    return [
+      { type: 'TRANSPORT.CLOSED', byPeer: false },
+      { type: 'TRANSPORT.ERROR', code: 'PROTOCOL', message: 'scripted PROTOCOL' },
+      { type: 'xstate.after.closeTimeout.netConnection.session.closing' },
+    ].map((last, i) =>
+      pathFromEvents(machine, [...connected, { type: 'NC.CLOSE' }, last], {
+        input,
+        id: `closing#${i + 1}`,
+      }),
+    );
+  };
+
   return {
     machine,
     input,
+    answeredAtOnce,
+    closingPaths,
+    /** How to replay this model's paths: the transport answers some steps itself (oracle). */
+    replayOptions: {
+      mode: 'oracle' as const,
+      events: (s: AnyMachineSnapshot) => events(s),
+      project,
+    },
     events: (s: AnyMachineSnapshot) => events(s),
     /** The main line and one failure of each kind: keeps getSimplePaths' path count small. */
     simpleEvents: (s: AnyMachineSnapshot) =>
