@@ -34,6 +34,7 @@ import { OutputError } from './io/errors';
 import { FlvError } from './protocol/errors';
 import { audioConfigTracks, videoConfigTracks } from './protocol/flv/media';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
+import { KeyframeGate } from './io/keyframeGate';
 import { MediaRouter, withTracks, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
@@ -169,11 +170,6 @@ const RESTARTING_STATES: ReadonlySet<string> = new Set([
   'creating',
   'requesting',
 ]);
-
-function isKeyframe(payload: Uint8Array): boolean {
-  // Classic and Enhanced RTMP both keep the frame type in bits 4-6 of the first byte.
-  return payload.byteLength > 0 && ((payload[0] >> 4) & 0x07) === 1;
-}
 
 /**
  * Which decoder configuration a message is: 'metadata', or one key per track it configures
@@ -1090,7 +1086,8 @@ export class Session {
     if (!started) return;
     let writer: MediaWriter | undefined = this.router.writer(key);
     let needHeaders = false;
-    let waitKeyframe = false;
+    /** After a (re)start, video resumes on a keyframe (live semantics). */
+    const keyframeGate = new KeyframeGate();
     let sourceSub: { unsubscribe(): void } | undefined;
     // The last metadata and codec configuration of each track, to send again after a reconnect.
     const headers = new Map<string, MediaMessage>();
@@ -1109,7 +1106,7 @@ export class Session {
       if (e.type === 'session.stream' && e.state === 'active') {
         writer = this.router.writer(key);
         needHeaders = true;
-        waitKeyframe = true;
+        keyframeGate.close();
       } else if (e.type === 'stream.state' && RESTARTING_STATES.has(e.state)) {
         writer = undefined;
       } else if (e.type === 'stream.state' && e.state === 'draining') {
@@ -1130,10 +1127,7 @@ export class Session {
             for (const h of [metadata, ...configs])
               if (h && h !== m) send(w, { ...h, timestamp: m.timestamp });
           }
-          if (waitKeyframe && m.type === 'Video' && !header) {
-            if (!isKeyframe(m.payload)) return;
-            waitKeyframe = false;
-          }
+          if (!header && !keyframeGate.admit(m)) return;
           send(w, m);
         },
         error: (err: unknown) => {

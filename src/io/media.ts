@@ -1,5 +1,6 @@
 import { Subject, type Observable } from '../rx';
 import type { MessageOf } from '../protocol/message/types';
+import { KeyframeGate } from './keyframeGate';
 import { parseAudioHeader, parseVideoHeader } from '../protocol/flv/media';
 
 /** One track of an audio or video message (Enhanced RTMP multitrack, or the only one). */
@@ -113,8 +114,8 @@ export class SubjectSink implements MediaSink {
   readonly lentMedia$: Observable<MediaMessage> = this.lentSubject.asObservable();
   /** Video messages dropped by the live backpressure policy ('dropToKeyframe'). */
   dropped = 0;
-  /** @internal The live policy is waiting for a keyframe. */
-  dropping = false;
+  /** @internal The live policy's gate: non-key video waits for a keyframe while it is closed. */
+  readonly keyframeGate = new KeyframeGate();
   private readonly backlogSources = new Set<() => number>();
   private readonly drainListeners = new Set<() => void>();
 

@@ -35,7 +35,8 @@ import type { AuthorizeRequest } from './request';
 import { ServerLimitError, type BudgetKind } from './limits';
 import type { PlayerSink } from './liveStream';
 import type { ConnectionEvent } from './events';
-import { isSequenceHeader, isVideoKeyframe, type MediaMessage } from './media';
+import { KeyframeGate } from '../io/keyframeGate';
+import { isSequenceHeader, type MediaMessage } from './media';
 import {
   ServerSession,
   type PendingRequest,
@@ -108,7 +109,8 @@ const REJECT_LINGER_MS = 2_000;
 
 /** A player: one NetStream of a connection that plays a live stream (its flow control). */
 class ServerPlayer implements PlayerSink {
-  waitingForKeyframe = true;
+  /** Non-key video waits for a keyframe: at the start, after a pause, and when backed up. */
+  readonly keyframeGate = new KeyframeGate({ closed: true });
   paused = false;
   dropped = 0;
   delivered = 0;
@@ -125,9 +127,9 @@ class ServerPlayer implements PlayerSink {
     if (c.isClosed || this.paused) return;
     const queued = c.queuedBytes;
     if (m.type === 'Video' && !isSequenceHeader(m)) {
-      if (queued > this.highWaterMark) this.waitingForKeyframe = true;
-      else if (isVideoKeyframe(m)) this.waitingForKeyframe = false;
-      if (this.waitingForKeyframe) {
+      const backedUp = queued > this.highWaterMark;
+      if (backedUp) this.keyframeGate.close();
+      if (!this.keyframeGate.admit(m, !backedUp)) {
         this.dropped++;
         c.dropped++;
         return;
@@ -142,7 +144,7 @@ class ServerPlayer implements PlayerSink {
   }
 
   publisherStarted(): void {
-    this.waitingForKeyframe = true;
+    this.keyframeGate.close();
     this.connection.publisherStarted(this.streamId);
   }
 
@@ -371,7 +373,7 @@ export class ServerConnection {
           const player = this.players.get(e.streamId);
           if (!player) break;
           player.paused = e.paused;
-          if (!e.paused) player.waitingForKeyframe = true;
+          if (!e.paused) player.keyframeGate.close();
           break;
         }
         case 'relay':

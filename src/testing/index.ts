@@ -1,9 +1,10 @@
 /**
  * `rtmp-actors/testing`: drive the statecharts in your own tests.
  *
- * - createScriptedPeer(): an in-memory RTMP peer built from the project's codecs, provided as a
- *   NetConnection's `transport` actor; you script the far end (accept, handshake, answerConnect,
- *   answerCreateStream, sendStatus, sendKeyframe, hangUp, fail...).
+ * - createScriptedPeer(): the runtime transport (the one sessions use) over an in-memory socket
+ *   (MemorySocket), provided as a NetConnection's `transport` actor; you script the far end's
+ *   bytes (accept, handshake, answerConnect, answerCreateStream, sendStatus, sendKeyframe,
+ *   hangUp, fail...), built from the project's codecs.
  * - walkPaths / generatePaths / pathFromEvents: paths through a machine (xstate/graph shortest and
  *   simple paths, completed so every transition the model can take is on one).
  * - replayPath: replays a path against a live actor and asserts it follows the model.
@@ -23,6 +24,7 @@ export {
   type HandshakeFault,
   type ScriptedPeerOptions,
 } from './scriptedPeer';
+export { MemorySocket } from './memorySocket';
 export {
   allStates,
   allTransitions,

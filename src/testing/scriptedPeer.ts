@@ -1,21 +1,25 @@
 /**
- * An in-memory scripted RTMP peer: a stand-in for the transport actor (machines/contract.ts)
- * whose far end is a fake server built from our own codecs. Nothing is mocked: the handshake runs
- * a real HandshakeClient against a real HandshakeServer, every message the machines send is
- * encoded (encodeMessage + ChunkEncoder) and decoded by the server (ChunkDecoder + decodeMessage),
- * and every message the server sends travels the same way back before it reaches the machines as
- * RTMP.MESSAGE. The server does nothing by itself: a test (or a path driver) scripts each step.
+ * An in-memory scripted RTMP peer: the far end of the runtime transport (src/io/transport.ts),
+ * reached over an in-memory socket (memorySocket.ts). The transport is the real one (the same
+ * handshake codec, chunk pipeline, routing, media ticks and acknowledgements as in production);
+ * the peer only writes the far end's bytes and reads the bytes the transport writes. Its far end
+ * is built from our own codecs (HandshakeServer/HandshakeClient, ChunkEncoder/ChunkDecoder,
+ * encodeMessage/decodeMessage) and does nothing by itself: a test (or a path driver) scripts each
+ * step. Socket-level events (connect refused, reset, closed by the peer) are what a socket would
+ * raise; protocol errors are broken bytes.
  */
-import { fromCallback, type AnyEventObject } from 'xstate';
+import { fromCallback, createActor, type AnyActorRef, type AnyEventObject } from 'xstate';
 import type {
   HandshakeForm,
   HandshakeRole,
   TransportCommand,
   TransportErrorCode,
   TransportEvent,
+  TransportTarget,
 } from '../../machines/contract';
+import { MediaRouter, type SubjectSink } from '../io/media';
+import { runTransport, type TransportConnector, type TransportDeps } from '../io/transport';
 import { ChunkDecoder, ChunkEncoder } from '../protocol/chunk';
-import { HandshakeError } from '../protocol/errors';
 import { HandshakeClient, HandshakeServer, PACKET_SIZE } from '../protocol/handshake';
 import {
   buildError,
@@ -26,21 +30,31 @@ import {
   StatusCode,
 } from '../protocol/message';
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
+import { MemorySocket } from './memorySocket';
 
-/** A fault the scripted far end injects into the handshake bytes. */
-export type HandshakeFault = 'BAD_VERSION' | 'BAD_DIGEST' | 'BAD_ECHO';
+/**
+ * A fault the scripted far end injects into its first handshake packet. (BAD_ECHO is not one: the
+ * runtime accepts any echo, as nginx-rtmp and FFmpeg do, so it never reports BAD_ECHO.)
+ */
+export type HandshakeFault = 'BAD_VERSION' | 'BAD_DIGEST';
 
 export interface ScriptedPeerOptions {
   /** Form the far-end server answers in ('digest' answers each client in its own form). */
   serverForm?: HandshakeForm;
-  /** Form the far-end client uses when the machine plays the server role. Default 'digest'. */
+  /** Form the far-end client uses when the machine plays the server role. Default: the machine's. */
   clientForm?: HandshakeForm;
-  /** Chunk size the far end sends with. Default 128. */
+  /** Chunk size the far end sends with (announced after the handshake). Default 128. */
   chunkSize?: number;
   /** Seed of the deterministic bytes used in C1/S1. */
   seed?: number;
-  /** Clock for the handshake time fields. Default: always 0. */
+  /** Clock for the handshake time fields and the transport. Default: always 0. */
   clock?: () => number;
+  /**
+   * The transport's `mediaTickMs` when its input names none. Default 0: every audio or video
+   * message ticks (the models run on a simulated clock; the throttling itself is tested in
+   * test/io/units/mediaTicker.test.ts).
+   */
+  mediaTickMs?: number;
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), for reproducible handshakes. */
@@ -65,6 +79,38 @@ export class ScriptError extends Error {
   override name = 'ScriptError';
 }
 
+/** Where the transport believes it connects (nothing listens there: the socket is in memory). */
+const MEMORY_TARGET: TransportTarget = { protocol: 'rtmp', host: '127.0.0.1', port: 1935 };
+
+/** The Node error code a socket raises for each transport error code. */
+const ERRNO: Partial<Record<TransportErrorCode, string>> = {
+  REFUSED: 'ECONNREFUSED',
+  RESET: 'ECONNRESET',
+  TIMEOUT: 'ETIMEDOUT',
+  DNS: 'ENOTFOUND',
+  CLOSED: 'ERR_SOCKET_CLOSED',
+  TLS: 'ERR_TLS_CERT_ALTNAME_INVALID',
+};
+/** Errors only a connect attempt raises. */
+const CONNECT_ONLY: ReadonlySet<TransportErrorCode> = new Set(['REFUSED', 'DNS']);
+
+function socketError(code: TransportErrorCode, message: string): Error {
+  return Object.assign(new Error(message), { code: ERRNO[code], syscall: 'read' });
+}
+
+/** An AVC keyframe NALU tag body: what the scripted server sends as media. */
+const KEYFRAME = Uint8Array.from([0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+
+/**
+ * The session side of the transport: every routed stream has a sink, as in a client where a play
+ * or a publish registers its sink before its stream exists.
+ */
+class SinkForEveryStream extends MediaRouter {
+  override get(key: string): SubjectSink | undefined {
+    return this.sink(key);
+  }
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);
@@ -72,57 +118,52 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Data messages the runtime transport gives the machines rather than the media sinks. */
-const DATA_FOR_MACHINES = new Set([
-  'onStatus',
-  'onPlayStatus',
-  'onBWDone',
-  'onFCPublish',
-  'onFCUnpublish',
-]);
-
-/** An AVC keyframe NALU tag body: what the scripted server sends as media. */
-const KEYFRAME = Uint8Array.from([0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-
 /**
  * One socket: created when a NetConnection invokes its transport, gone when that state exits.
- * `commands` is everything the machine told the transport; `received` is what the far-end
- * server decoded from the bytes the machine sent.
+ * `commands` is everything the machine told the transport (observed, not acted on: the real
+ * transport acts); `delivered` is every event the transport sent the machine; `received` is what
+ * the far end decoded from the bytes the transport wrote.
  */
 export class PeerSocket {
   readonly commands: TransportCommand[] = [];
   readonly received: RtmpMessage[] = [];
-  /** Every event this socket delivered to the machines. */
+  /** Every event the transport delivered to the machines. */
   readonly delivered: TransportEvent[] = [];
   /** Protocol mistakes of the machine (e.g. a message before the handshake completed). */
   readonly violations: string[] = [];
   private readonly answered = new Set<number>();
-  private phase: 'new' | 'open' | 'handshaking' | 'established' | 'closed' = 'new';
+  private phase: 'new' | 'connecting' | 'open' | 'handshaking' | 'established' | 'closed' = 'new';
   private stopped = false;
   private role: HandshakeRole = 'client';
-  private local: HandshakeClient | HandshakeServer | undefined;
+  private form: HandshakeForm = 'digest';
+  private near: MemorySocket | undefined;
+  private pendingConnect:
+    | { done: (err: unknown, socket?: MemorySocket) => void; onData?: (b: Uint8Array) => void }
+    | undefined;
+  /** The far end's handshake codec (a server when the machine is the client). */
   private remote: HandshakeClient | HandshakeServer | undefined;
-  /** Bytes the far end still has to deliver in the handshake (client role: S2; server: C2). */
+  private remoteDone = false;
+  /** What the far end answered so far and has not delivered (client role: S0+S1+S2). */
+  private answer: Uint8Array = new Uint8Array(0);
+  /** The far end's second packet, held for echo() (client role: S2; server role: C2). */
   private heldEcho: Uint8Array | undefined;
-  /** Bytes our side still has to deliver to the far end (client role: C2). */
-  private toRemote: Uint8Array | undefined;
-  private readonly clientEncoder = new ChunkEncoder();
   private readonly serverDecoder = new ChunkDecoder();
   private readonly serverEncoder: ChunkEncoder;
-  private readonly clientDecoder = new ChunkDecoder();
-  private readonly routes = new Map<number, string>();
+  private pendingServerChunkSize = false;
 
   constructor(
     readonly connectionId: string,
-    /** Where this socket's events go (the transport's parent). */
-    public deliver: (event: TransportEvent) => void,
     private readonly options: ScriptedPeerOptions = {},
   ) {
     this.serverEncoder = new ChunkEncoder({ chunkSize: options.chunkSize ?? 128 });
     if (options.chunkSize && options.chunkSize !== 128) this.pendingServerChunkSize = true;
   }
 
-  private pendingServerChunkSize = false;
+  /** The transport's socket opener: the connection waits for accept() or fail(). */
+  readonly connector: TransportConnector = (_target, options, done) => {
+    this.phase = 'connecting';
+    this.pendingConnect = { done, onData: options.readInto?.onData };
+  };
 
   /** Whether the transport actor that owns this socket was stopped. */
   get isStopped(): boolean {
@@ -171,74 +212,136 @@ export class PeerSocket {
     return this.received.filter((m): m is Extract<RtmpMessage, { type: T }> => m.type === type);
   }
 
-  /** Called by the transport actor for every command. */
-  onCommand(command: TransportCommand): void {
+  /** @internal Sees each command before the transport acts on it. */
+  observeCommand(command: TransportCommand): void {
     this.commands.push(command);
-    switch (command.type) {
-      case 'TRANSPORT.OPEN':
-        if (this.phase === 'new') this.phase = 'open';
-        return;
-      case 'TRANSPORT.HANDSHAKE_START':
-        this.startHandshake(command.role, command.form);
-        return;
-      case 'TRANSPORT.SEND':
-        this.clientSends(command.message);
-        return;
-      case 'TRANSPORT.SET_CHUNK_SIZE':
-        this.clientSends({
-          type: 'SetChunkSize',
-          chunkSize: command.chunkSize,
-          timestamp: 0,
-          streamId: 0,
+    if (command.type === 'TRANSPORT.HANDSHAKE_START') {
+      this.role = command.role;
+      this.form = command.form;
+      this.phase = 'handshaking';
+      if (command.role === 'client') {
+        this.remote = new HandshakeServer({
+          form: this.options.serverForm ?? 'digest',
+          random: seededBytes((this.options.seed ?? 7) + 1),
+          clock: this.options.clock ?? (() => 0),
         });
-        this.clientEncoder.setChunkSize(command.chunkSize);
-        return;
-      case 'TRANSPORT.ROUTE_MEDIA':
-        this.routes.set(command.streamId, command.sinkKey);
-        return;
-      case 'TRANSPORT.UNROUTE_MEDIA':
-        if (this.routes.get(command.streamId) === command.sinkKey) {
-          this.routes.delete(command.streamId);
-        }
-        return;
-      case 'TRANSPORT.SET_ACK_WINDOW':
-      case 'TRANSPORT.CLOSE':
-        return;
+      }
     }
   }
 
-  /** Called when the transport actor stops (its state was exited). */
+  /** @internal Sees each event the transport sends the machine. */
+  observeEvent(event: TransportEvent): void {
+    this.delivered.push(event);
+  }
+
+  /** @internal The transport actor stopped (its state was exited). */
   onStopped(): void {
     this.stopped = true;
     this.phase = 'closed';
   }
 
-  private emit(event: TransportEvent): void {
+  /** Delivers far-end bytes to the transport and returns the events it sent meanwhile. */
+  private toTransport(bytes: Uint8Array): TransportEvent[] {
     if (this.stopped) throw new ScriptError(`socket ${this.connectionId} is closed`);
-    this.delivered.push(event);
-    this.deliver(event);
+    if (!this.near || this.near.destroyed) {
+      throw new ScriptError(`socket ${this.connectionId} is not connected`);
+    }
+    const before = this.delivered.length;
+    this.near.deliver(bytes);
+    return this.delivered.slice(before);
+  }
+
+  /** The bytes the transport wrote: the far end's handshake codec, then its chunk decoder. */
+  private fromTransport(bytes: Uint8Array): void {
+    if (this.phase !== 'handshaking' && this.phase !== 'established') {
+      this.violations.push(`the transport wrote ${bytes.byteLength} bytes while ${this.phase}`);
+      return;
+    }
+    let rest = bytes;
+    if (!this.remoteDone) {
+      if (!this.remote) {
+        this.violations.push('the transport wrote before the handshake started');
+        return;
+      }
+      const progress = this.remote.push(bytes);
+      if (progress.send.byteLength > 0) {
+        if (this.role === 'client') this.answer = concat(this.answer, progress.send);
+        else this.heldEcho = progress.send.slice();
+      }
+      if (progress.kind !== 'completed') return;
+      this.remoteDone = true;
+      rest = progress.remaining;
+    }
+    if (rest.byteLength === 0) return;
+    if (this.phase !== 'established') {
+      this.violations.push(
+        `the transport wrote ${rest.byteLength} bytes of chunks before the handshake completed`,
+      );
+      return;
+    }
+    for (const raw of this.serverDecoder.push(rest)) this.received.push(decodeMessage(raw));
   }
 
   // ---------------------------------------------------------------- socket level
 
   /** The TCP connection succeeded (needs TRANSPORT.OPEN from the machine). */
   accept(): void {
-    if (!this.hasCommand('TRANSPORT.OPEN')) {
-      throw new ScriptError('accept(): the machine never sent TRANSPORT.OPEN');
+    if (!this.pendingConnect) {
+      throw new ScriptError('accept(): the transport is not connecting (no TRANSPORT.OPEN)');
     }
+    const { done, onData } = this.pendingConnect;
+    this.pendingConnect = undefined;
+    this.near = new MemorySocket((bytes) => this.fromTransport(bytes));
+    this.near.onData = onData;
     this.phase = 'open';
-    this.emit({ type: 'TRANSPORT.CONNECTED' });
+    done(undefined, this.near);
   }
 
-  /** A socket error (REFUSED, RESET, ... PROTOCOL, LIMIT). */
+  /**
+   * A transport error. While connecting: the connect fails (REFUSED, RESET, TIMEOUT, DNS, CLOSED,
+   * TLS). Connected: the socket raises it (RESET, TIMEOUT, CLOSED, TLS), or, for PROTOCOL and
+   * LIMIT once the handshake is done, the far end sends bytes the transport must refuse (a chunk
+   * on a chunk stream never opened; a Set Chunk Size above the limit).
+   */
   fail(code: TransportErrorCode, message = `scripted ${code}`): void {
-    this.emit({ type: 'TRANSPORT.ERROR', code, message });
+    if (this.pendingConnect) {
+      if (!ERRNO[code]) throw new ScriptError(`fail(${code}): a connect cannot fail that way`);
+      const { done } = this.pendingConnect;
+      this.pendingConnect = undefined;
+      this.phase = 'closed';
+      done(socketError(code, message));
+      return;
+    }
+    if (!this.near) throw new ScriptError(`fail(${code}): no connection`);
+    if (code === 'PROTOCOL' || code === 'LIMIT') {
+      if (this.phase !== 'established') {
+        throw new ScriptError(`fail(${code}): no chunks flow before the handshake completed`);
+      }
+      this.toTransport(
+        code === 'PROTOCOL'
+          ? Uint8Array.of(0xc0 | 50, 0, 0, 0) // fmt 3 on chunk stream 50, never opened
+          : this.serverEncoder.encode(
+              encodeMessage({
+                type: 'SetChunkSize',
+                chunkSize: 0x20000,
+                timestamp: 0,
+                streamId: 0,
+              }),
+            ),
+      );
+      return;
+    }
+    if (CONNECT_ONLY.has(code)) {
+      throw new ScriptError(`fail(${code}): only a connect fails that way`);
+    }
+    if (!this.near.destroyed) this.near.fail(socketError(code, message));
   }
 
   /** The far end closed the socket. */
   hangUp(): void {
+    if (!this.near) throw new ScriptError('hangUp(): the socket never connected');
     this.phase = 'closed';
-    this.emit({ type: 'TRANSPORT.CLOSED', byPeer: true });
+    this.near.hangUp();
   }
 
   /** The close the machine asked for completed (needs TRANSPORT.CLOSE from the machine). */
@@ -246,40 +349,33 @@ export class PeerSocket {
     if (!this.hasCommand('TRANSPORT.CLOSE')) {
       throw new ScriptError('confirmClose(): the machine never sent TRANSPORT.CLOSE');
     }
+    if (!this.near?.ended) {
+      throw new ScriptError('confirmClose(): the transport did not end a connected socket');
+    }
     this.phase = 'closed';
-    this.emit({ type: 'TRANSPORT.CLOSED', byPeer: false });
+    this.near.hangUp();
   }
 
-  /** Bytes received passed the acknowledgement window. */
-  ackDue(sequenceNumber: number): void {
-    this.emit({ type: 'TRANSPORT.ACK_DUE', sequenceNumber });
+  /**
+   * The far end sends bytes (Acknowledgement messages) until bytes received pass the window the
+   * machine set (TRANSPORT.SET_ACK_WINDOW): returns the TRANSPORT.ACK_DUE the transport raised.
+   */
+  ackDue(): Extract<TransportEvent, { type: 'TRANSPORT.ACK_DUE' }> {
+    const window = this.lastCommand('TRANSPORT.SET_ACK_WINDOW')?.windowSize;
+    if (!window) throw new ScriptError('ackDue(): the machine set no acknowledgement window');
+    let sent = 0;
+    while (sent <= window) {
+      const bytes = this.serverEncoder.encode(
+        encodeMessage({ type: 'Acknowledgement', sequenceNumber: 0, timestamp: 0, streamId: 0 }),
+      );
+      sent += bytes.byteLength;
+      const due = this.toTransport(bytes).find((e) => e.type === 'TRANSPORT.ACK_DUE');
+      if (due) return due as Extract<TransportEvent, { type: 'TRANSPORT.ACK_DUE' }>;
+    }
+    throw new ScriptError(`ackDue(): no TRANSPORT.ACK_DUE after ${window} bytes`);
   }
 
   // ---------------------------------------------------------------- handshake
-
-  private startHandshake(role: HandshakeRole, form: HandshakeForm): void {
-    const random = seededBytes(this.options.seed ?? 7);
-    const clock = this.options.clock ?? (() => 0);
-    this.role = role;
-
-    this.phase = 'handshaking';
-    if (role === 'client') {
-      // Our side is the client (strict about echoes, unlike the runtime, so BAD_ECHO is testable).
-      this.local = new HandshakeClient({ form, random, clock, strictEcho: true });
-      this.remote = new HandshakeServer({
-        form: this.options.serverForm ?? 'digest',
-        random,
-        clock,
-      });
-    } else {
-      this.local = new HandshakeServer({ form: 'digest', random, clock, strictEcho: true });
-      this.remote = new HandshakeClient({
-        form: this.options.clientForm ?? form,
-        random,
-        clock,
-      });
-    }
-  }
 
   /** Whether the handshake has started (TRANSPORT.HANDSHAKE_START) and is not finished. */
   get handshaking(): boolean {
@@ -287,58 +383,47 @@ export class PeerSocket {
   }
 
   /**
-   * Delivers the far end's first handshake packet (client role: S0+S1; server role: C0+C1) through
-   * the real codecs. Returns the event the transport reported: HANDSHAKE.PEER_HELLO, or
-   * HANDSHAKE.FAILED when `fault` breaks the bytes (BAD_VERSION, or BAD_DIGEST in the client's
-   * digest form).
+   * Delivers the far end's first handshake packet (client role: S0+S1; server role: C0+C1).
+   * Returns the event the transport reported: HANDSHAKE.PEER_HELLO, or HANDSHAKE.FAILED when
+   * `fault` breaks the bytes (BAD_VERSION, or BAD_DIGEST in the client's digest form).
    */
   hello(fault?: HandshakeFault): TransportEvent {
-    if (!this.local || !this.remote || this.phase !== 'handshaking') {
+    if (this.phase !== 'handshaking') {
       throw new ScriptError('hello(): no TRANSPORT.HANDSHAKE_START from the machine');
     }
     let bytes: Uint8Array;
     if (this.role === 'client') {
-      const c0c1 = (this.local as HandshakeClient).start();
-      const answer = (this.remote as HandshakeServer).push(c0c1).send.slice();
-      bytes = answer.subarray(0, 1 + PACKET_SIZE);
-      this.heldEcho = answer.subarray(1 + PACKET_SIZE);
+      if (this.answer.byteLength < 1 + PACKET_SIZE) {
+        throw new ScriptError('hello(): the transport has not written C0+C1');
+      }
+      bytes = this.answer.slice(0, 1 + PACKET_SIZE);
+      this.heldEcho = this.answer.slice(1 + PACKET_SIZE);
+      this.answer = new Uint8Array(0);
     } else {
-      bytes = (this.remote as HandshakeClient).start().slice();
+      const client = new HandshakeClient({
+        form: this.options.clientForm ?? this.form,
+        random: seededBytes((this.options.seed ?? 7) + 2),
+        clock: this.options.clock ?? (() => 0),
+      });
+      this.remote = client;
+      bytes = client.start().slice();
     }
     if (fault === 'BAD_VERSION') bytes[0] = 4;
     if (fault === 'BAD_DIGEST') bytes[1 + 1500] ^= 0xff;
-    const event = this.feedLocal(bytes);
-    if (event.type !== 'HANDSHAKE.FAILED' && this.role === 'server') {
-      // The far-end client reads S0+S1+S2 and answers C2, which waits for echo().
-      const progress = (this.remote as HandshakeClient).push(this.toRemote ?? new Uint8Array());
-      this.toRemote = undefined;
-      this.heldEcho = progress.send.slice();
-    }
-    this.emit(event);
-    return event;
+    return this.lastOf(this.toTransport(bytes), 'hello()');
   }
 
-  /**
-   * Delivers the far end's second packet (client role: S2; server role: C2). `BAD_ECHO` breaks it
-   * (simple form, where echoes are checked).
-   */
-  echo(fault?: HandshakeFault): TransportEvent {
+  /** Delivers the far end's second packet (client role: S2; server role: C2). */
+  echo(): TransportEvent {
     if (!this.heldEcho || this.phase !== 'handshaking') {
       throw new ScriptError('echo(): hello() has not been delivered');
     }
-    const bytes = this.heldEcho.slice();
+    const bytes = this.heldEcho;
     this.heldEcho = undefined;
-    if (fault === 'BAD_ECHO') bytes[100] ^= 0xff;
-    const event = this.feedLocal(bytes);
-    if (event.type === 'HANDSHAKE.PEER_ECHO') {
-      // Both sides are done before the transport reports it: chunks may follow at once.
-      if (this.role === 'client' && this.toRemote) {
-        (this.remote as HandshakeServer).push(this.toRemote);
-        this.toRemote = undefined;
-      }
-      this.phase = 'established';
-    }
-    this.emit(event);
+    // Chunks may follow at once: the far end is done before the transport reports it.
+    this.phase = 'established';
+    const event = this.lastOf(this.toTransport(bytes), 'echo()');
+    if (event.type !== 'HANDSHAKE.PEER_ECHO') this.phase = 'closed';
     if (event.type === 'HANDSHAKE.PEER_ECHO' && this.pendingServerChunkSize) {
       this.pendingServerChunkSize = false;
       this.send({
@@ -351,26 +436,10 @@ export class PeerSocket {
     return event;
   }
 
-  private feedLocal(bytes: Uint8Array): TransportEvent {
-    try {
-      const progress = this.local!.push(bytes);
-      if (progress.send.byteLength > 0) {
-        this.toRemote = this.toRemote
-          ? concat(this.toRemote, progress.send)
-          : progress.send.slice();
-      }
-      const step = progress.events[progress.events.length - 1];
-      if (!step) throw new ScriptError('the handshake codec made no progress');
-      return step.step === 'peerHello'
-        ? { type: 'HANDSHAKE.PEER_HELLO', version: step.version, form: step.form }
-        : { type: 'HANDSHAKE.PEER_ECHO' };
-    } catch (err) {
-      if (err instanceof HandshakeError && err.code !== 'TRUNCATED' && err.code !== 'TIMEOUT') {
-        const code = err.code as 'BAD_VERSION' | 'BAD_DIGEST' | 'BAD_ECHO';
-        return { type: 'HANDSHAKE.FAILED', code, message: err.message };
-      }
-      throw err;
-    }
+  private lastOf(events: TransportEvent[], what: string): TransportEvent {
+    const event = events[events.length - 1];
+    if (!event) throw new ScriptError(`${what}: the transport reported nothing`);
+    return event;
   }
 
   /** The whole handshake (hello then echo). */
@@ -381,23 +450,16 @@ export class PeerSocket {
 
   // ---------------------------------------------------------------- messages
 
-  private clientSends(message: RtmpMessage): void {
-    if (this.phase !== 'established') {
-      // Thrown here it would only fail the transport actor; record it for the test to see.
-      this.violations.push(
-        `the machine sent ${message.type} ${'name' in message ? message.name : ''} while the socket was ${this.phase}`,
-      );
-      return;
-    }
-    const bytes = this.clientEncoder.encode(encodeMessage(message));
-    for (const raw of this.serverDecoder.push(bytes)) this.received.push(decodeMessage(raw));
+  private sendRaw(message: RtmpMessage): TransportEvent[] {
+    const bytes = this.serverEncoder.encode(encodeMessage(message));
+    if (message.type === 'SetChunkSize') this.serverEncoder.setChunkSize(message.chunkSize);
+    return this.toTransport(bytes);
   }
 
   /**
-   * The server sends `message`: encoded, chunked, de-chunked and decoded, then delivered as the
-   * runtime transport would (RTMP.MESSAGE; audio/video on a routed stream become MEDIA.TICK).
-   * A `_result`/`_error` must answer a command the server received and has not answered yet.
-   * Returns the decoded message.
+   * The server sends `message`, encoded and chunked, to the transport, which routes it as it
+   * does in production. A `_result`/`_error` must answer a command the server received and has
+   * not answered yet. Returns the message.
    */
   send(message: RtmpMessage): RtmpMessage {
     if (this.phase !== 'established') {
@@ -417,30 +479,11 @@ export class PeerSocket {
       }
       this.answered.add(message.transactionId);
     }
-    const bytes = this.serverEncoder.encode(encodeMessage(message));
-    if (message.type === 'SetChunkSize') this.serverEncoder.setChunkSize(message.chunkSize);
-    const decoded = this.clientDecoder.push(bytes).map((raw) => decodeMessage(raw));
-    if (decoded.length !== 1) throw new ScriptError(`send(): ${decoded.length} messages decoded`);
-    const out = decoded[0];
-    if (out.type === 'Audio' || out.type === 'Video') {
-      if (this.routes.has(out.streamId) || this.routes.size === 1) {
-        this.emit({
-          type: 'MEDIA.TICK',
-          streamId: out.streamId,
-          keyframe: out.type === 'Video' && ((out.payload[0] >> 4) & 0x07) === 1,
-          timestamp: out.timestamp,
-        });
-      }
-      return out;
-    }
-    if (out.type === 'Data' && !DATA_FOR_MACHINES.has(out.name) && this.routes.size > 0) {
-      return out; // media data (onMetaData...) goes to the stream's sink, not to the machines
-    }
-    this.emit({ type: 'RTMP.MESSAGE', message: out });
-    return out;
+    this.sendRaw(message);
+    return message;
   }
 
-  /** A keyframe on message stream `streamId` at `timestamp` (becomes a MEDIA.TICK). */
+  /** A keyframe on message stream `streamId` at `timestamp` (the transport ticks the machines). */
   sendKeyframe(streamId: number, timestamp: number): void {
     this.send({ type: 'Video', payload: KEYFRAME, streamId, timestamp });
   }
@@ -495,30 +538,90 @@ export class PeerSocket {
 
 /**
  * The scripted peer: `transport` is the actor logic to provide as the NetConnection's
- * `transport`; every invocation opens a new PeerSocket, found with `socket(connectionId)`.
+ * `transport` (the runtime transport over an in-memory socket); every invocation opens a new
+ * PeerSocket, found with `socket(connectionId)`.
  */
 export class ScriptedPeer {
   readonly sockets: PeerSocket[] = [];
+  /** The media sinks of the streams the transports route (one per sink key). */
+  readonly router: MediaRouter = new SinkForEveryStream();
   readonly transport;
 
   constructor(readonly options: ScriptedPeerOptions = {}) {
     this.transport = fromCallback<TransportCommand, unknown, AnyEventObject>(
-      ({ sendBack, receive, self }) => {
+      ({ input, sendBack, receive, self }) => {
         const connectionId =
           (self as unknown as { _parent?: { id: string } })._parent?.id ?? 'connection';
-        const socket = new PeerSocket(connectionId, (event) => sendBack(event), this.options);
-        this.sockets.push(socket);
-        receive((command) => socket.onCommand(command));
-        return () => socket.onStopped();
+        return this.run(connectionId, input, sendBack, receive, self);
       },
     );
   }
 
-  /** A socket that is not a transport actor (for testing the handshake machine on its own). */
-  detachedSocket(deliver: (event: TransportEvent) => void, connectionId = 'detached'): PeerSocket {
-    const socket = new PeerSocket(connectionId, deliver, this.options);
+  private run(
+    connectionId: string,
+    input: unknown,
+    sendBack: (event: TransportEvent) => void,
+    receive: (listener: (command: TransportCommand) => void) => void,
+    self?: unknown,
+  ): () => void {
+    const socket = new PeerSocket(connectionId, this.options);
     this.sockets.push(socket);
-    return socket;
+    const given = (input ?? {}) as { target?: TransportTarget; mediaTickMs?: number };
+    const deps: TransportDeps = {
+      router: this.router,
+      clock: this.options.clock ?? (() => 0),
+      random: seededBytes(this.options.seed ?? 7),
+      connect: socket.connector,
+    };
+    const stop = runTransport(deps, {
+      input: {
+        ...given,
+        target: given.target ?? MEMORY_TARGET,
+        mediaTickMs: given.mediaTickMs ?? this.options.mediaTickMs ?? 0,
+      },
+      sendBack: (event) => {
+        socket.observeEvent(event);
+        sendBack(event);
+      },
+      receive: (listener) =>
+        receive((command) => {
+          socket.observeCommand(command);
+          listener(command);
+        }),
+      self,
+    });
+    return () => {
+      stop();
+      socket.onStopped();
+    };
+  }
+
+  /**
+   * A connected transport that is not a NetConnection's child (for testing the handshake machine
+   * on its own): its events go to `deliver`, `transport` takes the machine's commands.
+   */
+  detached(
+    deliver: (event: TransportEvent) => void,
+    connectionId = 'detached',
+  ): { socket: PeerSocket; transport: AnyActorRef } {
+    let command: ((c: TransportCommand) => void) | undefined;
+    const transport = createActor(
+      fromCallback<TransportCommand>(({ receive }) =>
+        this.run(
+          connectionId,
+          undefined,
+          (event) => deliver(event),
+          (listener) => {
+            command = listener;
+            receive(listener);
+          },
+        ),
+      ),
+    ).start();
+    const socket = this.sockets[this.sockets.length - 1];
+    command?.({ type: 'TRANSPORT.OPEN' });
+    socket.accept();
+    return { socket, transport };
   }
 
   /** The latest socket of `connectionId` (any connection when omitted). */

@@ -1,7 +1,8 @@
 /**
  * The test model of netConnectionMachine: the events worth sending in each state (success,
- * refusals, each transport error, duties, stream traffic), and a harness that realizes them
- * through a scripted peer speaking real RTMP bytes, with a simulated clock.
+ * refusals, each transport error the runtime can raise there, duties, stream traffic), and a
+ * harness that realizes them through the runtime transport, connected in memory to a scripted far
+ * end speaking real RTMP bytes, with a simulated clock.
  */
 import {
   createActor,
@@ -26,7 +27,7 @@ import {
   buildResult,
   StatusCode,
 } from '../../protocol/message';
-import { delayOf, type ReplayHarness } from '../paths';
+import { delayOf, pathFromEvents, type ModelPath, type ReplayHarness } from '../paths';
 import { createScriptedPeer, ScriptError, type ScriptedPeer } from '../scriptedPeer';
 
 /** A stand-in stream actor that records what the connection tells it. */
@@ -41,16 +42,21 @@ export function createProbe(id = 'stream-probe'): { ref: AnyActorRef; log: AnyEv
   return { ref, log };
 }
 
-const ALL_ERRORS: TransportErrorCode[] = [
+/** What a connect attempt can fail with (the socket opener's errors). */
+const CONNECT_ERRORS: TransportErrorCode[] = [
   'REFUSED',
   'RESET',
   'TIMEOUT',
   'DNS',
   'CLOSED',
   'TLS',
-  'PROTOCOL',
-  'LIMIT',
 ];
+/** What a connected socket can raise before chunks flow (REFUSED and DNS only come from a connect). */
+const SOCKET_ERRORS: TransportErrorCode[] = ['RESET', 'TIMEOUT', 'CLOSED', 'TLS'];
+/** ... and once chunks flow, bytes the transport refuses too. */
+const CHUNK_ERRORS: TransportErrorCode[] = [...SOCKET_ERRORS, 'PROTOCOL', 'LIMIT'];
+/** The peer's Window Acknowledgement Size in the model: small, so that filling it is cheap. */
+const MODEL_ACK_WINDOW = 2_048;
 
 export const CONNECT_REFUSALS = {
   rejected: {
@@ -102,13 +108,16 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
     if (snapshot.status !== 'active') return [];
     const ctx = snapshot.context as NetConnectionContext;
     const createStream = { type: 'NC.CREATE_STREAM', requester: modelProbe.ref, sinkKey: 'probe' };
-    const errors = errorEvents(lean ? ['RESET', 'PROTOCOL'] : ALL_ERRORS);
+    // The transport errors the runtime can raise in each state (realized as a socket would).
+    const errors = errorEvents(lean ? ['RESET', 'PROTOCOL'] : CHUNK_ERRORS);
     const hangUp = { type: 'TRANSPORT.CLOSED', byPeer: true };
     const close = { type: 'NC.CLOSE' };
     if (snapshot.matches('idle')) return [{ type: 'NC.CONNECT' }, close, createStream];
     if (snapshot.matches('retrying')) return [close, ...(lean ? [] : [createStream])];
     if (snapshot.matches({ session: 'opening' })) {
-      return [{ type: 'TRANSPORT.CONNECTED' }, ...errors, hangUp, close];
+      // No TRANSPORT.CLOSED: a socket closed while connecting fails the connect (CLOSED).
+      const connectErrors = errorEvents(lean ? ['RESET', 'TLS'] : CONNECT_ERRORS);
+      return [{ type: 'TRANSPORT.CONNECTED' }, ...connectErrors, close];
     }
     if (snapshot.matches({ session: 'handshaking' })) {
       const done = (output: unknown) => ({ type: 'xstate.done.actor.handshake', output });
@@ -119,12 +128,12 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
         done({ ok: false, reason: 'BAD_DIGEST', message: 'bad digest' }),
       ];
       if (!lean) outputs.push(done({ ok: false, reason: 'BAD_VERSION', message: 'bad version' }));
-      return [...outputs, ...errors, close];
+      return [...outputs, ...errorEvents(lean ? ['RESET'] : SOCKET_ERRORS), close];
     }
     const duties: AnyEventObject[] = [
       {
         type: 'RTMP.MESSAGE',
-        message: { type: 'WindowAckSize', windowSize: 5_000_000, timestamp: 0, streamId: 0 },
+        message: { type: 'WindowAckSize', windowSize: MODEL_ACK_WINDOW, timestamp: 0, streamId: 0 },
       },
       {
         type: 'RTMP.MESSAGE',
@@ -150,7 +159,9 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
         type: 'RTMP.MESSAGE',
         message: { type: 'SetChunkSize', chunkSize: 4096, timestamp: 0, streamId: 0 },
       },
-      { type: 'TRANSPORT.ACK_DUE', sequenceNumber: 5_000_000 },
+      // The transport raises ACK_DUE only once the peer set a window (its sequence number is
+      // whatever it counted: the harness checks the Acknowledgement against that).
+      ...((ctx.peer.ackWindow ?? 0) > 0 ? [{ type: 'TRANSPORT.ACK_DUE', sequenceNumber: 0 }] : []),
     ];
     if (snapshot.matches({ session: 'connecting' })) {
       const tid = ctx.connectTransactionId;
@@ -215,7 +226,8 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       return [...out, ...(lean ? [] : duties), ...errors, hangUp, close];
     }
     if (snapshot.matches({ session: 'closing' })) {
-      return [{ type: 'TRANSPORT.CLOSED', byPeer: false }, ...errorEvents(['RESET'])];
+      // Socket errors after our close are not reported; broken bytes still are.
+      return [{ type: 'TRANSPORT.CLOSED', byPeer: false }, ...errorEvents(['PROTOCOL'])];
     }
     return [];
   };
@@ -231,8 +243,13 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       streams: Object.keys(ctx.streams),
     };
   };
+  /** ... and whether the peer set an acknowledgement window (ACK_DUE needs one). */
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
-    JSON.stringify({ value: snapshot.value, ...project(snapshot) });
+    JSON.stringify({
+      value: snapshot.value,
+      ...project(snapshot),
+      ackWindow: ((snapshot.context as NetConnectionContext).peer.ackWindow ?? 0) > 0,
+    });
 
   /** A live NetConnection on a scripted peer, with a simulated clock. */
   const harness = (inspect: (ev: InspectionEvent) => void) => {
@@ -271,7 +288,7 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
           else socket().confirmClose();
           return;
         case 'TRANSPORT.ACK_DUE':
-          socket().ackDue(event.sequenceNumber);
+          socket().ackDue();
           return;
         case 'RTMP.MESSAGE':
           socket().send(event.message);
@@ -293,9 +310,6 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
             clock.increment((before.context as NetConnectionContext).timeouts.handshake);
           } else if (output.reason === 'SOCKET_CLOSED') {
             socket().hangUp();
-          } else if (output.reason === 'BAD_ECHO') {
-            socket().hello();
-            socket().echo('BAD_ECHO');
           } else {
             socket().hello(output.reason as 'BAD_VERSION' | 'BAD_DIGEST');
           }
@@ -369,8 +383,10 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
         }
       }
       if (event.type === 'TRANSPORT.ACK_DUE') {
+        const due = s?.delivered.filter((e) => e.type === 'TRANSPORT.ACK_DUE').at(-1);
         if (
-          !s?.receivedOf('Acknowledgement').some((a) => a.sequenceNumber === event.sequenceNumber)
+          !due ||
+          !s?.receivedOf('Acknowledgement').some((a) => a.sequenceNumber === due.sequenceNumber)
         ) {
           throw new Error('no Acknowledgement sent');
         }
@@ -410,9 +426,75 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
     };
   };
 
+  /**
+   * Path steps the runtime transport takes by itself: told to close while its socket is still
+   * connecting, it answers TRANSPORT.CLOSED at once, so the steps the model takes in `closing`
+   * after an NC.CLOSE in `opening` have already happened (an oracle replay skips them).
+   */
+  const answeredAtOnce = (path: ModelPath): number => {
+    let n = 0;
+    let prev = path.initial;
+    let fromOpening = false;
+    for (const step of path.steps) {
+      if (fromOpening && prev.matches({ session: 'closing' })) n++;
+      else fromOpening = false;
+      if (step.event.type === 'NC.CLOSE' && prev.matches({ session: 'opening' })) {
+        fromOpening = true;
+      }
+      prev = step.state;
+    }
+    return n;
+  };
+
+  /**
+   * `closing` with a connected socket, left each way (closed, broken bytes, close timeout): the
+   * walk reaches `closing` first from `opening`, where the transport answers at once.
+   */
+  const closingPaths = (): ModelPath[] => {
+    const connected: AnyEventObject[] = [
+      { type: 'NC.CONNECT' },
+      { type: 'TRANSPORT.CONNECTED' },
+      {
+        type: 'xstate.done.actor.handshake',
+        output: { ok: true, peer: { version: 3, form: 'digest' } },
+      },
+      {
+        type: 'RTMP.MESSAGE',
+        message: buildResult(
+          1,
+          { fmsVer: 'FMS/3,0,1,123' },
+          {
+            level: 'status',
+            code: StatusCode.ConnectSuccess,
+            description: 'Connection succeeded.',
+          },
+        ),
+      },
+    ];
+    if (input.autostart) connected.shift();
+    return [
+      { type: 'TRANSPORT.CLOSED', byPeer: false },
+      { type: 'TRANSPORT.ERROR', code: 'PROTOCOL', message: 'scripted PROTOCOL' },
+      { type: 'xstate.after.closeTimeout.netConnection.session.closing' },
+    ].map((last, i) =>
+      pathFromEvents(machine, [...connected, { type: 'NC.CLOSE' }, last], {
+        input,
+        id: `closing#${i + 1}`,
+      }),
+    );
+  };
+
   return {
     machine,
     input,
+    answeredAtOnce,
+    closingPaths,
+    /** How to replay this model's paths: the transport answers some steps itself (oracle). */
+    replayOptions: {
+      mode: 'oracle' as const,
+      events: (s: AnyMachineSnapshot) => events(s),
+      project,
+    },
     events: (s: AnyMachineSnapshot) => events(s),
     /** The main line and one failure of each kind: keeps getSimplePaths' path count small. */
     simpleEvents: (s: AnyMachineSnapshot) =>

@@ -277,6 +277,10 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         case 'CONNECTION.FAILED': {
           const id = event.connectionId as string;
           const socket = peer.socket(id);
+          // A refused connect (a connection not yet that far gets there first); once connected,
+          // bytes the transport refuses.
+          if (ncSnapshot(id).matches({ session: 'opening' })) socket.accept();
+          if (ncSnapshot(id).matches({ session: 'handshaking' })) socket.completeHandshake();
           if (ncSnapshot(id).matches({ session: 'connecting' })) {
             socket.answerConnect({ ok: false, code: StatusCode.ConnectRejected });
           } else {
