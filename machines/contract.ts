@@ -218,3 +218,12 @@ export type StreamNotification =
    */
   | { type: 'STREAM.DISPLACED'; name: string; reason: 'STREAM_ID_IN_USE' }
   | { type: 'STREAM.STOPPED'; name: string };
+
+/**
+ * PlayOptions.endOnIdleMs (netStreamMachine) of a recorded play unless its options say otherwise (ms). Twice the
+ * default stall timeout: a recorded play that goes quiet first reads `stalled` (5 s) and ends only
+ * if nothing came for 10 s. The end of a file whose end messages were lost is caught sooner by
+ * DURATION_REACHED; this one is the fallback for a server gone silent mid-file, where ending too
+ * early cuts a play that would have finished and ending later costs only seconds.
+ */
+export const DEFAULT_VOD_IDLE_MS = 10_000;

@@ -15,7 +15,16 @@
  *
  * The public API listens to the emitted `stream.*` events (actor.on('stream.status', ...)).
  */
-import { and, assign, emit, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
+import {
+  and,
+  assign,
+  emit,
+  enqueueActions,
+  sendTo,
+  setup,
+  type AnyActorRef,
+  type SnapshotFrom,
+} from 'xstate';
 import {
   buildCloseStream,
   buildDeleteStream,
@@ -42,6 +51,7 @@ import type {
   StreamRetryReason,
   TransportEvent,
 } from './contract';
+import { DEFAULT_VOD_IDLE_MS } from './contract';
 import { retryDelay } from './netConnectionMachine';
 
 export type StreamMode = 'play' | 'publish';
@@ -74,6 +84,17 @@ export interface PlayOptions {
    * `keepWatching`; backoff `baseMs` 1000 doubling up to `maxMs` 30 000.
    */
   retry?: Partial<StreamRetryPolicy>;
+  /**
+   * End the play (`stream.ended`, reason IDLE_TIMEOUT) when no media arrived for this long (ms)
+   * since Play.Start, the last media, or a resume/seek: servers drop end-of-stream messages
+   * (nginx-rtmp under a VOD burst), so a recorded play must not wait for `Play.Stop` forever.
+   * Once a recorded play's media reached the duration its onMetaData announced
+   * (`STREAM.DURATION`), DURATION_GRACE_MS of silence (or this, if shorter) ends it with reason
+   * DURATION_REACHED. Default DEFAULT_VOD_IDLE_MS for a recorded play (start >= 0, or the server
+   * sent StreamIsRecorded), never for a live one (its silence is a stall: `stalled`, and
+   * `keepWatching` for more). 0 turns it off. A paused, seeking or retrying play never idles.
+   */
+  endOnIdleMs?: number;
 }
 
 /** How a stream retries its transient failures (a state `retrying` between attempts). */
@@ -134,6 +155,15 @@ export interface NetStreamInput {
   random?: () => number;
 }
 
+/**
+ * How a play that hears nothing more ends: its reason and the silence (ms, since the last media,
+ * Play.Start or a resume) after which it ends.
+ */
+export interface SilentEnd {
+  reason: 'IDLE_TIMEOUT' | 'DURATION_REACHED';
+  ms: number;
+}
+
 /** A transient failure being retried: what the `retrying` state announces. */
 export interface StreamRetry {
   /** Failed attempts in a row so far (1 after the first failure). */
@@ -185,24 +215,54 @@ export interface NetStreamFailure {
   limit?: StreamLimit;
 }
 
-/** The states a stream announces in `stream.state` events (`handle.state`). */
-export type NetStreamStateName =
-  | 'idle'
-  | 'creating'
-  | 'requesting'
-  | 'awaitingFirstFrame'
-  | 'flowing'
-  | 'stalled'
-  | 'paused'
-  | 'seeking'
-  | 'publishing'
-  | 'draining'
-  | 'interrupted'
-  | 'retrying'
-  | 'relocating'
-  | 'stopping'
-  | 'stopped'
-  | 'failed';
+/**
+ * The states a stream announces in `stream.state` events (`handle.state`): each names one state
+ * of the machine (checked at compile time against NetStreamStateKey, and at load).
+ */
+export const NET_STREAM_STATE_NAMES = [
+  'idle',
+  'creating',
+  'requesting',
+  'awaitingFirstFrame',
+  'flowing',
+  'stalled',
+  'paused',
+  'seeking',
+  'publishing',
+  'draining',
+  'interrupted',
+  'retrying',
+  'relocating',
+  'stopping',
+  'stopped',
+  'failed',
+] as const;
+
+/** A state a stream announces in `stream.state` events (`handle.state`). */
+export type NetStreamStateName = (typeof NET_STREAM_STATE_NAMES)[number];
+
+/**
+ * Where a stream is in its life, as a state tag (`snapshot.hasTag('down')`): every state has
+ * exactly one, on itself or an ancestor. `setup`: asking the server for the stream (createStream,
+ * play/publish, a move). `up`: the server has it (Play.Start/Publish.Start came): media flows, is
+ * awaited, paused or stalled. `down`: not on the server now (not started, interrupted, between
+ * retries, ending, stopped). `failed`: failed for good.
+ */
+export type NetStreamLifecycle = 'setup' | 'up' | 'down' | 'failed';
+
+/** Every lifecycle tag, in order. */
+export const NET_STREAM_LIFECYCLES: readonly NetStreamLifecycle[] = [
+  'setup',
+  'up',
+  'down',
+  'failed',
+];
+
+/** What a play accepts now, as a state tag: pause and seek (`playing`), resume (`paused`). */
+export type NetStreamControlTag = 'playing' | 'paused';
+
+/** The netStream machine's state tags (typed: `snapshot.hasTag` takes only these). */
+export type NetStreamTag = NetStreamLifecycle | NetStreamControlTag;
 
 export interface NetStreamContext {
   name: string;
@@ -239,6 +299,16 @@ export interface NetStreamContext {
   seekTarget: number | undefined;
   /** The last status of the seek under way (Seek.Notify, Play.Start/Reset). */
   seekStatus: StatusReply | undefined;
+  /** PlayOptions.endOnIdleMs as given (undefined: the default for the play's kind). */
+  endOnIdleMs: number | undefined;
+  /** The media's duration (ms) from its onMetaData, as the runtime reported it (STREAM.DURATION). */
+  durationMs: number | undefined;
+  /**
+   * The silent end of the wait under way (`silentEnd` when it started: Play.Start, the last media,
+   * a resume): its timers and guards read this, so what arrives meanwhile (StreamIsRecorded,
+   * STREAM.DURATION) counts from the next wait on.
+   */
+  silentDeadline: SilentEnd | undefined;
 }
 
 export type NetStreamEvent =
@@ -250,6 +320,8 @@ export type NetStreamEvent =
   | { type: 'STREAM.SEEK'; ms: number }
   /** Publish: the runtime flushed the media queued before STREAM.STOP. */
   | { type: 'STREAM.DRAINED' }
+  /** Play: the media's onMetaData announced this duration (ms); the runtime reads it. */
+  | { type: 'STREAM.DURATION'; ms: number }
   | ConnectionReply
   | ConnectionNotice
   | Extract<TransportEvent, { type: 'RTMP.MESSAGE' | 'MEDIA.TICK' }>;
@@ -295,6 +367,43 @@ export const DEFAULT_NET_STREAM_TIMEOUTS: Readonly<NetStreamTimeouts> = Object.f
   stop: 2_000,
   seek: 10_000,
 });
+
+/** PlayOptions.endOnIdleMs of a recorded play unless its options say otherwise (see contract). */
+export { DEFAULT_VOD_IDLE_MS };
+/** Once a recorded play's media reached its metadata duration, this much silence ends it (ms). */
+export const DURATION_GRACE_MS = 1000;
+/** How close (ms) to the metadata duration the last media must be to count as the end of the file. */
+export const DURATION_TOLERANCE_MS = 500;
+/**
+ * The delay of a deadline that is off: the longest a timer waits (2^31 - 1 ms, about 24.8 days).
+ * Its transition's guard stays false, so it never acts even then.
+ */
+export const NO_DEADLINE_MS = 2 ** 31 - 1;
+
+/**
+ * How and when a play with this context ends on silence, or undefined when it never does (live,
+ * or endOnIdleMs 0). The one rule, used by the machine's delays and guards.
+ */
+export function silentEnd(
+  context: Pick<
+    NetStreamContext,
+    'mode' | 'recorded' | 'endOnIdleMs' | 'durationMs' | 'lastTimestamp'
+  >,
+): SilentEnd | undefined {
+  if (context.mode !== 'play') return undefined;
+  const limit = context.endOnIdleMs ?? (context.recorded ? DEFAULT_VOD_IDLE_MS : 0);
+  if (!(limit > 0)) return undefined;
+  const { durationMs, lastTimestamp } = context;
+  if (
+    context.recorded &&
+    durationMs !== undefined &&
+    lastTimestamp !== undefined &&
+    lastTimestamp >= durationMs - DURATION_TOLERANCE_MS
+  ) {
+    return { reason: 'DURATION_REACHED', ms: Math.min(limit, DURATION_GRACE_MS) };
+  }
+  return { reason: 'IDLE_TIMEOUT', ms: limit };
+}
 
 /** Attempts of a kept-watching live play: no limit (the backoff is capped instead). */
 export const KEEP_WATCHING_MAX_ATTEMPTS = Number.POSITIVE_INFINITY;
@@ -414,6 +523,7 @@ export const netStreamMachine = setup({
     input: {} as NetStreamInput,
     output: {} as NetStreamOutput,
     emitted: {} as NetStreamEmitted,
+    tags: {} as NetStreamTag,
   },
   actions: {
     emitState: enqueueActions(({ context, enqueue }, params: { state: NetStreamStateName }) => {
@@ -603,6 +713,20 @@ export const netStreamMachine = setup({
       enqueue.assign({ endReason: reason });
       enqueue.emit({ type: 'stream.ended', name: context.name, reason });
     }),
+    /** A wait for media starts: how it ends on silence (see `silentEnd`). */
+    scheduleSilentEnd: assign({ silentDeadline: ({ context }) => silentEnd(context) }),
+    /** The play ended on silence (see `silentEnd`): IDLE_TIMEOUT or DURATION_REACHED. */
+    recordSilentEnd: enqueueActions(({ context, enqueue }) => {
+      const reason = context.silentDeadline?.reason ?? 'IDLE_TIMEOUT';
+      enqueue.assign({ endReason: reason });
+      enqueue.emit({ type: 'stream.ended', name: context.name, reason });
+    }),
+    recordDuration: assign({
+      durationMs: ({ context, event }) =>
+        event.type === 'STREAM.DURATION' && Number.isFinite(event.ms) && event.ms > 0
+          ? event.ms
+          : context.durationMs,
+    }),
     /** Tear down on the server: FCUnpublish (publish), closeStream (publish), deleteStream. */
     sendStopCommands: enqueueActions(({ context, enqueue }) => {
       const streamId = context.streamId;
@@ -758,6 +882,15 @@ export const netStreamMachine = setup({
           );
       }
     },
+    /**
+     * The play ends on silence (`silentDeadline`) by now: the silence that fired the delay, the
+     * `within` timeout's, covers its end's. Without `within` (in `stalled`): whenever it has one.
+     */
+    isSilentEndDue: ({ context }, params: { within?: 'firstFrame' | 'stall' } | undefined) => {
+      const end = context.silentDeadline;
+      if (!end) return false;
+      return params?.within === undefined || end.ms <= context.timeouts[params.within];
+    },
     /** Attempts are left: fewer failed in a row than the policy's maxAttempts. */
     canRetry: ({ context }) => context.attempt < context.retryPolicy.maxAttempts,
     isStreamIsRecorded: ({ event }) => {
@@ -800,8 +933,17 @@ export const netStreamMachine = setup({
   delays: {
     createTimeout: ({ context }) => context.timeouts.create,
     startTimeout: ({ context }) => context.timeouts.start,
-    firstFrameTimeout: ({ context }) => context.timeouts.firstFrame,
-    stallTimeout: ({ context }) => context.timeouts.stall,
+    /** timeouts.firstFrame, or the play's silent end (`silentEnd`) when that comes first. */
+    firstFrameTimeout: ({ context }) =>
+      Math.min(context.timeouts.firstFrame, context.silentDeadline?.ms ?? NO_DEADLINE_MS),
+    /** timeouts.stall, or the play's silent end (`silentEnd`) when that comes first. */
+    stallTimeout: ({ context }) =>
+      Math.min(context.timeouts.stall, context.silentDeadline?.ms ?? NO_DEADLINE_MS),
+    /** In `stalled` (entered timeouts.stall into the silence): the rest of the silent end's wait. */
+    silentEndTimeout: ({ context }) => {
+      const end = context.silentDeadline;
+      return end ? Math.max(0, end.ms - context.timeouts.stall) : NO_DEADLINE_MS;
+    },
     drainTimeout: ({ context }) => context.timeouts.drain,
     stopTimeout: ({ context }) => context.timeouts.stop,
     seekTimeout: ({ context }) => context.timeouts.seek,
@@ -843,6 +985,9 @@ export const netStreamMachine = setup({
     announced: 'idle' as NetStreamStateName,
     seekTarget: undefined,
     seekStatus: undefined,
+    endOnIdleMs: input.mode === 'play' ? input.play?.endOnIdleMs : undefined,
+    durationMs: undefined,
+    silentDeadline: undefined,
   }),
   initial: 'idle',
   on: {
@@ -850,15 +995,18 @@ export const netStreamMachine = setup({
       target: '.failed',
       actions: { type: 'recordFailure', params: { reason: 'CONNECTION_FAILED' } },
     },
+    'STREAM.DURATION': { actions: 'recordDuration' },
   },
   states: {
     idle: {
+      tags: 'down',
       on: {
         'STREAM.START': { target: 'creating' },
         'STREAM.STOP': { target: 'stopped' },
       },
     },
     creating: {
+      tags: 'setup',
       entry: [
         { type: 'emitState', params: { state: 'creating' } },
         'announcePublish',
@@ -891,6 +1039,7 @@ export const netStreamMachine = setup({
       },
     },
     relocating: {
+      tags: 'setup',
       description:
         'createStream answered with an id another stream uses: this connection serves one stream. The owner moves the stream (NC.RESTORED with a connection) or says why it cannot (STREAM.NOT_MOVED). Not a failure.',
       entry: [
@@ -904,6 +1053,7 @@ export const netStreamMachine = setup({
       },
     },
     requesting: {
+      tags: 'setup',
       entry: [{ type: 'emitState', params: { state: 'requesting' } }, 'sendStartCommand'],
       after: {
         startTimeout: [
@@ -945,6 +1095,7 @@ export const netStreamMachine = setup({
       },
     },
     active: {
+      tags: 'up',
       entry: { type: 'notifyParent', params: { kind: 'active' } },
       on: {
         'RTMP.MESSAGE': [
@@ -987,11 +1138,20 @@ export const netStreamMachine = setup({
           },
           states: {
             awaitingFirstFrame: {
+              tags: 'playing',
               description:
-                'Play.Start came; no `flowing` before audio or video. No media within firstFrameTimeout is a failure (retried as the policy says).',
-              entry: { type: 'emitState', params: { state: 'awaitingFirstFrame' } },
+                'Play.Start came; no `flowing` before audio or video. No media within firstFrameTimeout is a failure (retried as the policy says), unless the silent end (endOnIdleMs) comes first: then the play ends.',
+              entry: [
+                'scheduleSilentEnd',
+                { type: 'emitState', params: { state: 'awaitingFirstFrame' } },
+              ],
               after: {
                 firstFrameTimeout: [
+                  {
+                    guard: { type: 'isSilentEndDue', params: { within: 'firstFrame' } },
+                    target: '#netStream.ended',
+                    actions: 'recordSilentEnd',
+                  },
                   {
                     guard: { type: 'isRetryable', params: { reason: 'FIRST_FRAME_TIMEOUT' } },
                     target: '#netStream.retrying',
@@ -1021,9 +1181,20 @@ export const netStreamMachine = setup({
               },
             },
             flowing: {
+              tags: 'playing',
               description:
-                'Each media tick re-enters to restart stallTimeout; the state event is emitted on the way in, not per tick.',
-              after: { stallTimeout: { target: 'stalled' } },
+                'Each media tick re-enters to restart stallTimeout; the state event is emitted on the way in, not per tick. A silent end (endOnIdleMs, or the metadata duration reached) due before the stall ends the play instead.',
+              entry: 'scheduleSilentEnd',
+              after: {
+                stallTimeout: [
+                  {
+                    guard: { type: 'isSilentEndDue', params: { within: 'stall' } },
+                    target: '#netStream.ended',
+                    actions: 'recordSilentEnd',
+                  },
+                  { target: 'stalled' },
+                ],
+              },
               on: {
                 'MEDIA.TICK': { target: 'flowing', reenter: true, actions: 'recordTick' },
                 'STREAM.PAUSE': { target: 'paused' },
@@ -1031,7 +1202,17 @@ export const netStreamMachine = setup({
               },
             },
             stalled: {
+              tags: 'playing',
+              description:
+                'No media for stallTimeout. A play with a silent end (a recorded one by default) ends once the silence reaches it.',
               entry: [{ type: 'emitState', params: { state: 'stalled' } }, 'emitStall'],
+              after: {
+                silentEndTimeout: {
+                  guard: 'isSilentEndDue',
+                  target: '#netStream.ended',
+                  actions: 'recordSilentEnd',
+                },
+              },
               on: {
                 'MEDIA.TICK': {
                   target: 'flowing',
@@ -1046,6 +1227,7 @@ export const netStreamMachine = setup({
               },
             },
             paused: {
+              tags: 'paused',
               description:
                 'pause(true) sent; no stall watch. StreamEOF (nginx-rtmp stops its reader) does not end the play.',
               entry: [
@@ -1147,10 +1329,13 @@ export const netStreamMachine = setup({
       },
     },
     ended: {
-      description: 'Play.Stop, Play.Complete, UnpublishNotify or StreamEOF: tear the stream down.',
+      tags: 'down',
+      description:
+        'Play.Stop, Play.Complete, UnpublishNotify, StreamEOF, or silence (endOnIdleMs, the metadata duration reached): tear the stream down.',
       always: { target: 'stopping' },
     },
     retrying: {
+      tags: 'down',
       description:
         'A transient failure: delete the old message stream, wait retryBackoff, create it again; failed once canRetry says the attempts are spent.',
       entry: ['sendStopCommands', 'releaseStream'],
@@ -1177,6 +1362,7 @@ export const netStreamMachine = setup({
       },
     },
     interrupted: {
+      tags: 'down',
       description: 'The connection is down; the stream waits for NC.RESTORED.',
       entry: [{ type: 'emitState', params: { state: 'interrupted' } }, 'forgetStream'],
       on: {
@@ -1185,6 +1371,7 @@ export const netStreamMachine = setup({
       },
     },
     stopping: {
+      tags: 'down',
       entry: [{ type: 'emitState', params: { state: 'stopping' } }, 'sendStopCommands'],
       always: { guard: 'isPlay', target: 'stopped' },
       after: { stopTimeout: { target: 'stopped' } },
@@ -1194,6 +1381,7 @@ export const netStreamMachine = setup({
       },
     },
     stopped: {
+      tags: 'down',
       type: 'final',
       entry: [
         'releaseStream',
@@ -1202,6 +1390,7 @@ export const netStreamMachine = setup({
       ],
     },
     failed: {
+      tags: 'failed',
       type: 'final',
       entry: [
         'releaseStream',
@@ -1218,3 +1407,95 @@ export const netStreamMachine = setup({
     lastTimestamp: context.lastTimestamp,
   }),
 });
+
+/** The machine's state value, typed from its definition (what `snapshot.value` can be). */
+export type NetStreamStateValue = SnapshotFrom<typeof netStreamMachine>['value'];
+
+/** Every key of a (nested) state value: the names of the states it can be in. */
+type StateKeys<V> = V extends string
+  ? V
+  : V extends object
+    ? { [K in keyof V]: (K & string) | StateKeys<V[K]> }[keyof V]
+    : never;
+
+/** The name of any state of the machine, at any depth. */
+export type NetStreamStateKey = StateKeys<NetStreamStateValue>;
+
+/** Compile-time: each announced state name is the name of one of the machine's states. */
+const announcedAreStates: [Exclude<NetStreamStateName, NetStreamStateKey>] extends [never]
+  ? true
+  : false = true;
+void announcedAreStates;
+
+type AnyNode = {
+  key: string;
+  tags: readonly string[];
+  parent?: AnyNode;
+  states: Record<string, AnyNode>;
+};
+
+/** Every state node of the machine (depth first). */
+function nodesOf(node: AnyNode): AnyNode[] {
+  return [node, ...Object.values(node.states).flatMap(nodesOf)];
+}
+
+/** The tags a state node carries, its own and its ancestors' (what `snapshot.hasTag` sees). */
+export function tagsOfNode(node: AnyNode): NetStreamTag[] {
+  const tags: NetStreamTag[] = [];
+  for (let n: AnyNode | undefined = node; n; n = n.parent) {
+    tags.push(...(n.tags as NetStreamTag[]));
+  }
+  return tags;
+}
+
+/** The state node each announced name names (read from the machine's definition). */
+function announcedNodes(): Map<NetStreamStateName, AnyNode> {
+  const byKey = new Map<string, AnyNode[]>();
+  for (const n of nodesOf(netStreamMachine.root as unknown as AnyNode)) {
+    byKey.set(n.key, [...(byKey.get(n.key) ?? []), n]);
+  }
+  const out = new Map<NetStreamStateName, AnyNode>();
+  for (const name of NET_STREAM_STATE_NAMES) {
+    const nodes = byKey.get(name) ?? [];
+    if (nodes.length !== 1) {
+      throw new Error(`netStream: announced state "${name}" names ${nodes.length} states`);
+    }
+    out.set(name, nodes[0]);
+  }
+  return out;
+}
+
+function lifecycleOfNode(node: AnyNode): NetStreamLifecycle {
+  const found = tagsOfNode(node).filter((t): t is NetStreamLifecycle =>
+    (NET_STREAM_LIFECYCLES as readonly string[]).includes(t),
+  );
+  if (found.length !== 1) {
+    throw new Error(`netStream: state "${node.key}" has lifecycle tags [${found.join(', ')}]`);
+  }
+  return found[0];
+}
+
+const ANNOUNCED_NODES = announcedNodes();
+
+/**
+ * The lifecycle of each state a stream announces (`stream.state` events, `handle.state`), read
+ * from the machine's state tags: for code that sees state names in events, not snapshots.
+ */
+export const NET_STREAM_LIFECYCLE_OF: Readonly<Record<NetStreamStateName, NetStreamLifecycle>> =
+  Object.freeze(
+    Object.fromEntries(
+      [...ANNOUNCED_NODES].map(([name, node]) => [name, lifecycleOfNode(node)]),
+    ) as Record<NetStreamStateName, NetStreamLifecycle>,
+  );
+
+/** The announced states carrying `tag` (on themselves or an ancestor), from the machine's definition. */
+export function netStreamStatesTagged(tag: NetStreamTag): ReadonlySet<NetStreamStateName> {
+  return new Set(
+    [...ANNOUNCED_NODES].filter(([, node]) => tagsOfNode(node).includes(tag)).map(([name]) => name),
+  );
+}
+
+/** Whether `state` is an announced state name of the netStream machine. */
+export function isNetStreamStateName(state: string): state is NetStreamStateName {
+  return ANNOUNCED_NODES.has(state as NetStreamStateName);
+}

@@ -8,13 +8,16 @@ import {
   type RetryPolicy,
   type NetConnectionTimeouts,
 } from '../machines/netConnectionMachine';
-import type {
-  NetStreamStateName,
-  NetStreamTimeouts,
-  PlayOptions,
-  PublishOptions,
-  SeekResult,
-  StreamRetry,
+import {
+  DEFAULT_VOD_IDLE_MS,
+  NET_STREAM_LIFECYCLE_OF,
+  type NetStreamControlTag,
+  type NetStreamStateName,
+  type NetStreamTimeouts,
+  type PlayOptions,
+  type PublishOptions,
+  type SeekResult,
+  type StreamRetry,
 } from '../machines/netStreamMachine';
 import {
   sessionSupervisorMachine,
@@ -163,14 +166,6 @@ function enhancedConnect(): Partial<ConnectParams> {
   } as Partial<ConnectParams>;
 }
 
-/** Stream states in which the server no longer has our publish (a new one is on its way). */
-const RESTARTING_STATES: ReadonlySet<string> = new Set([
-  'interrupted',
-  'relocating',
-  'creating',
-  'requesting',
-]);
-
 /**
  * Which decoder configuration a message is: 'metadata', or one key per track it configures
  * ('video:0', 'audio:1'...; track 0 without Enhanced RTMP multitrack).
@@ -194,16 +189,11 @@ export interface StreamKeyOptions {
   key?: string;
 }
 
-/** Options of `session.play`: the NetStream's play options plus what the client does itself. */
-export interface ClientPlayOptions extends PlayOptions, StreamKeyOptions {
-  /**
-   * End the play when no media arrived for this long (ms) since Play.Start or the last media
-   * message: servers drop end-of-stream messages (nginx-rtmp under a VOD burst), so a recorded
-   * play must not wait for `Play.Stop` forever. Default: 5000 for a recorded play (start >= 0, or
-   * the server sent StreamIsRecorded), never for live. 0 turns it off. A paused play never idles.
-   */
-  endOnIdleMs?: number;
-}
+/**
+ * Options of `session.play`: the NetStream's play options (`endOnIdleMs` among them: when silence
+ * ends a play is the stream machine's rule) plus the stream's key in the session.
+ */
+export interface ClientPlayOptions extends PlayOptions, StreamKeyOptions {}
 
 // Defined in a module of their own so that `rtmp-actors play --help` shows them without loading
 // the client (XState, RxJS).
@@ -253,14 +243,8 @@ function flvFileProblem(file: string): Error | undefined {
   }
 }
 
-/** How often the session looks for silent plays. */
-const IDLE_CHECK_MS = 250;
-/** Default idle end of a recorded play. */
-export const DEFAULT_VOD_IDLE_MS = 5000;
-/** Once a recorded play reached its metadata duration, this much silence ends it. */
-const DURATION_GRACE_MS = 1000;
-/** How close (ms) to the metadata duration counts as the end of the file. */
-const DURATION_TOLERANCE_MS = 500;
+/** Default silent end of a recorded play (PlayOptions.endOnIdleMs): the stream machine's. */
+export { DEFAULT_VOD_IDLE_MS };
 
 /** Why `pause()`, `resume()` or `seek()` was refused before anything was sent. */
 export type StreamControlErrorCode =
@@ -295,13 +279,6 @@ const SEEK_NOTICES: ReadonlySet<string> = new Set([
   StatusCode.UnpauseNotify,
 ]);
 
-/** The states from which a play can pause or seek. */
-const PLAYING_STATES: ReadonlySet<NetStreamStateName> = new Set([
-  'awaitingFirstFrame',
-  'flowing',
-  'stalled',
-]);
-
 /** A stream of the session: its actor, its media and its status. */
 export class StreamHandle {
   /**
@@ -324,8 +301,8 @@ export class StreamHandle {
   /** Resolves when the stream stopped, ended or failed. */
   readonly done: Promise<StreamOutcome>;
   private resolveDone!: (o: StreamOutcome) => void;
-  private lastState: NetStreamStateName = 'idle';
-  private ended?: string;
+  /** The stream's latest actor (kept once the supervisor forgets it: its final snapshot). */
+  private ref: StreamSummary['ref'];
   private accepted = false;
   private settled = false;
   /** A publish's source failed (read or parse error): the outcome is `failed`, SOURCE_ERROR. */
@@ -334,12 +311,6 @@ export class StreamHandle {
   private connectionId: string | undefined;
   /** Interrupted by a lost connection, not flowing again yet. */
   private resumePending = false;
-  /** @internal Clock time of Play.Start or of the last media message. */
-  lastActivityAt = 0;
-  /** @internal Media time of the last audio/video message. */
-  lastMediaTimestamp: number | undefined;
-  /** @internal The file's duration (ms), from onMetaData. */
-  durationMs: number | undefined;
 
   constructor(
     /** The stream name sent in play/publish. */
@@ -352,7 +323,7 @@ export class StreamHandle {
     readonly mode: 'play' | 'publish',
     private readonly session: Session,
     events$: Observable<StreamEvent>,
-    /** @internal The play options as given (for the idle end). */
+    /** @internal The play options as given. */
     readonly playOptions: ClientPlayOptions = {},
   ) {
     this.status$ = events$;
@@ -362,8 +333,8 @@ export class StreamHandle {
     this.lentMedia$ = session.router.sink(key).lentMedia$.pipe(takeUntil(finished$));
     const sub = this.status$.subscribe((e) => {
       if (e.type === 'stream.state') {
-        this.lastState = e.state;
-        if (e.state === 'interrupted' || e.state === 'retrying') this.resumePending = true;
+        // Down (interrupted, retrying...): the next `flowing` is a resume.
+        if (NET_STREAM_LIFECYCLE_OF[e.state] === 'down') this.resumePending = true;
         if (e.state === 'flowing' && this.resumePending) {
           // Media flows again after a reconnect: say so, as after a stall (the machine only
           // emits `stream.resumed` when a stall ends).
@@ -377,12 +348,10 @@ export class StreamHandle {
         }
       }
       if (e.type === 'stream.resumed') this.resumePending = false;
-      if (e.type === 'stream.ended') this.ended = e.reason;
       if (e.type === 'session.stream') {
         this.accepted = true;
         const summary = this.session.summary().streams[key];
         this.connectionId = summary?.connectionId ?? this.connectionId;
-        if (e.state === 'active') this.lastActivityAt = Date.now();
         if (e.state === 'stopped' || e.state === 'failed') this.settleFrom(e.state, summary);
       }
       // A refusal (limits, an explicit key already open) answers the request that caused it,
@@ -402,17 +371,25 @@ export class StreamHandle {
     });
     void this.done.then(() => sub.unsubscribe());
     if (mode === 'play') {
+      // The machine decides when a silent play ends; it needs the duration onMetaData announces.
       const mediaSub = this.lentMedia$.subscribe((m) => {
-        if (m.type === 'Data') {
-          const duration = metadataDuration(m);
-          if (duration !== undefined) this.durationMs = duration;
-          return;
-        }
-        this.lastActivityAt = Date.now();
-        this.lastMediaTimestamp = m.timestamp;
+        const ms = metadataDuration(m);
+        if (ms !== undefined) (this.actor ?? this.ref)?.send({ type: 'STREAM.DURATION', ms });
       });
       void this.done.then(() => mediaSub.unsubscribe());
     }
+  }
+
+  /** @internal The supervisor spawned (or moved) the stream's actor. */
+  attach(ref: NonNullable<StreamSummary['ref']>): void {
+    this.ref = ref;
+  }
+
+  /** The stream machine's snapshot: its live actor's, or the last one's once it is gone. */
+  private snapshot(): ReturnType<NonNullable<StreamSummary['ref']>['getSnapshot']> | undefined {
+    const ref = this.actor ?? this.ref;
+    if (ref) this.ref = ref;
+    return ref?.getSnapshot();
   }
 
   /** The stream stopped or failed in the supervisor: what it says, with the failure's cause. */
@@ -428,10 +405,11 @@ export class StreamHandle {
       return;
     }
     if (state === 'stopped') {
+      const ended = this.snapshot()?.context.endReason;
       this.settle({
         ...base,
-        outcome: this.ended ? 'ended' : 'stopped',
-        ...(this.ended ? { reason: this.ended as StreamOutcomeReason } : {}),
+        outcome: ended ? 'ended' : 'stopped',
+        ...(ended ? { reason: ended as StreamOutcomeReason } : {}),
       });
       return;
     }
@@ -483,49 +461,17 @@ export class StreamHandle {
   }
 
   /**
-   * The stream machine's current state, as its last state event named it: `retrying` from a
-   * transient failure until media flows again (the attempts' steps in between are not named).
+   * The stream machine's current state, as it last announced it (its snapshot's `announced`):
+   * `retrying` from a transient failure until media flows again (the attempts' steps in between
+   * are not named). `idle` until the stream's actor exists.
    */
   get state(): NetStreamStateName {
-    return this.lastState;
+    return this.snapshot()?.context.announced ?? 'idle';
   }
 
   /** The stream's actor, once the supervisor spawned it. */
   get actor(): StreamSummary['ref'] {
     return this.session.summary().streams[this.key]?.ref;
-  }
-
-  /**
-   * @internal For a play: why it should end now although the server said nothing (idle too long,
-   * or the whole file arrived and then silence), or undefined.
-   */
-  idleEnding(now: number): string | undefined {
-    if (this.settled || this.ended || this.mode !== 'play' || !this.lastActivityAt)
-      return undefined;
-    if (this.lastState === 'paused' || this.lastState === 'seeking') return undefined;
-    if (this.lastState === 'stopping') return undefined;
-    if (this.lastState === 'retrying') return undefined;
-    const recorded = this.isRecorded();
-    const limit = this.playOptions.endOnIdleMs ?? (recorded ? DEFAULT_VOD_IDLE_MS : 0);
-    if (!(limit > 0)) return undefined;
-    const idle = now - this.lastActivityAt;
-    if (
-      recorded &&
-      this.durationMs !== undefined &&
-      this.lastMediaTimestamp !== undefined &&
-      this.lastMediaTimestamp >= this.durationMs - DURATION_TOLERANCE_MS &&
-      idle >= Math.min(limit, DURATION_GRACE_MS)
-    ) {
-      return 'DURATION_REACHED';
-    }
-    return idle >= limit ? 'IDLE_TIMEOUT' : undefined;
-  }
-
-  /** @internal The session ends the play itself (see `idleEnding`). */
-  endBecause(reason: string): void {
-    if (this.settled || this.ended) return;
-    this.ended = reason;
-    this.session.actor.send({ type: 'SESSION.STOP_STREAM', key: this.key });
   }
 
   /**
@@ -624,18 +570,16 @@ export class StreamHandle {
 
   /** @internal A recorded play: asked for from a position (start >= 0) or the server said so. */
   isRecorded(): boolean {
-    return (
-      (this.playOptions.start ?? -2) >= 0 || this.actor?.getSnapshot().context.recorded === true
-    );
+    return (this.playOptions.start ?? -2) >= 0 || this.snapshot()?.context.recorded === true;
   }
 
   /** Refuses a pause/resume/seek of this stream now, or undefined when it may go ahead. */
   private controlRefusal(
     op: 'pause' | 'resume' | 'seek',
-    allowed: ReadonlySet<NetStreamStateName>,
+    allowed: NetStreamControlTag,
     code: StreamControlErrorCode,
   ): StreamControlError | undefined {
-    const details = { key: this.key, state: this.lastState };
+    const details = { key: this.key, state: this.state };
     if (this.mode !== 'play') {
       return new StreamControlError('NOT_A_PLAY', `${op}: "${this.key}" is a publish`, details);
     }
@@ -646,8 +590,8 @@ export class StreamHandle {
         details,
       );
     }
-    if (!allowed.has(this.lastState)) {
-      return new StreamControlError(code, `${op}: "${this.key}" is ${this.lastState}`, details);
+    if (!this.snapshot()?.hasTag(allowed)) {
+      return new StreamControlError(code, `${op}: "${this.key}" is ${this.state}`, details);
     }
     return undefined;
   }
@@ -659,8 +603,8 @@ export class StreamHandle {
    * playing, e.g. seeking, or STREAM_FINISHED).
    */
   async pause(): Promise<void> {
-    if (this.mode === 'play' && this.lastState === 'paused' && !this.settled) return;
-    const refusal = this.controlRefusal('pause', PLAYING_STATES, 'NOT_PLAYING');
+    if (this.mode === 'play' && this.snapshot()?.hasTag('paused') && !this.settled) return;
+    const refusal = this.controlRefusal('pause', 'playing', 'NOT_PLAYING');
     if (refusal) throw refusal;
     this.actor!.send({ type: 'STREAM.PAUSE' });
   }
@@ -671,7 +615,7 @@ export class StreamHandle {
    * STREAM_FINISHED).
    */
   async resume(): Promise<void> {
-    const refusal = this.controlRefusal('resume', new Set(['paused']), 'NOT_PAUSED');
+    const refusal = this.controlRefusal('resume', 'paused', 'NOT_PAUSED');
     if (refusal) throw refusal;
     this.actor!.send({ type: 'STREAM.RESUME' });
   }
@@ -694,7 +638,7 @@ export class StreamHandle {
         ms,
       });
     }
-    const refusal = this.controlRefusal('seek', PLAYING_STATES, 'NOT_PLAYING');
+    const refusal = this.controlRefusal('seek', 'playing', 'NOT_PLAYING');
     if (refusal) throw refusal;
     const position = Math.round(ms);
     return new Promise<SeekResult>((resolve) => {
@@ -765,7 +709,6 @@ export class Session {
   /** Events by stream key, so that each handle sees only its own (no N x N fan-out). */
   private readonly keyed = new Map<string, Subject<StreamEvent>>();
   private readonly watched = new WeakSet<object>();
-  private idleTimer?: NodeJS.Timeout;
   private readonly subs: Array<{ unsubscribe(): void }> = [];
   private readonly secrets: string[];
   private closed?: Promise<void>;
@@ -904,17 +847,6 @@ export class Session {
     });
   }
 
-  /** Ends plays the server went silent on (see ClientPlayOptions.endOnIdleMs). */
-  private checkIdle(): void {
-    const now = Date.now();
-    for (const handle of this.streams.values()) {
-      const reason = handle.idleEnding(now);
-      if (!reason) continue;
-      handle.endBecause(reason);
-      this.announce({ type: 'stream.ended', key: handle.key, name: handle.name, reason });
-    }
-  }
-
   /** Masks the URL's secrets (stream key, tokens, passwords) in an event meant for logs. */
   redact<T>(value: T): T {
     return this.secrets.length
@@ -927,7 +859,7 @@ export class Session {
     return this.events.asObservable();
   }
 
-  /** @internal Publishes an event the client itself raises (idle end, resumed after reconnect). */
+  /** @internal Publishes an event the client itself raises (resumed after reconnect, a source error). */
   announce(e: StreamEvent): void {
     this.publishEvent(e);
   }
@@ -960,6 +892,7 @@ export class Session {
         this.watched.add(s.ref);
         // The stream machine names its events by stream name; the key tells two of one name apart.
         const key = s.key;
+        this.streams.get(key)?.attach(s.ref);
         s.ref.on('*', (e) => this.publishEvent({ ...e, key } as SessionEvent));
       }
     }
@@ -994,15 +927,11 @@ export class Session {
    */
   play(name: string = this.url.playpath, options: ClientPlayOptions = {}): StreamHandle {
     this.assertOpen('play', name);
-    const { endOnIdleMs: _endOnIdleMs, key: askedKey, ...play } = options;
+    const { key: askedKey, ...play } = options;
     play.bufferMs ??= play.start === -1 ? DEFAULT_LIVE_BUFFER_MS : DEFAULT_VOD_BUFFER_MS;
     const key = askedKey ?? this.keyFor(name);
     const handle = new StreamHandle(name, key, 'play', this, this.streamEvents(key), options);
     this.track(handle);
-    if (!this.idleTimer && !this.closed) {
-      this.idleTimer = setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
-      this.idleTimer.unref();
-    }
     this.actor.send({ type: 'SESSION.PLAY', name, key, options: { play } });
     return handle;
   }
@@ -1107,10 +1036,11 @@ export class Session {
         writer = this.router.writer(key);
         needHeaders = true;
         keyframeGate.close();
-      } else if (e.type === 'stream.state' && RESTARTING_STATES.has(e.state)) {
-        writer = undefined;
       } else if (e.type === 'stream.state' && e.state === 'draining') {
         void draining();
+      } else if (e.type === 'stream.state' && NET_STREAM_LIFECYCLE_OF[e.state] !== 'up') {
+        // The server has no publish of ours now (being set up again, interrupted, stopping).
+        writer = undefined;
       }
     });
     await new Promise<void>((resolve) => {
@@ -1156,7 +1086,6 @@ export class Session {
 
   /** Stops every stream (deleteStream), closes every connection, and waits for the supervisor. */
   close(): Promise<void> {
-    clearInterval(this.idleTimer);
     if (!this.closed) {
       this.closed = new Promise<void>((resolve) => {
         const done = (): void => {

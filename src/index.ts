@@ -79,12 +79,17 @@ export { OutputError, TransportError } from './io/errors';
 export { decodeRtmp, type InboundItem } from './pipeline/decode';
 export { encodeRtmp, type OutboundItem } from './pipeline/encode';
 export * as machines from '../machines';
-export type {
-  NetStreamStateName,
-  SeekOutcome,
-  SeekResult,
-  StreamRetry,
-  StreamRetryPolicy,
+export {
+  NET_STREAM_LIFECYCLE_OF,
+  netStreamStatesTagged,
+  type NetStreamLifecycle,
+  type NetStreamStateName,
+  type NetStreamStateValue,
+  type NetStreamTag,
+  type SeekOutcome,
+  type SeekResult,
+  type StreamRetry,
+  type StreamRetryPolicy,
 } from '../machines/netStreamMachine';
 export type { StreamLimit, StreamRetryReason } from '../machines/contract';
 export * as protocol from './protocol';

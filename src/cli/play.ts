@@ -2,7 +2,11 @@ import { accessSync, constants as fsConstants, createWriteStream, type WriteStre
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Session, StreamHandle, StreamOutcome } from '../client';
-import { DEFAULT_LIVE_BUFFER_MS, DEFAULT_VOD_BUFFER_MS } from '../playDefaults';
+import {
+  DEFAULT_LIVE_BUFFER_MS,
+  DEFAULT_VOD_BUFFER_MS,
+  DEFAULT_VOD_IDLE_MS,
+} from '../playDefaults';
 import { FlvFileSink } from '../io/flvFile';
 import type { MediaMessage } from '../io/media';
 import { UrlError } from '../url';
@@ -28,14 +32,11 @@ import { inspectTarget, openTracing } from '../trace/session';
 /** nginx-rtmp paces VOD by the client's buffer: ask for 10 hours and get the file at once. */
 const VOD_BUFFER_MS = DEFAULT_VOD_BUFFER_MS;
 const LIVE_BUFFER_MS = DEFAULT_LIVE_BUFFER_MS;
-/** Without --idle, a VOD play ends after this long without media (nginx may drop Play.Stop). */
-const DEFAULT_VOD_IDLE_MS = 10_000;
 const STOP_TIMEOUT_MS = 5000;
 
 type Ending =
   | { kind: 'done'; outcome: StreamOutcome }
   | { kind: 'duration' }
-  | { kind: 'idle' }
   | { kind: 'interrupted' }
   | { kind: 'output'; error: Error };
 
@@ -46,7 +47,6 @@ interface MediaStats {
   video: number;
   firstTimestamp: number | undefined;
   lastTimestamp: number | undefined;
-  lastMediaAt: number | undefined;
 }
 
 function mediaTime(stats: MediaStats): number {
@@ -105,7 +105,7 @@ export const playCommand: Command = {
         name: 'idle',
         type: 'number',
         valueName: 's',
-        description: `end after this long without media (default ${DEFAULT_VOD_IDLE_MS / 1000} without --live, off with it)`,
+        description: `end after this long without media (default ${DEFAULT_VOD_IDLE_MS / 1000} for a recorded stream, off for live)`,
       },
       {
         name: 'keep-timestamps',
@@ -145,7 +145,7 @@ export const playCommand: Command = {
     let common;
     try {
       durationMs = secondsOption(args, 'duration');
-      idleMs = secondsOption(args, 'idle') ?? (live ? undefined : DEFAULT_VOD_IDLE_MS);
+      idleMs = secondsOption(args, 'idle');
       common = sessionOptionsFrom(args);
       if (o.buffer !== undefined && (typeof o.buffer !== 'number' || o.buffer < 0)) {
         throw new CommandError('--buffer needs a number of milliseconds');
@@ -200,14 +200,18 @@ export const playCommand: Command = {
     });
     const eventsSub = json ? session.events$.subscribe((e) => json({ ...e })) : undefined;
 
-    const handle: StreamHandle = session.play(undefined, { start, bufferMs });
+    // --idle is the stream machine's silent end (endOnIdleMs); without it, the machine's default.
+    const handle: StreamHandle = session.play(undefined, {
+      start,
+      bufferMs,
+      ...(idleMs !== undefined ? { endOnIdleMs: idleMs } : {}),
+    });
     const stats: MediaStats = {
       messages: 0,
       audio: 0,
       video: 0,
       firstTimestamp: undefined,
       lastTimestamp: undefined,
-      lastMediaAt: undefined,
     };
 
     // The FLV sink opens on the first media message, so a refused play leaves no empty file.
@@ -249,38 +253,12 @@ export const playCommand: Command = {
           return;
         }
         stats.lastTimestamp = m.timestamp;
-        stats.lastMediaAt = Date.now();
         if (m.type === 'Audio') stats.audio++;
         else stats.video++;
       }
       stats.messages++;
       openSink()?.write(m);
     });
-
-    // --idle: no media for that long after media started (or after Play.Start) ends the play.
-    let idleTimer: NodeJS.Timeout | undefined;
-    const idle =
-      idleMs === undefined
-        ? new Promise<Ending>(() => undefined)
-        : new Promise<Ending>((resolve) => {
-            let since = Date.now();
-            const statusSub = handle.status$.subscribe((e) => {
-              if (e.type === 'stream.state' && e.state === 'awaitingFirstFrame') since = Date.now();
-            });
-            cleanups.push(() => statusSub.unsubscribe());
-            idleTimer = setInterval(
-              () => {
-                const active =
-                  handle.state === 'flowing' ||
-                  handle.state === 'awaitingFirstFrame' ||
-                  handle.state === 'stalled';
-                const lastAt = Math.max(stats.lastMediaAt ?? 0, since);
-                if (active && Date.now() - lastAt >= idleMs) resolve({ kind: 'idle' });
-              },
-              Math.min(250, idleMs),
-            );
-            idleTimer.unref?.();
-          });
 
     const progress = new ProgressLine(
       io,
@@ -297,11 +275,9 @@ export const playCommand: Command = {
     const ending: Ending = await Promise.race([
       handle.done.then((outcome): Ending => ({ kind: 'done', outcome })),
       durationReached,
-      idle,
       io.interrupted.then((): Ending => ({ kind: 'interrupted' })),
       outputFailed,
     ]);
-    if (idleTimer) clearInterval(idleTimer);
 
     // Tear down in order: stop the stream (deleteStream), close the connection, finish the file.
     let outcome: StreamOutcome | undefined = ending.kind === 'done' ? ending.outcome : undefined;
@@ -317,16 +293,19 @@ export const playCommand: Command = {
     let verdict: Verdict;
     switch (ending.kind) {
       case 'done':
-        verdict = outcomeVerdict(ending.outcome);
+        verdict =
+          ending.outcome.outcome === 'ended' && ending.outcome.reason === 'IDLE_TIMEOUT'
+            ? {
+                code: ExitCode.Ok,
+                message: `no media for ${(idleMs ?? DEFAULT_VOD_IDLE_MS) / 1000} s: done`,
+              }
+            : outcomeVerdict(ending.outcome);
         break;
       case 'duration':
         verdict = {
           code: ExitCode.Ok,
           message: `duration reached (${formatMediaTime(durationMs ?? 0)})`,
         };
-        break;
-      case 'idle':
-        verdict = { code: ExitCode.Ok, message: `no media for ${(idleMs ?? 0) / 1000} s: done` };
         break;
       case 'interrupted':
         verdict = { code: ExitCode.Interrupted, message: 'interrupted' };

@@ -17,6 +17,7 @@ import type { StreamEvent as ClientStreamEvent, StreamHandle, StreamOutcome } fr
 import type { StreamFailureCause } from '../outcome';
 import type { Session } from '../client';
 import { StreamStats, type StreamEvent, type StreamSnapshot } from './stats';
+import { isSettledState, MONITOR_DOWN_STATES } from './states';
 
 /** A connection failure's cause as a reason code (transport code, server status code or the machine's reason) and a line. */
 function causeReason(
@@ -43,20 +44,6 @@ function causeReason(
       return undefined;
   }
 }
-
-/** States of the stream machine (and ours) that mean "not connected now". */
-const DOWN_STATES = [
-  'down',
-  'idle',
-  'interrupted',
-  'reconnecting',
-  'retrying',
-  'disconnected',
-  'closed',
-  'stopped',
-  'ended',
-  'stopping',
-] as const;
 
 export interface StreamMonitorOptions {
   /** No media for this long while up is a stall (ms). Default 5000. */
@@ -89,16 +76,6 @@ export interface StreamMonitorOptions {
 
 /** Streams set up at once by default (see StreamMonitorOptions.maxStarting). */
 export const DEFAULT_MAX_STARTING = 50;
-
-/** States after which a stream no longer counts as being set up. */
-const SETTLED_STATES: ReadonlySet<string> = new Set([
-  'awaitingFirstFrame',
-  'flowing',
-  'stalled',
-  'paused',
-  'retrying',
-  'ended',
-]);
 
 /** What a stream being watched needs besides its name. */
 export interface WatchOptions {
@@ -210,7 +187,7 @@ export class StreamMonitor {
       stallMs: this.options.stallMs,
       windowMs: this.options.windowMs,
       maxTracks: this.options.maxTracks,
-      downStates: DOWN_STATES,
+      downStates: MONITOR_DOWN_STATES,
       onEvent: this.options.onEvent,
     });
     const w: Watched = {
@@ -367,7 +344,7 @@ export class StreamMonitor {
           );
         }
         this.setState(w, e.state);
-        if (SETTLED_STATES.has(e.state)) this.release(w);
+        if (isSettledState(e.state)) this.release(w);
         return;
       case 'stream.status':
         w.lastCode = e.status.code;

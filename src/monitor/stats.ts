@@ -10,6 +10,8 @@
  */
 import type { MediaMessage } from '../io/media';
 import type { AmfValue } from '../protocol/amf/types';
+import type { NetStreamStateName } from '../../machines/netStreamMachine';
+import { MONITOR_DOWN_STATES } from './states';
 import {
   emptyAudioInfo,
   emptyVideoInfo,
@@ -154,7 +156,7 @@ export interface StreamStatsOptions {
   stallMs?: number;
   /** States meaning the stream has failed for good. Default ['failed']. */
   failedStates?: readonly string[];
-  /** States meaning the stream is not connected (yet or any more). */
+  /** States meaning the stream is not connected (yet or any more). Default MONITOR_DOWN_STATES. */
   downStates?: readonly string[];
   /** Told about stalls, reconnects, state changes and status codes. */
   onEvent?: (event: StreamEvent) => void;
@@ -177,23 +179,13 @@ interface TrackCounter {
   total: number;
 }
 
-const DEFAULT_DOWN_STATES = [
-  'down',
-  'idle',
-  'interrupted',
-  'reconnecting',
-  'retrying',
-  'disconnected',
-  'closed',
-  'stopped',
-  'ended',
-];
-
 const BUCKET_MS = 1000;
 /** Rates need at least this much observed time (ms): one frame over 1 ms is not 1000 fps. */
 export const MIN_RATE_SPAN_MS = 500;
+/** The stream machine's state for media flowing. */
+const FLOWING: NetStreamStateName = 'flowing';
 /** The state shown while the machine says 'flowing' but no audio or video has arrived yet. */
-const AWAITING_MEDIA = 'awaitingFirstFrame';
+const AWAITING_MEDIA: NetStreamStateName = 'awaitingFirstFrame';
 const KEYFRAME_HISTORY = 4;
 
 /** `a - b` for 32-bit wrapping millisecond timestamps, as a signed 32-bit difference. */
@@ -307,7 +299,7 @@ export class StreamStats {
     this.stallMs = options.stallMs ?? 5000;
     this.buckets = Math.max(1, Math.round((options.windowMs ?? 5000) / BUCKET_MS));
     this.failedStates = new Set(options.failedStates ?? ['failed']);
-    this.downStates = new Set(options.downStates ?? DEFAULT_DOWN_STATES);
+    this.downStates = new Set(options.downStates ?? MONITOR_DOWN_STATES);
     this.emit = options.onEvent;
     this.maxTracks = Math.max(1, options.maxTracks ?? DEFAULT_MAX_TRACKS);
     this.bucketSecond = new Float64Array(this.buckets).fill(-1);
@@ -362,7 +354,7 @@ export class StreamStats {
   }
 
   private showState(): void {
-    const shown = this.state === 'flowing' && !this.mediaSinceStart ? AWAITING_MEDIA : this.state;
+    const shown = this.state === FLOWING && !this.mediaSinceStart ? AWAITING_MEDIA : this.state;
     if (shown === this.shownState) return;
     this.shownState = shown;
     this.emit?.({ id: this.id, event: 'state', at: this.clock(), state: shown });

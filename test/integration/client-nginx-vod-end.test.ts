@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createSession, type StreamOutcome } from '../../src/client';
+import { createSession, DEFAULT_VOD_IDLE_MS, type StreamOutcome } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
 import { parseFlv } from '../../src/protocol/flv';
 import { ChunkDecoder, ChunkEncoder } from '../../src/protocol/chunk';
@@ -193,7 +193,7 @@ describe('the end of a VOD play from nginx-rtmp', () => {
     }
   }, 30_000);
 
-  it('ends a silent recorded play by default, without any option', async () => {
+  it('ends a silent recorded play by default, without any option, after reading stalled', async () => {
     const proxy = await startFilteringProxy(nginx.port, (m) =>
       (m.type === 'Audio' || m.type === 'Video') && m.timestamp > 4000 ? 'silence' : 'pass',
     );
@@ -202,11 +202,18 @@ describe('the end of a VOD play from nginx-rtmp', () => {
         url: `rtmp://127.0.0.1:${proxy.port}/vod/${path.basename(file)}`,
       });
       const stream = session.play(undefined, { start: 0, bufferMs: TEN_HOURS });
-      const outcome = await within(stream.done, 15_000);
+      const events: string[] = [];
+      stream.status$.subscribe((e) => {
+        if (e.type === 'stream.stall' || e.type === 'stream.ended') events.push(e.type);
+      });
+      // The default silent end (DEFAULT_VOD_IDLE_MS, 10 s) plus set-up: a hang guard, not a pace.
+      const outcome = await within(stream.done, DEFAULT_VOD_IDLE_MS + 15_000);
       await session.close();
       expect(outcome).toMatchObject({ outcome: 'ended', reason: 'IDLE_TIMEOUT' });
+      // The stall (5 s) shows before the end (10 s): the default leaves time to recover.
+      expect(events).toEqual(['stream.stall', 'stream.ended']);
     } finally {
       await proxy.close();
     }
-  }, 30_000);
+  }, 45_000);
 });

@@ -1,8 +1,16 @@
 import {
+  DEFAULT_VOD_IDLE_MS,
+  DURATION_GRACE_MS,
   isPermanentRefusal,
   isTransientRefusal,
+  NET_STREAM_LIFECYCLE_OF,
+  NET_STREAM_LIFECYCLES,
+  NET_STREAM_STATE_NAMES,
   netStreamMachine,
+  netStreamStatesTagged,
+  silentEnd,
   streamRetryPolicy,
+  tagsOfNode,
   type NetStreamContext,
 } from '../../machines/netStreamMachine';
 import { StatusCode } from '../../src/protocol/message';
@@ -41,6 +49,16 @@ const variants: Array<[string, NetStreamModelOptions]> = [
       maxResumes: 1,
     },
   ],
+  [
+    // endOnIdleMs below the model's stall (500) and first-frame (2000) timeouts: silence ends
+    // the play from awaitingFirstFrame and flowing (the default, 10 s, ends it from stalled).
+    'a recorded play that ends after 300 ms of silence',
+    {
+      mode: 'play',
+      play: { start: 0, bufferMs: 1000, endOnIdleMs: 300 },
+      maxResumes: 1,
+    },
+  ],
 ];
 
 const walked = new Map<NetStreamModelOptions, ReturnType<typeof walkPaths>>();
@@ -55,7 +73,7 @@ function pathsOf(options: NetStreamModelOptions) {
     simpleEvents: model.simpleEvents,
     serializeState: model.serializeState,
     maxSimplePaths: 150,
-    skip: options.play?.retry ? ['simple'] : [],
+    skip: options.play?.retry || options.play?.endOnIdleMs !== undefined ? ['simple'] : [],
   });
   walked.set(options, paths);
   return paths;
@@ -104,7 +122,7 @@ describe('netStreamMachine', () => {
     expect(report.transitions.missing).toEqual([]);
     expect(report.transitions.ratio).toBe(1);
     // Pinned: a state or transition added without a model path shows here first.
-    expect([report.states.total, report.transitions.total]).toEqual([25, 69]);
+    expect([report.states.total, report.transitions.total]).toEqual([25, 73]);
   });
 
   const status = (code: string) => ({
@@ -485,5 +503,190 @@ describe('netStreamMachine retry guard mutants', () => {
   ] as const)('catches a mutant whose %s guard is constantly %s', (guard, value) => {
     const mutant = netStreamMachine.provide({ guards: { [guard]: () => value } });
     expect(replayAll(mutant).length).toBeGreaterThan(0);
+  });
+});
+
+describe('netStreamMachine state classification', () => {
+  type Node = {
+    key: string;
+    id: string;
+    tags: readonly string[];
+    parent?: Node;
+    states: Record<string, Node>;
+  };
+  const nodes = (n: Node): Node[] => [n, ...Object.values(n.states).flatMap(nodes)];
+  const all = nodes(netStreamMachine.root as unknown as Node);
+  const leaves = all.filter((n) => Object.keys(n.states).length === 0);
+
+  it('gives every leaf state exactly one lifecycle tag (setup, up, down or failed), on itself or an ancestor', () => {
+    expect(leaves.length).toBeGreaterThan(10);
+    const unclassified = leaves
+      .map((n) => ({
+        id: n.id,
+        lifecycle: tagsOfNode(n as never).filter((t) =>
+          (NET_STREAM_LIFECYCLES as readonly string[]).includes(t),
+        ),
+      }))
+      .filter((n) => n.lifecycle.length !== 1);
+    expect(unclassified).toEqual([]);
+  });
+
+  it('names one state of the machine with each announced state, and classifies each', () => {
+    for (const name of NET_STREAM_STATE_NAMES) {
+      expect([name, all.filter((n) => n.key === name).length]).toEqual([name, 1]);
+      expect(NET_STREAM_LIFECYCLES).toContain(NET_STREAM_LIFECYCLE_OF[name]);
+    }
+    expect(Object.keys(NET_STREAM_LIFECYCLE_OF).sort()).toEqual([...NET_STREAM_STATE_NAMES].sort());
+  });
+
+  it('derives the down, playing and paused sets from the tags', () => {
+    expect([...netStreamStatesTagged('down')].sort()).toEqual(
+      ['idle', 'interrupted', 'retrying', 'stopped', 'stopping'].sort(),
+    );
+    expect([...netStreamStatesTagged('playing')].sort()).toEqual(
+      ['awaitingFirstFrame', 'flowing', 'stalled'].sort(),
+    );
+    expect([...netStreamStatesTagged('paused')]).toEqual(['paused']);
+    expect([...netStreamStatesTagged('failed')]).toEqual(['failed']);
+  });
+
+  it('shows the tags in snapshots: a flowing play is up and playing', () => {
+    const h = netStreamModel({ mode: 'play' }).harness(() => undefined);
+    h.actor.send({ type: 'STREAM.START' });
+    expect(h.actor.getSnapshot().hasTag('setup')).toBe(true);
+    const socket = h.peer.socket('connection-0');
+    socket.answerCreateStream(1);
+    socket.sendStatus(1, StatusCode.PlayStart);
+    socket.sendKeyframe(1, 40);
+    const snap = h.actor.getSnapshot();
+    expect([snap.hasTag('up'), snap.hasTag('playing'), snap.hasTag('down')]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    h.dispose();
+  });
+});
+
+describe('netStreamMachine silent end (endOnIdleMs)', () => {
+  type Harness = ReturnType<ReturnType<typeof netStreamModel>['harness']>;
+  const start = (h: Harness) => {
+    h.actor.send({ type: 'STREAM.START' });
+    const socket = h.peer.socket('connection-0');
+    socket.answerCreateStream(1);
+    socket.sendStatus(1, StatusCode.PlayStart);
+    return socket;
+  };
+  const stall = (h: Harness) => (h.actor.getSnapshot().context as NetStreamContext).timeouts.stall;
+
+  it('ends a recorded play after DEFAULT_VOD_IDLE_MS without media, reading stalled first', () => {
+    const h = netStreamModel({ mode: 'play', play: { start: 0, bufferMs: 1000 } }).harness(
+      () => undefined,
+    );
+    const socket = start(h);
+    socket.sendKeyframe(1, 40);
+    h.clock.increment(stall(h));
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'stalled' } });
+    h.clock.increment(DEFAULT_VOD_IDLE_MS - stall(h) - 1);
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'stalled' } });
+    h.clock.increment(1);
+    expect(h.actor.getSnapshot().output).toMatchObject({
+      outcome: 'stopped',
+      endReason: 'IDLE_TIMEOUT',
+    });
+    expect(h.emitted.find((e) => e.type === 'stream.ended')).toMatchObject({
+      reason: 'IDLE_TIMEOUT',
+    });
+    expect(socket.lastReceived('deleteStream')?.args[0]).toBe(1);
+    h.dispose();
+  });
+
+  it('never ends a live play on silence by default: it stalls and waits', () => {
+    const h = netStreamModel({ mode: 'play', play: { start: -1, bufferMs: 1000 } }).harness(
+      () => undefined,
+    );
+    const socket = start(h);
+    socket.sendKeyframe(1, 40);
+    h.clock.increment(DEFAULT_VOD_IDLE_MS * 10);
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'stalled' } });
+    h.dispose();
+  });
+
+  it('ends a play that got Play.Start and no media within endOnIdleMs, before the first-frame timeout fails it', () => {
+    const h = netStreamModel({
+      mode: 'play',
+      play: { start: -1, bufferMs: 1000, endOnIdleMs: 300 },
+    }).harness(() => undefined);
+    start(h);
+    h.clock.increment(299);
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'awaitingFirstFrame' } });
+    h.clock.increment(1);
+    expect(h.actor.getSnapshot().output).toMatchObject({
+      outcome: 'stopped',
+      endReason: 'IDLE_TIMEOUT',
+      failure: undefined,
+    });
+    h.dispose();
+  });
+
+  it('ends a recorded play DURATION_GRACE_MS after its media reached the metadata duration', () => {
+    const h = netStreamModel({ mode: 'play', play: { start: 0, bufferMs: 1000 } }).harness(
+      () => undefined,
+    );
+    const socket = start(h);
+    h.actor.send({ type: 'STREAM.DURATION', ms: 2000 });
+    socket.sendKeyframe(1, 1900);
+    // The model's stall timeout (500 ms) comes first; the simulated clock jumps, so step by it.
+    h.clock.increment(stall(h));
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'stalled' } });
+    h.clock.increment(DURATION_GRACE_MS - stall(h) - 1);
+    expect(h.actor.getSnapshot().status).toBe('active');
+    h.clock.increment(1);
+    expect(h.actor.getSnapshot().output).toMatchObject({ endReason: 'DURATION_REACHED' });
+    h.dispose();
+  });
+
+  it('never ends a paused play on silence', () => {
+    const h = netStreamModel({
+      mode: 'play',
+      play: { start: 0, bufferMs: 1000, endOnIdleMs: 300 },
+    }).harness(() => undefined);
+    const socket = start(h);
+    socket.sendKeyframe(1, 40);
+    h.actor.send({ type: 'STREAM.PAUSE' });
+    h.clock.increment(DEFAULT_VOD_IDLE_MS * 10);
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'paused' } });
+    h.actor.send({ type: 'STREAM.RESUME' });
+    // The silence counts from the resume, not from the last media before the pause.
+    h.clock.increment(299);
+    expect(h.actor.getSnapshot().value).toEqual({ active: { play: 'flowing' } });
+    h.clock.increment(1);
+    expect(h.actor.getSnapshot().output).toMatchObject({ endReason: 'IDLE_TIMEOUT' });
+    h.dispose();
+  });
+
+  it('decides the silent end by one rule: recorded plays by default, live ones only when asked, 0 never', () => {
+    const base = {
+      mode: 'play' as const,
+      recorded: true,
+      endOnIdleMs: undefined,
+      durationMs: undefined,
+      lastTimestamp: undefined,
+    };
+    expect(silentEnd(base)).toEqual({ reason: 'IDLE_TIMEOUT', ms: DEFAULT_VOD_IDLE_MS });
+    expect(silentEnd({ ...base, recorded: false })).toBeUndefined();
+    expect(silentEnd({ ...base, recorded: false, endOnIdleMs: 1000 })).toEqual({
+      reason: 'IDLE_TIMEOUT',
+      ms: 1000,
+    });
+    expect(silentEnd({ ...base, endOnIdleMs: 0 })).toBeUndefined();
+    expect(silentEnd({ ...base, mode: 'publish' })).toBeUndefined();
+    expect(silentEnd({ ...base, durationMs: 20_000, lastTimestamp: 19_600 })).toEqual({
+      reason: 'DURATION_REACHED',
+      ms: DURATION_GRACE_MS,
+    });
+    expect(silentEnd({ ...base, durationMs: 20_000, lastTimestamp: 19_000 })?.reason).toBe(
+      'IDLE_TIMEOUT',
+    );
   });
 });

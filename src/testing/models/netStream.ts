@@ -132,7 +132,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
           ];
     }
     if (snapshot.matches({ active: 'play' })) {
-      const common = [
+      const common: AnyEventObject[] = [
         status(StatusCode.PlayStop),
         {
           type: 'RTMP.MESSAGE',
@@ -156,6 +156,10 @@ export function netStreamModel(options: NetStreamModelOptions) {
         keyframe: true,
         timestamp: TICK_TIMESTAMP,
       };
+      // The file's onMetaData says it lasts until the model's media time: its end is reached.
+      if (ctx.durationMs === undefined) {
+        common.push({ type: 'STREAM.DURATION', ms: TICK_TIMESTAMP });
+      }
       if (snapshot.matches({ active: { play: 'paused' } }))
         return [{ type: 'STREAM.RESUME' }, tick, ...common];
       const seekRefusals = [
@@ -220,6 +224,9 @@ export function netStreamModel(options: NetStreamModelOptions) {
       attempt: Math.min(ctx.attempt, ATTEMPTS_TOLD_APART),
       lastReason: ctx.failure?.lastReason ?? null,
       limit: ctx.failure?.limit?.name ?? null,
+      durationMs: ctx.durationMs ?? null,
+      // Read only while a play waits for media (set when each wait starts): elsewhere it is stale.
+      silentDeadline: (snapshot.hasTag('playing') && ctx.silentDeadline) || null,
     };
   };
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
@@ -279,6 +286,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
         case 'STREAM.RESUME':
         case 'STREAM.SEEK':
         case 'STREAM.DRAINED':
+        case 'STREAM.DURATION':
           actor.send(event as never);
           return;
         case 'STREAM.CREATED':
@@ -363,7 +371,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
           const resumeAt =
             ctx.resumes > 0 && ctx.recorded && ctx.lastTimestamp !== undefined
               ? ctx.lastTimestamp
-              : -2;
+              : ctx.play.start;
           if (
             !play ||
             play.streamId !== ctx.streamId ||
@@ -447,6 +455,14 @@ export function netStreamModel(options: NetStreamModelOptions) {
       if (entered({ active: { play: 'stalled' } }) && emitted.at(-1)?.type !== 'stream.stall') {
         throw new Error('no stream.stall emitted');
       }
+      if (entered('stopped') && before.hasTag('playing') && event.type.startsWith('xstate.after')) {
+        // Silence ended the play: it says why (the deadline its wait started with).
+        const ended = emitted.slice(stepStart).find((e) => e.type === 'stream.ended');
+        const expected = prev.silentDeadline?.reason;
+        if (!expected || ended?.reason !== expected || ctx.endReason !== expected) {
+          throw new Error(`a silent end said ${JSON.stringify(ended)}, expected ${expected}`);
+        }
+      }
       if (entered('failed') && !emitted.some((e) => e.type === 'stream.error')) {
         throw new Error('no stream.error emitted');
       }
@@ -524,6 +540,7 @@ export function netStreamModel(options: NetStreamModelOptions) {
     StatusCode.SeekInvalidTime,
     StatusCode.PublishIdle,
     'NetStream.Publish.Denied',
+    'STREAM.DURATION',
     'StreamIsRecorded',
     'StreamEOF',
     'STREAM_ID_IN_USE',
