@@ -14,7 +14,9 @@
  * `play` connects to 127.0.0.1:9, where nothing listens: the connection is refused at once and
  * `--retries 0` makes that the end (exit code 3, "connection refused"). Every round checks the exit
  * code and the message, so a case that stopped failing fast (or failed otherwise) is an error, not
- * a figure. rtmpdump's own start (the same refused URL) is shown for reference when installed.
+ * a figure. rtmpdump's own start (the same refused URL) is shown for reference when installed, and
+ * so is the same `play` run from the tsc output instead of the bundle (RTMP_ACTORS_NO_BUNDLE=1; see
+ * scripts/bundle.mjs). Without a bundle (dist/bundle/) every rtmp-actors case runs the tsc output.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -64,6 +66,14 @@ const CASES: Case[] = [
     command: process.execPath,
     args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
     expect: { code: 3, stderr: refused },
+  },
+  {
+    name: `rtmp-actors play ${REFUSED_URL} --retries 0, tsc output (no bundle)`,
+    command: process.execPath,
+    args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
+    env: { RTMP_ACTORS_NO_BUNDLE: '1' },
+    expect: { code: 3, stderr: refused },
+    reference: true,
   },
 ];
 const RTMPDUMP = findExecutable('rtmpdump');
@@ -152,7 +162,7 @@ function main(): void {
         .padStart(6)}  ${(r.meanCpuMs / node.meanCpuMs).toFixed(2).padStart(11)}`,
     );
   }
-  const play = rows.find((r) => r.name.startsWith('rtmp-actors play'));
+  const play = rows.find((r) => r.name.startsWith('rtmp-actors play') && !r.reference);
   if (play) {
     const ratio = play.medianWallMs / node.medianWallMs;
     out.push(

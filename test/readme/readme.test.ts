@@ -4,8 +4,8 @@
  * marked `<!-- readme-test: runnable -->` runs against a real nginx-rtmp without hanging or
  * throwing. How blocks are found and marked: test/readme/readme-examples.ts.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startNginxRtmp, stopAll, type NginxRtmp } from '../helpers';
 import {
@@ -74,6 +74,38 @@ describe('the README examples, against the packed package', () => {
       expect(existsSync(path.join(installed, types ?? 'none'))).toBe(true);
       expect(existsSync(path.join(installed, js ?? 'none'))).toBe(true);
     }
+  });
+
+  it('runs the installed command line from its esbuild bundle: `--version` and a refused `play`', () => {
+    const installed = path.join(project.dir, 'node_modules', 'rtmp-actors');
+    expect(existsSync(path.join(installed, 'dist', 'bundle', 'cli.js'))).toBe(true);
+    expect(existsSync(path.join(installed, 'dist', 'bundle', 'play.js.map'))).toBe(true);
+    const bin = path.join(installed, 'bin', 'rtmp-actors');
+    // Prints, at exit, the bundle files the process loaded (after the command's own output).
+    const hook = path.join(project.dir, 'list-bundle-files.js');
+    writeFileSync(
+      hook,
+      `process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify(` +
+        `Object.keys(require.cache).filter((f) => /[\\\\/]dist[\\\\/]bundle[\\\\/]/.test(f)).map((f) => require('node:path').basename(f))) + '\\n'));\n`,
+    );
+    const version = spawnSync(process.execPath, ['--require', hook, bin, '--version'], {
+      cwd: project.dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe(
+      `${(JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version}\n`,
+    );
+    expect(version.stderr).toContain('LOADED ["cli.js"]');
+    const play = spawnSync(
+      process.execPath,
+      ['--require', hook, bin, 'play', 'rtmp://127.0.0.1:9/x', '--retries', '0'],
+      { cwd: project.dir, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(play.status).toBe(3);
+    expect(play.stderr).toMatch(/connection refused/);
+    expect(play.stderr).toContain('LOADED ["cli.js","play.js"]');
   });
 
   it('points sampleFlvPath at the FLV file inside the installed package, for require and import', () => {

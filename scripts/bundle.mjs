@@ -1,0 +1,86 @@
+// Bundles the command line with esbuild (issue 16, goal 4: a command starts in at most 1.6× a bare
+// `node -e 0`). Run by `npm run build` after tsc:
+//
+//   node scripts/bundle.mjs [--external-deps] [--minify syntax|all] [--outdir DIR]
+//
+// Writes dist/bundle/: cli.js (the dispatcher: top-level help, --version, the command table) and one
+// file per command (play.js, dump.js, ...), each holding that command's code from src/, machines/
+// and the pure-JS packages it uses (XState, RxJS, prom-client, yaml), with .map source maps. cli.js
+// loads a command's file only when that command runs, as src/cli/index.ts loads a command's module.
+// Inside a command's file a module reached by a lazy require() (the client for `play`) runs only
+// when required: esbuild wraps it, and test/cli/startup.test.ts checks with V8 coverage what ran.
+// bin/rtmp-actors runs dist/bundle/cli.js when it exists and the tsc output dist/src/cli/index.js
+// otherwise. The library entry points (`rtmp-actors`, `rtmp-actors/testing`) stay the tsc output.
+//
+// Kept external (loaded from node_modules when used): @statelyai/inspect (ES modules only, loaded by
+// a real dynamic import() for --inspect), ws (optional native add-ons) and @viz-js/viz (big, `viz`
+// only). The options are for measuring (bench/startup.ts; a refused `play` started in 1.65× node
+// with packages bundled, 1.96× with all of them external, 1.70× and 1.85× minified):
+// --external-deps keeps every package external, --minify minifies.
+import { build } from 'esbuild';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argAfter = (name) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const OUT = argAfter('--outdir') ?? join(ROOT, 'dist', 'bundle');
+const CLI = join(ROOT, 'src', 'cli');
+const externalDeps = process.argv.includes('--external-deps');
+/** `--minify syntax` (whitespace and syntax) or `--minify all` (names too, keeping .name). */
+const minify = argAfter('--minify');
+
+/** The command modules: those src/cli/index.ts loads lazily (`require('./play')`) in COMMAND_TABLE. */
+const COMMANDS = [
+  ...readFileSync(join(CLI, 'index.ts'), 'utf8').matchAll(/require\('\.\/(\w+)'\)/g),
+].map((m) => m[1]);
+if (!COMMANDS.includes('play')) throw new Error(`bundle: no commands found in src/cli/index.ts`);
+
+/** Never bundled: ES modules only, native add-ons or optional requires, or big and rarely used. */
+const ALWAYS_EXTERNAL = ['@statelyai/inspect', '@viz-js/viz', 'ws', 'bufferutil', 'utf-8-validate'];
+
+/** In cli.js, `require('./play')` (from src/cli/index.ts) loads the bundle ./play.js. */
+const commandsAsFiles = {
+  name: 'commands-as-files',
+  setup(b) {
+    const filter = new RegExp(`^\\./(${COMMANDS.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      args.importer === join(CLI, 'index.ts')
+        ? { path: `${args.path}.js`, external: true }
+        : undefined,
+    );
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: true,
+  sourcesContent: false,
+  legalComments: 'none',
+  // Scope hoisting renames clashing names (XState's `and` becomes `and2`), and the diagrams and
+  // traces print functions' .name: keep them.
+  keepNames: true,
+  ...(minify === 'all' ? { minify: true } : {}),
+  ...(minify === 'syntax' ? { minifyWhitespace: true, minifySyntax: true } : {}),
+  logLevel: 'warning',
+  ...(externalDeps ? { packages: 'external' } : { external: ALWAYS_EXTERNAL }),
+};
+
+rmSync(OUT, { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: { cli: join(CLI, 'index.ts') },
+  outdir: OUT,
+  plugins: [commandsAsFiles],
+});
+await build({
+  ...common,
+  entryPoints: Object.fromEntries(COMMANDS.map((n) => [n, join(CLI, `${n}.ts`)])),
+  outdir: OUT,
+});
