@@ -465,11 +465,15 @@ export function replayPath(
   const transitions = new Set<string>();
   const received: AnyEventObject[] = [];
   const root: { ref?: AnyActor } = {};
+  // Until the harness says which actor is under test (it may be a child: events from its start
+  // come first), inspection events wait here.
+  const early: InspectionEvent[] = [];
   const inspect = (ev: InspectionEvent): void => {
-    const isRoot = root.ref
-      ? ev.actorRef === root.ref
-      : !(ev.actorRef as { _parent?: unknown })._parent;
-    if (!isRoot) return;
+    if (!root.ref) {
+      early.push(ev);
+      return;
+    }
+    if (ev.actorRef !== root.ref) return;
     if (ev.type === '@xstate.microstep') {
       for (const t of ev._transitions as AnyTransition[]) {
         transitions.add(transitionKey(t));
@@ -495,6 +499,7 @@ export function replayPath(
 
   const harness = createHarness(inspect);
   root.ref = harness.actor;
+  for (const ev of early.splice(0)) inspect(ev);
   let skipped = 0;
   try {
     const start = harness.actor.getSnapshot() as AnyMachineSnapshot;

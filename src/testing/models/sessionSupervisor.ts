@@ -50,6 +50,8 @@ export interface SessionSupervisorModelOptions {
    * (STREAM.RETRYING) and comes back with media (STREAM.ACTIVE); refusals are BadName.
    */
   keepWatching?: boolean;
+  /** The machine to replay (e.g. a mutant); paths still come from sessionSupervisorMachine. */
+  machine?: typeof sessionSupervisorMachine;
 }
 
 /** The backoff of a kept-watching play in the model (short beside START_TIMEOUT). */
@@ -197,7 +199,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
   const harness = (inspect: (ev: InspectionEvent) => void) => {
     const clock = new SimulatedClock();
     const peer = createScriptedPeer();
-    const logic = machine.provide({
+    const logic = (options.machine ?? machine).provide({
       actors: {
         connection: netConnectionMachine.provide({ actors: { transport: peer.transport } }),
       },
