@@ -353,7 +353,15 @@ export function generatePaths<TMachine extends AnyStateMachine>(
   const counters: Record<string, number> = {};
   return kept.map(({ p }) => {
     counters[p.source] = (counters[p.source] ?? 0) + 1;
-    return { ...p, id: `${p.source}#${counters[p.source]}` };
+    // The traversal keeps one snapshot per serialized state, reached by whichever route came
+    // first: the states along a path are recomputed as the model's own run over its events, so
+    // that what the serializer leaves out (and a replay may still compare) is this path's.
+    let snap = p.initial;
+    const steps = p.steps.map((step) => {
+      snap = probeTransition(machine, snap, step.event).next;
+      return { event: step.event, state: snap };
+    });
+    return { ...p, steps, state: snap, id: `${p.source}#${counters[p.source]}` };
   });
 }
 

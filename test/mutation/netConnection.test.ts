@@ -4,19 +4,12 @@
  * each replayed over real RTMP bytes on the mutant, plus directed paths through what the walk
  * never does while connected (the connection's duties, a tick for a stream it does not have).
  */
-import type { AnyEventObject } from 'xstate';
 import { netConnectionMachine } from '../../machines/netConnectionMachine';
 import { pathChecks } from '../../src/testing/mutation';
 import { netConnectionModel } from '../../src/testing/models/netConnection';
-import {
-  pathFromEvents,
-  probeInitial,
-  probeTransition,
-  replayPath,
-  walkPaths,
-  type ModelPath,
-} from '../../src/testing/paths';
+import { replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
 import { describeMutation } from './describeMutation';
+import { directedPath } from './directed';
 
 type NetConnectionLogic = typeof netConnectionMachine;
 type Model = ReturnType<typeof netConnectionModel>;
@@ -50,35 +43,6 @@ function modelChecks(
   );
 }
 
-/** An event the model offers in the state reached, chosen by type (and message type). */
-type Pick = string | AnyEventObject;
-function directed(model: Model, id: string, picks: Pick[]): ModelPath {
-  let snapshot = probeInitial(model.machine, model.input).next;
-  const events: AnyEventObject[] = [];
-  for (const pick of picks) {
-    let event: AnyEventObject | undefined;
-    if (typeof pick === 'string') {
-      const [type, messageType] = pick.split(':');
-      event = model
-        .events(snapshot)
-        .find(
-          (e) =>
-            e.type === type &&
-            (messageType === undefined ||
-              (e.message as { type?: string; name?: string; event?: string }).type ===
-                messageType ||
-              (e.message as { name?: string }).name === messageType ||
-              (e.message as { event?: string }).event === messageType),
-        );
-      if (!event)
-        throw new Error(`${id}: the model offers no ${pick} in ${JSON.stringify(snapshot.value)}`);
-    } else event = pick;
-    events.push(event);
-    snapshot = probeTransition(model.machine, snapshot, event).next;
-  }
-  return pathFromEvents(model.machine, events, { input: model.input, id });
-}
-
 function directedChecks() {
   const model = netConnectionModel();
   const connect = [
@@ -95,8 +59,8 @@ function directedChecks() {
     'TRANSPORT.ACK_DUE',
   ];
   const paths = [
-    directed(model, 'directed#1 the duties while connected', [...connect, ...duties]),
-    directed(model, 'directed#2 the duties and a stray tick with a stream open', [
+    directedPath(model, 'directed#1 the duties while connected', [...connect, ...duties]),
+    directedPath(model, 'directed#2 the duties and a stray tick with a stream open', [
       ...connect,
       'NC.CREATE_STREAM',
       'RTMP.MESSAGE:_result',
