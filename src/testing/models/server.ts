@@ -89,8 +89,9 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   switch (snapshot.value) {
     case 'created':
       return [
-        { type: 'STREAM.REQUEST', action: 'publish', label: 'ca***' },
-        { type: 'STREAM.REQUEST', action: 'play', label: 'ca***' },
+        // The request names the stream with its query (a token): `cam?token=...`, masked.
+        { type: 'STREAM.REQUEST', action: 'publish', label: 'ca***?***' },
+        { type: 'STREAM.REQUEST', action: 'play', label: 'ca***?***' },
         { type: 'STREAM.DELETE' },
       ];
     case 'authorizing':
@@ -231,24 +232,72 @@ function stableSort(list: string[]): string {
  * authorization to its parent), on a simulated clock; its authorizer never answers by itself:
  * the replay sends the model's done / error event.
  */
+/** The role a serverStream reports on entering each state (authorized reports none). */
+const STREAM_ROLES: Record<string, string> = {
+  created: 'idle',
+  authorizing: 'authorizing',
+  publishing: 'publishing',
+  playing: 'playing',
+  waitingForPublisher: 'playing',
+  unauthorized: 'idle',
+  badName: 'idle',
+  notFound: 'idle',
+  closed: 'idle',
+};
+
 function streamHarness(input: unknown, logic: AnyStateMachine = serverStreamMachine) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const clock = new SimulatedClock();
     const stream = logic.provide({
       actors: { authorize: silentAuthorizer },
     });
+    const reports: AnyEventObject[] = [];
     const parent = setup({ actors: { stream } }).createMachine({
       invoke: { id: 'stream', src: 'stream', input: input as never },
+      on: {
+        '*': {
+          actions: ({ event }) => {
+            if (event.type.startsWith('SERVER.STREAM_')) reports.push(event);
+          },
+        },
+      },
     });
     const root = createActor(parent, { clock, inspect });
     root.start();
     const actor = (root.getSnapshot().children as Record<string, AnyActorRef>).stream;
+    let seen = reports.length;
     return {
       actor: actor as never,
       realize(event, { before }) {
         const delay = delayOf(serverStreamMachine, event.type, before);
         if (delay) clock.increment(delay.ms);
         else actor.send(event as never);
+      },
+      check({ before, actual }) {
+        // What the connection must hear: the role of each state entered, and the authorizer's
+        // answer.
+        const expected: string[] = [];
+        const value = String(actual.value);
+        if (value !== String(before.value) && STREAM_ROLES[value]) {
+          expected.push(`role ${STREAM_ROLES[value]}`);
+        }
+        if (before.matches('authorizing') && value === 'authorized') expected.push('allowed');
+        if (before.matches('authorizing') && value === 'unauthorized') {
+          expected.push(`refused ${(actual.context as { refusal?: string }).refusal}`);
+        }
+        const got = reports
+          .slice(seen)
+          .map((r) =>
+            r.type === 'SERVER.STREAM_ROLE'
+              ? `role ${r.role}`
+              : r.allowed
+                ? 'allowed'
+                : `refused ${r.reason}`,
+          );
+        seen = reports.length;
+        if (got.sort().join() !== expected.sort().join()) {
+          throw new Error(`the connection heard [${got.join(', ')}], not [${expected.join(', ')}]`);
+        }
       },
       dispose: () => root.stop(),
     };
