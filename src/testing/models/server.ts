@@ -208,6 +208,9 @@ function connectionHarness(input: unknown, logic: AnyStateMachine = serverConnec
         if (actual.value === 'failed' && !io.some((c) => /^IO\.(CLOSE|REJECT_CONNECT)$/.test(c))) {
           throw new Error('the IO was not told to close');
         }
+        if (event.type === 'SERVER.STREAM_AUTHORIZATION' && io.at(-1) !== 'IO.AUTHORIZATION') {
+          throw new Error("the authorizer's answer was not relayed to the IO");
+        }
         if (actual.value === 'closing' && io.at(-1) !== 'IO.CLOSE') {
           throw new Error('shutdown did not close the socket');
         }
@@ -346,6 +349,16 @@ function supervisorHarness(input: unknown, logic: AnyStateMachine = serverSuperv
           listener.at(-1) !== 'LISTENER.REFUSE'
         ) {
           throw new Error('a socket beyond maxConnections (or while draining) was not refused');
+        }
+        if (actual.matches({ serving: 'draining' })) {
+          for (const [id, child] of Object.entries(
+            actual.children as Record<string, AnyActorRef>,
+          )) {
+            const value = (child.getSnapshot() as AnyMachineSnapshot).value;
+            if (id.startsWith('connection-') && value !== 'closing' && value !== 'closed') {
+              throw new Error(`draining, but ${id} is still ${JSON.stringify(value)}`);
+            }
+          }
         }
         if (actual.matches({ serving: 'draining' }) && !listener.includes('LISTENER.CLOSE')) {
           throw new Error('draining did not stop the listener');
