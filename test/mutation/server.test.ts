@@ -6,10 +6,44 @@
 import type { AnyStateMachine } from 'xstate';
 import { pathChecks } from '../../src/testing/mutation';
 import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
-import { replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
+import { pathFromEvents, replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
 import { describeMutation } from './describeMutation';
 
 type ServerModel = (typeof serverModels)[number];
+
+/**
+ * What the walk never does (an event ignored takes no transition): a second createStream for an
+ * id in use, a command for a stream never created.
+ */
+function directedChecks(model: ServerModel) {
+  if (model.machine.id !== 'serverConnection') return [];
+  const path = pathFromEvents(
+    model.machine,
+    [
+      {
+        type: 'xstate.done.actor.handshake',
+        output: { ok: true, peer: { version: 3, form: 'simple' } },
+      },
+      { type: 'SERVER.CONNECT', app: 'live' },
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      { type: 'SERVER.STREAM', streamId: 2, event: { type: 'STREAM.DELETE' } },
+    ],
+    { input: model.input as never, id: 'directed#1 a stream id in use, a stream never created' },
+  );
+  return pathChecks([path], replayOn(model));
+}
+
+const replayOn = (model: ServerModel) => (machine: AnyStateMachine, path: ModelPath) => {
+  replayPath(
+    model.machine,
+    path,
+    model.harness(model.input, machine),
+    model.oracle
+      ? { mode: 'oracle', events: model.events, project: serverProject }
+      : { project: serverProject },
+  );
+};
 
 function modelChecks(model: ServerModel) {
   const paths = walkPaths(model.machine, {
@@ -32,24 +66,17 @@ function modelChecks(model: ServerModel) {
 const byId = (id: string): ServerModel => serverModels.find((m) => m.machine.id === id)!;
 
 /**
- * Not reached by the server models (0 relevant checks: the model never sends the event that
- * makes the guard answer false). Left for the server-model rework (branch srvdecide), which
- * replays real bytes: a duplicate createStream, a command for an unknown stream, a child other
- * than a stream or connection ending.
+ * Not reached by the server models (0 relevant checks: the model never makes the guard answer
+ * false, and no real session can either): the only children whose end the guard tells apart are
+ * the ones it is looking for.
  */
 const SURVIVORS: Record<string, Record<string, string>> = {
   serverConnection: {
     'guard:isStreamDone:true':
       'not reached: the model ends no child but stream-1 while connected (the handshake ends before), so the guard never answers false',
-    'guard:streamIdFree:true':
-      'not reached: the model never reports SERVER.STREAM_CREATED for an id already in use',
-    'guard:streamKnown:true':
-      'not reached: the model sends SERVER.STREAM only for stream 1 after it was created',
   },
   serverStream: {},
   serverSupervisor: {
-    'guard:hasRoom:true':
-      'NOT ANALYSED (left open): one model path makes hasRoom answer false and the replay does not tell the mutant apart; needs a path that fills maxConnections from distinct addresses and checks the refusal reason',
     'guard:isConnectionDone:true':
       'not reached: the supervisor has no child but connections (the listener never ends in the model), so the guard never answers false',
   },
@@ -59,7 +86,7 @@ for (const id of ['serverConnection', 'serverStream', 'serverSupervisor']) {
   const model = byId(id);
   describeMutation({
     machine: model.machine,
-    checks: () => modelChecks(model),
+    checks: () => [...directedChecks(model), ...modelChecks(model)],
     survivors: SURVIVORS[id],
   });
 }

@@ -57,6 +57,8 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
           ]
         : []),
       { type: 'SERVER.RECEIVING' },
+      // A command for a message stream never created: ignored.
+      { type: 'SERVER.STREAM', streamId: 2, event: { type: 'STREAM.DELETE' } },
       ...CLOSE_EVENTS,
     ];
   }
@@ -154,10 +156,11 @@ function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
 }
 
 /** A stand-in IO actor that records the commands it gets (and closes when told to). */
-function recordingIo(commands: string[], answerClose: boolean) {
+function recordingIo(commands: string[], answerClose: boolean, whole?: AnyEventObject[]) {
   return fromCallback<AnyEventObject>(({ sendBack, receive }) => {
     receive((cmd) => {
       commands.push(cmd.type);
+      whole?.push(cmd);
       if (answerClose && cmd.type === 'IO.CLOSE') {
         sendBack({ type: 'SERVER.CLOSED', reason: (cmd as { reason?: string }).reason });
       }
@@ -311,9 +314,10 @@ function streamHarness(input: unknown, logic: AnyStateMachine = serverStreamMach
 function supervisorHarness(input: unknown, logic: AnyStateMachine = serverSupervisorMachine) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const listener: string[] = [];
+    const listenerCommands: AnyEventObject[] = [];
     const machine = logic.provide({
       actors: {
-        listener: recordingIo(listener, false) as never,
+        listener: recordingIo(listener, false, listenerCommands) as never,
         serverConnection: serverConnectionMachine.provide({
           actors: { connectionIo: recordingIo([], true) as never },
         }),
@@ -349,6 +353,15 @@ function supervisorHarness(input: unknown, logic: AnyStateMachine = serverSuperv
           listener.at(-1) !== 'LISTENER.REFUSE'
         ) {
           throw new Error('a socket beyond maxConnections (or while draining) was not refused');
+        }
+        if (event.type === 'LISTENER.ACCEPT' && full && before.matches({ serving: 'listening' })) {
+          // The refusal names the limit that was hit: maxConnections first.
+          const limit =
+            ctx0.connections.length >= 2 ? 'maxConnections:' : 'maxConnectionsPerAddress:';
+          const reason = String(listenerCommands.at(-1)?.reason ?? '');
+          if (!reason.startsWith(limit)) {
+            throw new Error(`the refusal says "${reason}", not ${limit}`);
+          }
         }
         if (actual.matches({ serving: 'draining' })) {
           for (const [id, child] of Object.entries(
