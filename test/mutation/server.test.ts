@@ -73,12 +73,12 @@ const byId = (id: string): ServerModel => serverModels.find((m) => m.machine.id 
 const SURVIVORS: Record<string, Record<string, string>> = {
   serverConnection: {
     'guard:isStreamDone:true':
-      'not reached: the model ends no child but stream-1 while connected (the handshake ends before), so the guard never answers false',
+      'cannot be observed: while connected the only children that can finish are stream-N (the handshake finished before connected; the io child is a callback actor that never finishes), so the guard never answers false',
   },
   serverStream: {},
   serverSupervisor: {
     'guard:isConnectionDone:true':
-      'not reached: the supervisor has no child but connections (the listener never ends in the model), so the guard never answers false',
+      'cannot be observed: besides connection-N the supervisor has one child, the listener, a callback actor that never finishes, so the guard never answers false',
   },
 };
 
