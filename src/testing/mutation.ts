@@ -19,6 +19,11 @@
  * - never had the guard answer false (for the constantly-true mutant) or true (for the
  *   constantly-false one).
  * The first check that fails kills the mutant; survivors run every check that can matter.
+ *
+ * A mutant that loops (a guard made constantly true on an event the machine sends itself) is
+ * stopped: past LOOP_FACTOR times the original's guard evaluations and action runs in a check
+ * (plus LOOP_MARGIN), its next one throws MutantLoopError inside the actor, which stops with an
+ * error. Errors xstate would rethrow later in a timer are caught and count as kills.
  */
 import type { AnyStateMachine } from 'xstate';
 
