@@ -274,7 +274,7 @@ describe('mutation harness', () => {
       { machine: 'toy', killed: 2, total: 3, score: '66.6%', survivors: 'action:log:noop' },
     ]);
     expect(formatAllowList(report, { 'action:log:noop': 'its effect is seen by nobody' })).toBe(
-      "toy: {\n  'action:log:noop': \"its effect is seen by nobody\",\n},",
+      'toy: {\n  \'action:log:noop\': "its effect is seen by nobody",\n},',
     );
   });
 });
