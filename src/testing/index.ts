@@ -11,6 +11,8 @@
  * - coverage / formatCoverage: states reached and transitions taken, from replays or paths.
  * - handshakeModel, netConnectionModel, netStreamModel, sessionSupervisorModel: the ready-made
  *   test models (events per state, harness over a scripted peer) of this project's machines.
+ * - runMutation / enumerateMutants / pathChecks: mutation testing of a machine (each guard
+ *   constantly true and false, each action a no-op, through machine.provide) against your checks.
  * - createActor, SimulatedClock: xstate's own, re-exported so that your tests drive the
  *   machines with the very xstate they were built with (xstate is a dependency of rtmp-actors).
  */
@@ -51,6 +53,28 @@ export {
   type ReplayRecord,
   type WalkOptions,
 } from './paths';
+export {
+  applyMutant,
+  enumerateMutants,
+  formatAllowList,
+  formatMutationReport,
+  implementationNames,
+  isRelevant,
+  MutantLoopError,
+  mutationTable,
+  MutationSuiteError,
+  pathChecks,
+  runMutation,
+  tapMachine,
+  type CheckCoverage,
+  type Mutant,
+  type MutantKind,
+  type MutantResult,
+  type MutantStatus,
+  type MutationCheck,
+  type MutationOptions,
+  type MutationReport,
+} from './mutation';
 export { handshakeModel, type HandshakeModelOptions } from './models/handshake';
 export {
   CONNECT_REFUSALS,

@@ -353,7 +353,15 @@ export function generatePaths<TMachine extends AnyStateMachine>(
   const counters: Record<string, number> = {};
   return kept.map(({ p }) => {
     counters[p.source] = (counters[p.source] ?? 0) + 1;
-    return { ...p, id: `${p.source}#${counters[p.source]}` };
+    // The traversal keeps one snapshot per serialized state, reached by whichever route came
+    // first: the states along a path are recomputed as the model's own run over its events, so
+    // that what the serializer leaves out (and a replay may still compare) is this path's.
+    let snap = p.initial;
+    const steps = p.steps.map((step) => {
+      snap = probeTransition(machine, snap, step.event).next;
+      return { event: step.event, state: snap };
+    });
+    return { ...p, steps, state: snap, id: `${p.source}#${counters[p.source]}` };
   });
 }
 
@@ -465,11 +473,15 @@ export function replayPath(
   const transitions = new Set<string>();
   const received: AnyEventObject[] = [];
   const root: { ref?: AnyActor } = {};
+  // Until the harness says which actor is under test (it may be a child: events from its start
+  // come first), inspection events wait here.
+  const early: InspectionEvent[] = [];
   const inspect = (ev: InspectionEvent): void => {
-    const isRoot = root.ref
-      ? ev.actorRef === root.ref
-      : !(ev.actorRef as { _parent?: unknown })._parent;
-    if (!isRoot) return;
+    if (!root.ref) {
+      early.push(ev);
+      return;
+    }
+    if (ev.actorRef !== root.ref) return;
     if (ev.type === '@xstate.microstep') {
       for (const t of ev._transitions as AnyTransition[]) {
         transitions.add(transitionKey(t));
@@ -495,6 +507,7 @@ export function replayPath(
 
   const harness = createHarness(inspect);
   root.ref = harness.actor;
+  for (const ev of early.splice(0)) inspect(ev);
   let skipped = 0;
   try {
     const start = harness.actor.getSnapshot() as AnyMachineSnapshot;

@@ -37,7 +37,9 @@ describe('handshakeMachine', () => {
     it.each(paths.map((p) => [p.id, p.description, p] as const))(
       'follows the model with real handshake codecs along %s: %s',
       (_id, _description, path) => {
-        const record = replayPath(model.machine, path, (inspect) => model.harness(inspect));
+        const record = replayPath(model.machine, path, (inspect) => model.harness(inspect), {
+          project: model.project,
+        });
         records.push(record);
         expect(record.transitions.length).toBeGreaterThan(0);
         // A strict replay makes every step of the path happen: none is skipped.

@@ -10,7 +10,12 @@ import {
   type InspectionEvent,
 } from 'xstate';
 import type { HandshakeForm, HandshakeRole } from '../../../machines/contract';
-import { handshakeMachine, type HandshakeInput } from '../../../machines/handshakeMachine';
+import {
+  handshakeMachine,
+  type HandshakeContext,
+  type HandshakeInput,
+  type HandshakeOutput,
+} from '../../../machines/handshakeMachine';
 import { delayOf, type ReplayHarness } from '../paths';
 import { createScriptedPeer, ScriptError, type PeerSocket } from '../scriptedPeer';
 
@@ -18,6 +23,8 @@ export interface HandshakeModelOptions {
   role: HandshakeRole;
   form: HandshakeForm;
   timeoutMs?: number;
+  /** The machine to replay (e.g. a mutant); paths still come from handshakeMachine. */
+  machine?: typeof handshakeMachine;
 }
 
 function matches(snapshot: AnyMachineSnapshot, path: string): boolean {
@@ -54,6 +61,17 @@ export function handshakeModel(options: HandshakeModelOptions) {
     return [];
   };
 
+  /** What the replay must agree on besides the state: the peer met, the failure, the output. */
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as HandshakeContext;
+    const output = snapshot.output as HandshakeOutput | undefined;
+    return {
+      peer: ctx.peer ?? null,
+      failure: ctx.failure?.reason ?? null,
+      output: output ? (output.ok ? output : { ok: false, reason: output.reason }) : null,
+    };
+  };
+
   /** A live handshake actor whose transport is the runtime's, over an in-memory socket. */
   const harness = (
     inspect: (ev: InspectionEvent) => void,
@@ -62,7 +80,7 @@ export function handshakeModel(options: HandshakeModelOptions) {
     const peer = createScriptedPeer({ clientForm: options.form });
     let deliver: (event: AnyEventObject) => void = () => undefined;
     const { socket, transport } = peer.detached((event) => deliver(event));
-    const actor = createActor(machine, {
+    const actor = createActor(options.machine ?? machine, {
       input: { ...input, transport },
       clock,
       inspect,
@@ -119,5 +137,5 @@ export function handshakeModel(options: HandshakeModelOptions) {
     };
   };
 
-  return { machine, input, events, harness };
+  return { machine, input, events, project, harness };
 }

@@ -7,7 +7,9 @@
 import {
   createActor,
   fromCallback,
+  setup,
   SimulatedClock,
+  type AnyActor,
   type AnyActorRef,
   type AnyEventObject,
   type AnyMachineSnapshot,
@@ -17,6 +19,7 @@ import {
 import type { TransportErrorCode } from '../../../machines/contract';
 import {
   netConnectionMachine,
+  streamFor,
   type NetConnectionContext,
   type NetConnectionInput,
 } from '../../../machines/netConnectionMachine';
@@ -232,8 +235,8 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
     return [];
   };
 
-  /** value, attempt, failure reason, streams: what the replay must agree on. */
-  const project = (snapshot: AnyMachineSnapshot) => {
+  /** value, attempt, failure reason, streams: what tells the model's states apart. */
+  const stateKey = (snapshot: AnyMachineSnapshot) => {
     const ctx = snapshot.context as NetConnectionContext;
     return {
       attempt: ctx.attempt,
@@ -243,32 +246,71 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       streams: Object.keys(ctx.streams),
     };
   };
+  /**
+   * What the replay must agree on: the state key, plus what follows from it (so the model's
+   * states stay as many): the backoff chosen while waiting, the server's connect reply while
+   * connected, the outcome at the end.
+   */
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as NetConnectionContext;
+    const connected = snapshot.matches({ session: 'connected' });
+    return {
+      ...stateKey(snapshot),
+      retryDelay: snapshot.matches({ retrying: 'waiting' }) ? ctx.nextRetryDelay : null,
+      server: connected
+        ? [
+            ctx.server?.info?.code ?? null,
+            (ctx.server?.properties as { fmsVer?: unknown } | null | undefined)?.fmsVer ?? null,
+          ]
+        : null,
+      outcome: (snapshot.output as { outcome?: string } | undefined)?.outcome ?? null,
+    };
+  };
   /** ... and whether the peer set an acknowledgement window (ACK_DUE needs one). */
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
     JSON.stringify({
       value: snapshot.value,
-      ...project(snapshot),
+      ...stateKey(snapshot),
       ackWindow: ((snapshot.context as NetConnectionContext).peer.ackWindow ?? 0) > 0,
     });
 
-  /** A live NetConnection on a scripted peer, with a simulated clock. */
+  /**
+   * A live NetConnection on a scripted peer, with a simulated clock, invoked by a parent (as the
+   * session supervisor does) that records what the connection tells it.
+   */
   const harness = (inspect: (ev: InspectionEvent) => void) => {
     const clock = new SimulatedClock();
     const peer: ScriptedPeer = createScriptedPeer();
     const probe = createProbe();
     const logic = (options.machine ?? machine).provide({ actors: { transport: peer.transport } });
-    const actor = createActor(logic, {
-      id: 'connection-0',
-      input: baseInput(clock),
-      clock,
-      inspect,
-    }).start();
+    const notices: AnyEventObject[] = [];
+    const parent = setup({ actors: { connection: logic } }).createMachine({
+      invoke: { id: 'connection-0', src: 'connection', input: baseInput(clock) },
+      on: {
+        '*': {
+          actions: ({ event }) => {
+            if (event.type.startsWith('CONNECTION.')) notices.push(event);
+          },
+        },
+      },
+    });
+    const root = createActor(parent, { clock, inspect }).start();
+    const actor = (root.getSnapshot().children as Record<string, AnyActor>)['connection-0'];
     const swap = (event: AnyEventObject): AnyEventObject =>
       'requester' in event ? { ...event, requester: probe.ref } : event;
     const socket = () => peer.socket('connection-0');
     const lastLog = () => probe.log[probe.log.length - 1];
 
+    /** The stream probe's log and the PingResponses sent, before the step. */
+    let logBefore = 0;
+    let pingResponses = 0;
     const realize: ReplayHarness['realize'] = (event, { before }) => {
+      logBefore = probe.log.length;
+      pingResponses = peer.hasSocket('connection-0')
+        ? socket()
+            .receivedOf('UserControl')
+            .filter((u) => u.event === 'PingResponse').length
+        : 0;
       switch (event.type) {
         case 'NC.CONNECT':
         case 'NC.CLOSE':
@@ -323,10 +365,40 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       }
     };
 
+    /** What the parent must have been told along one step, from the states before and after. */
+    const expectedNotices = (before: AnyMachineSnapshot, actual: AnyMachineSnapshot): string[] => {
+      const ctx = actual.context as NetConnectionContext;
+      const out: string[] = [];
+      const connected = { session: 'connected' } as const;
+      if (actual.matches(connected) && !before.matches(connected)) out.push('CONNECTION.UP');
+      if (actual.matches('retrying') && !before.matches('retrying')) out.push('CONNECTION.DOWN');
+      if (actual.matches('failed') && !before.matches('failed')) {
+        // Out of attempts: the connection went down (retrying) on its way to failed.
+        if (before.matches('session') && ctx.failure?.reason === 'RETRIES_EXHAUSTED') {
+          out.push('CONNECTION.DOWN');
+        }
+        out.push(`CONNECTION.FAILED ${ctx.failure?.reason}`);
+      }
+      if (actual.matches('closed') && !before.matches('closed')) out.push('CONNECTION.CLOSED');
+      return out;
+    };
+    let noticesSeen = 0;
+
     const check: NonNullable<ReplayHarness['check']> = ({ event, before, actual }) => {
       const ctx = actual.context as NetConnectionContext;
       const s = peer.hasSocket('connection-0') ? socket() : undefined;
       if (s && s.violations.length) throw new Error(s.violations.join('; '));
+      const told = notices
+        .slice(noticesSeen)
+        .map((n) => (n.type === 'CONNECTION.FAILED' ? `${n.type} ${String(n.reason)}` : n.type));
+      noticesSeen = notices.length;
+      const expected = expectedNotices(before, actual);
+      if (told.join() !== expected.join()) {
+        throw new Error(`the parent was told [${told.join(', ')}], not [${expected.join(', ')}]`);
+      }
+      for (const n of notices) {
+        if (n.connectionId !== 'connection-0') throw new Error(`a notice for ${n.connectionId}`);
+      }
       if (actual.matches({ session: 'opening' }) && !s?.hasCommand('TRANSPORT.OPEN')) {
         throw new Error('opening without TRANSPORT.OPEN');
       }
@@ -355,6 +427,17 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
           throw new Error(
             'Set Peer Bandwidth was not answered with our Window Acknowledgement Size',
           );
+        }
+        if (m.type === 'SetChunkSize' && ctx.peer.chunkSize !== m.chunkSize) {
+          throw new Error(`the peer's chunk size is ${ctx.peer.chunkSize}, not ${m.chunkSize}`);
+        }
+        if (
+          !(m.type === 'UserControl' && m.event === 'PingRequest') &&
+          s &&
+          s.receivedOf('UserControl').filter((u) => u.event === 'PingResponse').length !==
+            pingResponses
+        ) {
+          throw new Error(`a ${m.type} was answered with a PingResponse`);
         }
         if (
           m.type === 'UserControl' &&
@@ -391,8 +474,15 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
           throw new Error('no Acknowledgement sent');
         }
       }
-      if (event.type === 'MEDIA.TICK' && lastLog()?.type !== 'MEDIA.TICK') {
-        throw new Error('the media tick was not routed to the stream');
+      if (event.type === 'MEDIA.TICK') {
+        const known = streamFor((before.context as NetConnectionContext).streams, event.streamId);
+        const routed = probe.log.length > logBefore && lastLog()?.type === 'MEDIA.TICK';
+        if (known && !routed) throw new Error('the media tick was not routed to the stream');
+        if (!known && probe.log.length > logBefore) {
+          throw new Error(
+            `a tick for stream ${event.streamId}, which it does not have, was routed`,
+          );
+        }
       }
       if (event.type === 'NC.SEND' && s?.lastReceived('play') === undefined) {
         throw new Error('NC.SEND did not reach the wire');
@@ -421,6 +511,7 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       realize,
       check,
       dispose() {
+        root.stop();
         probe.ref.stop();
       },
     };

@@ -6,7 +6,9 @@
  */
 import {
   createActor,
+  fromCallback,
   SimulatedClock,
+  type Actor,
   type AnyEventObject,
   type AnyMachineSnapshot,
   type InspectionEvent,
@@ -212,7 +214,8 @@ export function netStreamModel(options: NetStreamModelOptions) {
     return [];
   };
 
-  const project = (snapshot: AnyMachineSnapshot) => {
+  /** What tells the model's states apart. */
+  const stateKey = (snapshot: AnyMachineSnapshot) => {
     const ctx = snapshot.context as NetStreamContext;
     return {
       streamId: ctx.streamId ?? null,
@@ -229,8 +232,21 @@ export function netStreamModel(options: NetStreamModelOptions) {
       silentDeadline: (snapshot.hasTag('playing') && ctx.silentDeadline) || null,
     };
   };
+  /**
+   * What the replay must agree on: the state key, plus what follows from the path without
+   * telling more states apart: the last status, the seek's status, the retry under way.
+   */
+  const project = (snapshot: AnyMachineSnapshot) => {
+    const ctx = snapshot.context as NetStreamContext;
+    return {
+      ...stateKey(snapshot),
+      status: ctx.status?.code ?? null,
+      seekStatus: ctx.seekStatus?.code ?? null,
+      retry: ctx.retry ? [ctx.retry.reason, ctx.retry.delayMs] : null,
+    };
+  };
   const serializeState = (snapshot: AnyMachineSnapshot): string =>
-    JSON.stringify({ value: snapshot.value, ...project(snapshot) });
+    JSON.stringify({ value: snapshot.value, ...stateKey(snapshot) });
 
   /** A live stream on a live NetConnection (connected over a scripted peer). */
   const harness = (inspect: (ev: InspectionEvent) => void) => {
@@ -269,7 +285,22 @@ export function netStreamModel(options: NetStreamModelOptions) {
     bringUp();
     const emitted: AnyEventObject[] = [];
     const sibling = createProbe('sibling');
-    const actor = createActor(machine, { input: baseInput(connection), clock, inspect });
+    // The stream's owner (the session supervisor in real life): records what it is told.
+    const notices: AnyEventObject[] = [];
+    const owner = createActor(
+      fromCallback<AnyEventObject>(({ receive }) => {
+        receive((event) => {
+          if (event.type.startsWith('STREAM.')) notices.push(event);
+        });
+      }),
+      { clock, inspect },
+    ).start();
+    const actor = createActor(machine, {
+      input: baseInput(connection),
+      parent: owner,
+      id: 'stream-cam1',
+      clock,
+    } as never) as unknown as Actor<typeof machine>;
     actor.on('*', (e) => emitted.push(e));
     actor.start();
 
@@ -343,6 +374,35 @@ export function netStreamModel(options: NetStreamModelOptions) {
       }
     };
 
+    let noticesSeen = 0;
+    /** What the owner must have been told along one step. */
+    const expectedNotices = (
+      event: AnyEventObject,
+      before: AnyMachineSnapshot,
+      actual: AnyMachineSnapshot,
+      announcedBefore: string | undefined,
+    ): string[] => {
+      const ctx = actual.context as NetStreamContext;
+      const entered = (state: unknown) =>
+        actual.matches(state as never) && !before.matches(state as never);
+      const out: string[] = [];
+      if (entered('relocating')) out.push('STREAM.DISPLACED');
+      // While retrying, Play.Start is no success: the first media is.
+      if (entered('active') && announcedBefore !== 'retrying') out.push('STREAM.ACTIVE');
+      if (
+        event.type === 'MEDIA.TICK' &&
+        announcedBefore === 'retrying' &&
+        before.matches({ active: { play: 'awaitingFirstFrame' } }) &&
+        actual.matches({ active: { play: 'flowing' } })
+      ) {
+        out.push('STREAM.ACTIVE');
+      }
+      if (entered({ retrying: 'waiting' })) out.push(`STREAM.RETRYING ${ctx.attempt}`);
+      if (entered('stopped')) out.push('STREAM.STOPPED');
+      if (entered('failed')) out.push(`STREAM.FAILED ${ctx.failure?.reason}`);
+      return out.sort();
+    };
+
     const check: NonNullable<ReplayHarness['check']> = ({ event, before, actual }) => {
       const ctx = actual.context as NetStreamContext;
       const prev = before.context as NetStreamContext;
@@ -350,6 +410,38 @@ export function netStreamModel(options: NetStreamModelOptions) {
       if (s.violations.length) throw new Error(s.violations.join('; '));
       const entered = (state: unknown) =>
         actual.matches(state as never) && !before.matches(state as never);
+      const told = notices
+        .slice(noticesSeen)
+        .map((n) =>
+          n.type === 'STREAM.FAILED'
+            ? `${n.type} ${String(n.reason)}`
+            : n.type === 'STREAM.RETRYING'
+              ? `${n.type} ${String(n.attempt)}`
+              : n.type,
+        )
+        .sort();
+      const wrongKey = notices
+        .slice(noticesSeen)
+        .find((n) => n.key !== 'cam1' || n.name !== 'cam1');
+      noticesSeen = notices.length;
+      const announcedBefore = emitted
+        .slice(0, stepStart)
+        .filter((e) => e.type === 'stream.state')
+        .at(-1)?.state as string | undefined;
+      const expectedTold = expectedNotices(event, before, actual, announcedBefore);
+      if (told.join() !== expectedTold.join()) {
+        throw new Error(
+          `the owner was told [${told.join(', ')}], not [${expectedTold.join(', ')}]`,
+        );
+      }
+      if (wrongKey) throw new Error(`a notice names another stream: ${JSON.stringify(wrongKey)}`);
+      if (
+        before.matches({ active: { play: 'stalled' } }) &&
+        actual.matches({ active: { play: 'flowing' } }) &&
+        !emitted.slice(stepStart).some((e) => e.type === 'stream.resumed')
+      ) {
+        throw new Error('flowing again without stream.resumed');
+      }
       if (entered('creating')) {
         if (
           connection.getSnapshot().matches({ session: 'connected' }) &&
@@ -484,7 +576,6 @@ export function netStreamModel(options: NetStreamModelOptions) {
       }
       const states = (list: AnyEventObject[]) =>
         list.filter((e) => e.type === 'stream.state').map((e) => e.state as string);
-      const announcedBefore = states(emitted.slice(0, stepStart)).at(-1);
       const announcedNow = states(emitted.slice(stepStart));
       if (entered({ retrying: 'waiting' })) {
         const last = [...emitted].reverse().find((e) => e.type === 'stream.state');
@@ -522,6 +613,9 @@ export function netStreamModel(options: NetStreamModelOptions) {
       realize,
       check,
       dispose() {
+        // A child is stopped by its own stop event (only a root may be stopped directly).
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'xstate.stop' } as never);
+        owner.stop();
         connection.stop();
         sibling.ref.stop();
       },

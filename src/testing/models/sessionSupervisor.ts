@@ -50,6 +50,8 @@ export interface SessionSupervisorModelOptions {
    * (STREAM.RETRYING) and comes back with media (STREAM.ACTIVE); refusals are BadName.
    */
   keepWatching?: boolean;
+  /** The machine to replay (e.g. a mutant); paths still come from sessionSupervisorMachine. */
+  machine?: typeof sessionSupervisorMachine;
 }
 
 /** The backoff of a kept-watching play in the model (short beside START_TIMEOUT). */
@@ -197,12 +199,18 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
   const harness = (inspect: (ev: InspectionEvent) => void) => {
     const clock = new SimulatedClock();
     const peer = createScriptedPeer();
-    const logic = machine.provide({
+    const logic = (options.machine ?? machine).provide({
       actors: {
         connection: netConnectionMachine.provide({ actors: { transport: peer.transport } }),
       },
     });
     const actor = createActor(logic, { input: baseInput(clock), clock, inspect }).start();
+    // Refusals of a request, emitted as session.error.
+    const refusals: AnyEventObject[] = [];
+    actor.on('session.error', (e) => {
+      if (['DUPLICATE_KEY', 'MAX_STREAMS', 'MAX_CONNECTIONS'].includes(e.reason)) refusals.push(e);
+    });
+    let refusalsSeen = 0;
     const ctx = () => actor.getSnapshot().context as SessionSupervisorContext;
     const child = (id: string): AnyActorRef | undefined =>
       (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
@@ -375,8 +383,24 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     };
 
     /** The summary must agree with the children's real states. */
-    const check: NonNullable<ReplayHarness['check']> = ({ actual }) => {
+    const check: NonNullable<ReplayHarness['check']> = ({ event, before, actual }) => {
       const c = actual.context as SessionSupervisorContext;
+      const refused = refusals.slice(refusalsSeen);
+      refusalsSeen = refusals.length;
+      if (event.type === 'SESSION.PLAY' || event.type === 'SESSION.PUBLISH') {
+        const was = (before.context as SessionSupervisorContext).streams;
+        const accepted = Object.entries(c.streams).some(
+          ([k, s]) => was[k] !== s && s.state !== 'failed',
+        );
+        if (!accepted && (refused.length !== 1 || refused[0].name !== event.name)) {
+          throw new Error(`a refused ${event.type} said ${JSON.stringify(refused)}`);
+        }
+        if (accepted && refused.length) {
+          throw new Error(`an accepted ${event.type} was refused too: ${JSON.stringify(refused)}`);
+        }
+      } else if (refused.length) {
+        throw new Error(`a refusal on ${event.type}: ${JSON.stringify(refused)}`);
+      }
       for (const socket of peer.sockets) {
         if (socket.violations.length) throw new Error(socket.violations.join('; '));
       }

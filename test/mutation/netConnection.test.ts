@@ -1,0 +1,86 @@
+/**
+ * Mutants of netConnectionMachine against its model suite: the paths of
+ * test/machines/netConnectionMachine.test.ts (the full walk and the first six autostart paths),
+ * each replayed over real RTMP bytes on the mutant, plus directed paths through what the walk
+ * never does while connected (the connection's duties, a tick for a stream it does not have).
+ */
+import { netConnectionMachine } from '../../machines/netConnectionMachine';
+import { pathChecks } from '../../src/testing/mutation';
+import { netConnectionModel } from '../../src/testing/models/netConnection';
+import { replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
+import { describeMutation } from './describeMutation';
+import { directedPath } from './directed';
+
+type NetConnectionLogic = typeof netConnectionMachine;
+type Model = ReturnType<typeof netConnectionModel>;
+
+const replayOn =
+  (options: { autostart?: boolean }, model: Model) =>
+  (machine: NetConnectionLogic, path: ModelPath): void => {
+    const mutant = netConnectionModel({ ...options, machine });
+    replayPath(model.machine, path, (inspect) => mutant.harness(inspect), {
+      project: mutant.project,
+    });
+  };
+
+function modelChecks(
+  options: { autostart?: boolean },
+  walk: { skip?: ModelPath['source'][] },
+  limit?: number,
+) {
+  const model = netConnectionModel(options);
+  const paths = walkPaths(model.machine, {
+    input: model.input,
+    events: model.events,
+    simpleEvents: model.simpleEvents,
+    serializeState: model.serializeState,
+    ...walk,
+  });
+  return pathChecks(
+    paths.slice(0, limit),
+    replayOn(options, model),
+    options.autostart ? 'autostart ' : '',
+  );
+}
+
+function directedChecks() {
+  const model = netConnectionModel();
+  const connect = [
+    'NC.CONNECT',
+    'TRANSPORT.CONNECTED',
+    'xstate.done.actor.handshake',
+    'RTMP.MESSAGE:_result',
+  ];
+  const duties = [
+    'RTMP.MESSAGE:SetChunkSize',
+    'RTMP.MESSAGE:PingRequest',
+    'RTMP.MESSAGE:WindowAckSize',
+    'RTMP.MESSAGE:SetPeerBandwidth',
+    'TRANSPORT.ACK_DUE',
+  ];
+  const paths = [
+    directedPath(model, 'directed#1 the duties while connected', [...connect, ...duties]),
+    directedPath(model, 'directed#2 the duties and a stray tick with a stream open', [
+      ...connect,
+      'NC.CREATE_STREAM',
+      'RTMP.MESSAGE:_result',
+      ...duties,
+      // The transport hands a single stream media from any message stream id.
+      { type: 'MEDIA.TICK', streamId: 5, keyframe: true, timestamp: 40 },
+    ]),
+  ];
+  return pathChecks(paths, replayOn({}, model));
+}
+
+describeMutation({
+  machine: netConnectionMachine,
+  checks: () => [
+    ...directedChecks(),
+    ...modelChecks({}, {}),
+    ...modelChecks({ autostart: true }, { skip: ['simple', 'transition'] }, 6),
+  ],
+  survivors: {
+    'guard:isSetChunkSize:true':
+      'equivalent: it is the last of the session-level RTMP.MESSAGE guards, and the action it guards (recordPeerChunkSize) leaves the context as it is for anything but a Set Chunk Size',
+  },
+});

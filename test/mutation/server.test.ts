@@ -1,0 +1,92 @@
+/**
+ * Mutants of the server machines (serverConnection, serverStream, serverSupervisor) against
+ * their model suite: the paths of test/machines/serverMachines.test.ts, each replayed on the
+ * mutant with the models' stand-in IO.
+ */
+import type { AnyStateMachine } from 'xstate';
+import { pathChecks } from '../../src/testing/mutation';
+import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
+import { pathFromEvents, replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
+import { describeMutation } from './describeMutation';
+
+type ServerModel = (typeof serverModels)[number];
+
+/**
+ * What the walk never does (an event ignored takes no transition): a second createStream for an
+ * id in use, a command for a stream never created.
+ */
+function directedChecks(model: ServerModel) {
+  if (model.machine.id !== 'serverConnection') return [];
+  const path = pathFromEvents(
+    model.machine,
+    [
+      {
+        type: 'xstate.done.actor.handshake',
+        output: { ok: true, peer: { version: 3, form: 'simple' } },
+      },
+      { type: 'SERVER.CONNECT', app: 'live' },
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      { type: 'SERVER.STREAM', streamId: 2, event: { type: 'STREAM.DELETE' } },
+    ],
+    { input: model.input as never, id: 'directed#1 a stream id in use, a stream never created' },
+  );
+  return pathChecks([path], replayOn(model));
+}
+
+const replayOn = (model: ServerModel) => (machine: AnyStateMachine, path: ModelPath) => {
+  replayPath(
+    model.machine,
+    path,
+    model.harness(model.input, machine),
+    model.oracle
+      ? { mode: 'oracle', events: model.events, project: serverProject }
+      : { project: serverProject },
+  );
+};
+
+function modelChecks(model: ServerModel) {
+  const paths = walkPaths(model.machine, {
+    input: model.input as never,
+    events: model.events,
+    serializeState: serverSerializeState,
+  });
+  return pathChecks(paths, (machine: AnyStateMachine, path: ModelPath) => {
+    replayPath(
+      model.machine,
+      path,
+      model.harness(model.input, machine),
+      model.oracle
+        ? { mode: 'oracle', events: model.events, project: serverProject }
+        : { project: serverProject },
+    );
+  });
+}
+
+const byId = (id: string): ServerModel => serverModels.find((m) => m.machine.id === id)!;
+
+/**
+ * Not reached by the server models (0 relevant checks: the model never makes the guard answer
+ * false, and no real session can either): the only children whose end the guard tells apart are
+ * the ones it is looking for.
+ */
+const SURVIVORS: Record<string, Record<string, string>> = {
+  serverConnection: {
+    'guard:isStreamDone:true':
+      'cannot be observed: while connected the only children that can finish are stream-N (the handshake finished before connected; the io child is a callback actor that never finishes), so the guard never answers false',
+  },
+  serverStream: {},
+  serverSupervisor: {
+    'guard:isConnectionDone:true':
+      'cannot be observed: besides connection-N the supervisor has one child, the listener, a callback actor that never finishes, so the guard never answers false',
+  },
+};
+
+for (const id of ['serverConnection', 'serverStream', 'serverSupervisor']) {
+  const model = byId(id);
+  describeMutation({
+    machine: model.machine,
+    checks: () => [...directedChecks(model), ...modelChecks(model)],
+    survivors: SURVIVORS[id],
+  });
+}
