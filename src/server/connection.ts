@@ -28,6 +28,7 @@ import { HandshakeError } from '../protocol/errors';
 import { HandshakeServer } from '../protocol/handshake';
 import type { RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
+import { serverCapabilityProperties } from '../protocol/message/capabilities';
 import {
   buildData,
   buildError,
@@ -306,6 +307,19 @@ export class ServerConnection {
       case 'IO.CLOSE':
         this.close(cmd.reason);
         return;
+      case 'IO.RECONNECT_REQUEST':
+        this.send(
+          buildOnStatus(
+            {
+              level: 'status',
+              code: StatusCode.ConnectReconnectRequest,
+              description: cmd.description,
+              ...(cmd.tcUrl !== undefined ? { tcUrl: cmd.tcUrl } : {}),
+            },
+            { csid: 3 },
+          ),
+        );
+        return;
     }
   }
 
@@ -580,7 +594,12 @@ export class ServerConnection {
     const q = this.app.indexOf('?');
     if (q >= 0) this.app = this.app.slice(0, q);
     this.pendingConnect = m;
-    this.report({ type: 'SERVER.CONNECT', app: this.app });
+    const capsEx = objectProp(obj, 'capsEx');
+    this.report({
+      type: 'SERVER.CONNECT',
+      app: this.app,
+      ...(typeof capsEx === 'number' ? { capsEx } : {}),
+    });
   }
 
   /** The serverConnection actor accepted connect (its `acceptConnect` action). */
@@ -613,7 +632,8 @@ export class ServerConnection {
     const objectEncoding = objectProp(obj, 'objectEncoding');
     this.replyResult(
       m.transactionId,
-      { fmsVer: 'FMS/3,5,7,7009', capabilities: 31, mode: 1 },
+      // Enhanced RTMP v2: the server states what it supports (legacy clients ignore it).
+      { fmsVer: 'FMS/3,5,7,7009', capabilities: 31, mode: 1, ...serverCapabilityProperties() },
       {
         level: 'status',
         code: StatusCode.ConnectSuccess,

@@ -24,7 +24,10 @@ import {
   type InspectionEvent,
   type SnapshotFrom,
 } from 'xstate';
-import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import {
+  serverConnectionMachine,
+  type ReconnectRequestOutcome,
+} from '../../machines/serverConnectionMachine';
 import {
   serverStreamMachine,
   type AuthorizeActorInput,
@@ -495,6 +498,32 @@ export class RtmpServer implements ConnectionHost {
       out.push({ id: Number(key.slice('connection-'.length)), connection, streams });
     }
     return out;
+  }
+
+  /**
+   * Enhanced RTMP v2: asks client connection `connectionId` (the `connection` number of
+   * `events$`) to reconnect, to `tcUrl` when given (absolute, or relative to its current tcUrl),
+   * else to this server. The serverConnection machine decides: it sends the onStatus
+   * NetConnection.Connect.ReconnectRequest only to a connected client that advertised
+   * CapsEx.Reconnect in connect. The old connection keeps being served until the client closes
+   * it. Returns what happened: `sent`, or `refused` with the reason (UNKNOWN_CONNECTION,
+   * NOT_CONNECTED, NOT_SUPPORTED).
+   */
+  requestReconnect(
+    connectionId: number,
+    tcUrl?: string,
+    description?: string,
+  ): ReconnectRequestOutcome | { outcome: 'refused'; reason: 'UNKNOWN_CONNECTION' } {
+    const children = this.supervisor.getSnapshot().children as Record<string, AnyActorRef>;
+    const ref = children[`connection-${connectionId}`];
+    if (!ref) return { outcome: 'refused', reason: 'UNKNOWN_CONNECTION' };
+    ref.send({
+      type: 'SERVER.REQUEST_RECONNECT',
+      ...(tcUrl !== undefined ? { tcUrl } : {}),
+      ...(description !== undefined ? { description } : {}),
+    });
+    const outcome = (ref.getSnapshot() as ConnectionSnapshot).context.reconnectRequest;
+    return outcome ?? { outcome: 'refused', reason: 'NOT_CONNECTED' };
   }
 
   /** Starts measuring `stats().peakBufferedBytes` again from what is held now. */
