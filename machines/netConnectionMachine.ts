@@ -909,6 +909,8 @@ export const netConnectionMachine = setup({
             'NC.RELEASE_STREAM': { actions: 'releaseStream' },
             'NC.SEND': { actions: 'forwardToTransport' },
             'RTMP.MESSAGE': [
+              { guard: 'isCreateStreamReply', actions: 'answerCreateStream' },
+              { guard: 'isForStream', actions: 'routeToStream' },
               {
                 guard: 'isReconnectRequest',
                 target: 'reconnecting',
@@ -917,8 +919,6 @@ export const netConnectionMachine = setup({
                   { type: 'notifyParent', params: { kind: 'reconnectRequested' } },
                 ],
               },
-              { guard: 'isCreateStreamReply', actions: 'answerCreateStream' },
-              { guard: 'isForStream', actions: 'routeToStream' },
             ],
             'MEDIA.TICK': { guard: 'hasStreamForTick', actions: 'routeTickToStream' },
             'NC.CLOSE': { target: 'closing' },
