@@ -64,6 +64,15 @@ export {
   type ServerLimitCode,
 } from './server';
 export { sampleFlvPath } from './sample';
+export {
+  clientCapabilityProperties,
+  readCapabilities,
+  serverCapabilityProperties,
+  SUPPORTED_CAPS_EX,
+  type ErtmpCapabilities,
+} from './protocol/message/capabilities';
+export { Switchover, type SwitchPhase, type SwitchResult } from './switchover';
+export type { ReconnectRequestOutcome } from '../machines/serverConnectionMachine';
 export { MediaRouter, type MediaMessage } from './io/media';
 export { FlvFileSink, type FlvFileSinkOptions, type FlvSaveResult } from './io/flvFile';
 export { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
