@@ -392,6 +392,16 @@ function copyOwner(context: Ctx, event: SessionSupervisorEvent): StreamSummary |
   return s?.migration ? s : undefined;
 }
 
+/**
+ * The stream a stream actor's notice is about: the one of its key, or the stream that adopted
+ * the copy that sent it (a moved stream's actor keeps the copy key it was spawned with).
+ */
+function streamOf(context: Ctx, event: SessionSupervisorEvent): StreamSummary | undefined {
+  const key = (event as Partial<StreamNotice>).key;
+  if (typeof key !== 'string') return undefined;
+  return context.streams[key] ?? adopter(context, event);
+}
+
 /** The stream that adopted the copy that sent `event` (its ref is the copy now). */
 function adopter(context: Ctx, event: SessionSupervisorEvent): StreamSummary | undefined {
   const key = (event as Partial<StreamNotice>).key;
@@ -580,7 +590,7 @@ export const sessionSupervisorMachine = setup({
     }),
     markStreamActive: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.ACTIVE') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       const { reason: _reason, status: _status, attempt: _attempt, ...rest } = s;
       enqueue.assign({ streams: { ...context.streams, [s.key]: { ...rest, state: 'active' } } });
@@ -589,7 +599,7 @@ export const sessionSupervisorMachine = setup({
     /** A stream waits its backoff after a transient failure (it retries by itself). */
     markStreamRetrying: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.RETRYING') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s || !s.ref) return;
       enqueue.assign({
         streams: {
@@ -607,7 +617,7 @@ export const sessionSupervisorMachine = setup({
      */
     relocateStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       const single: Ctx = {
         ...context,
@@ -617,7 +627,7 @@ export const sessionSupervisorMachine = setup({
       const choice = chooseConnection(single, s.connectionId);
       if (!choice) return;
       const respawn = event.type === 'STREAM.FAILED';
-      if (respawn) enqueue.stopChild(`stream-${s.key}`);
+      if (respawn) enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       enqueue.assign({ sharing: 'single', connections: single.connections });
       enqueue.emit({ type: 'session.sharing', sharing: 'single', because: event.reason });
       let connectionId = choice.id;
@@ -666,7 +676,7 @@ export const sessionSupervisorMachine = setup({
     /** A displaced stream cannot move: the pool is full (its limit named), or sharing is forced. */
     refuseRelocation: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.DISPLACED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s?.ref) return;
       const single: Ctx = {
         ...context,
@@ -689,7 +699,7 @@ export const sessionSupervisorMachine = setup({
     }),
     recordStreamFailure: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       const failed: StreamSummary = {
@@ -712,7 +722,7 @@ export const sessionSupervisorMachine = setup({
     /** A stream stopped: forget it. */
     forgetStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.STOPPED' && event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       enqueue.assign({
@@ -822,7 +832,7 @@ export const sessionSupervisorMachine = setup({
      */
     completeMigration: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SESSION.MIGRATED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s || s.state !== 'migrating' || !s.migration) return;
       const from = s.connectionId;
       const to = s.migration.to;
@@ -930,12 +940,6 @@ export const sessionSupervisorMachine = setup({
       }
       enqueue.assign({ streams, connections });
     }),
-    /** A notification of a copy the stream adopted: handle it as the stream's own. */
-    raiseAsAdopted: enqueueActions(({ context, event, enqueue }) => {
-      const s = adopter(context, event);
-      if (!s) return;
-      enqueue.raise({ ...(event as StreamNotice), key: s.key } as SessionSupervisorEvent);
-    }),
     stopAllStreams: enqueueActions(({ context, enqueue }) => {
       const streams = { ...context.streams };
       for (const s of Object.values(context.streams)) {
@@ -965,7 +969,7 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return false;
       if (context.options.streamsPerConnection !== 'auto') return false;
       if (event.type === 'STREAM.FAILED' && !RELOCATING_REASONS.has(event.reason)) return false;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s || s.connectionId === undefined) return false;
       const conn = context.connections[s.connectionId];
       if (!conn || conn.streams.length < 2) return false;
@@ -982,8 +986,6 @@ export const sessionSupervisorMachine = setup({
       reconnectObstacle(context, event.connectionId, event.tcUrl) === undefined,
     /** A notification from a migration copy that is still a copy. */
     isFromCopy: ({ context, event }) => copyOwner(context, event) !== undefined,
-    /** A notification from a copy that its stream adopted (the stream's actor now). */
-    isFromAdoptedCopy: ({ context, event }) => adopter(context, event) !== undefined,
     /** The event concerns a connection that streams migrate from or to. */
     hasMigration: ({ context, event }) => {
       if (
@@ -1076,33 +1078,21 @@ export const sessionSupervisorMachine = setup({
           { actions: 'declineReconnect' },
         ],
         'CONNECTION.RECONNECT_ABANDONED': { actions: 'abandonMigration' },
-        'STREAM.ACTIVE': [
-          { guard: 'isFromCopy' },
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
-          { actions: 'markStreamActive' },
-        ],
-        'STREAM.RETRYING': [
-          { guard: 'isFromCopy' },
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
-          { actions: 'markStreamRetrying' },
-        ],
+        // A copy's own notices (still a copy) name no stream of the context: the plain
+        // handlers ignore them; only its failure abandons the move. Once adopted, its notices
+        // (keyed by the copy key) are the stream's own (see `streamOf`).
+        'STREAM.ACTIVE': { actions: 'markStreamActive' },
+        'STREAM.RETRYING': { actions: 'markStreamRetrying' },
         'STREAM.DISPLACED': [
-          { guard: 'isFromCopy', actions: 'abandonMigration' },
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
           { guard: 'shouldRelocate', actions: 'relocateStream' },
           { actions: 'refuseRelocation' },
         ],
         'STREAM.FAILED': [
           { guard: 'isFromCopy', actions: 'abandonMigration' },
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
           { guard: 'shouldRelocate', actions: 'relocateStream' },
           { actions: ['recordStreamFailure', 'closeIdleConnections'] },
         ],
-        'STREAM.STOPPED': [
-          { guard: 'isFromCopy' },
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
-          { actions: ['forgetStream', 'closeIdleConnections'] },
-        ],
+        'STREAM.STOPPED': { actions: ['forgetStream', 'closeIdleConnections'] },
       },
     },
     closing: {
@@ -1114,14 +1104,8 @@ export const sessionSupervisorMachine = setup({
         'CONNECTION.DOWN': { actions: 'connectionDown' },
         'CONNECTION.CLOSED': { actions: 'forgetConnection' },
         'CONNECTION.FAILED': { actions: 'connectionFailed' },
-        'STREAM.STOPPED': [
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
-          { actions: 'forgetStream' },
-        ],
-        'STREAM.FAILED': [
-          { guard: 'isFromAdoptedCopy', actions: 'raiseAsAdopted' },
-          { actions: 'forgetStream' },
-        ],
+        'STREAM.STOPPED': { actions: 'forgetStream' },
+        'STREAM.FAILED': { actions: 'forgetStream' },
       },
       states: {
         stoppingStreams: {
