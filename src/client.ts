@@ -959,7 +959,10 @@ export class Session {
     if (forget || s.switchover.phase !== 'switched') this.router.delete(s.copyKey);
   }
 
-  /** @internal How the last switch of stream `key` went (ReconnectRequest), once it happened. */
+  /**
+   * How the last ReconnectRequest switch of stream `key` went (switch point, timeline, offset,
+   * duplicates dropped, forced), once it happened, while the stream is open.
+   */
   switchOutcome(key: string): SwitchResult | undefined {
     return this.switches.get(key)?.switchover.outcome;
   }
