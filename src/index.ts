@@ -71,7 +71,13 @@ export {
   SUPPORTED_CAPS_EX,
   type ErtmpCapabilities,
 } from './protocol/message/capabilities';
-export { Switchover, type SwitchPhase, type SwitchResult } from './switchover';
+export {
+  DEFAULT_ALIGN_WINDOW_MS,
+  DEFAULT_SWITCH_BUFFER_BYTES,
+  Switchover,
+  type SwitchPhase,
+  type SwitchResult,
+} from './switchover';
 export type { ReconnectRequestOutcome } from '../machines/serverConnectionMachine';
 export { MediaRouter, type MediaMessage } from './io/media';
 export { FlvFileSink, type FlvFileSinkOptions, type FlvSaveResult } from './io/flvFile';
