@@ -8,6 +8,7 @@
  * the transport hands them to the MediaSink for their message stream id, and only tells the
  * machines, at most every `mediaTickMs`, that media is flowing (MEDIA.TICK).
  */
+import type { ErtmpCapabilities } from '../src/protocol/message/capabilities';
 import type { AnyActorRef } from 'xstate';
 import type { RtmpMessage } from '../src/protocol/message/types';
 
@@ -139,7 +140,17 @@ export interface ConnectionAttempt {
 
 /** The NetConnection's notifications to its parent (the session supervisor). */
 export type ConnectionNotification =
-  | { type: 'CONNECTION.UP'; connectionId: string }
+  /** Connected; `capabilities`: what the server stated in its connect `_result` (Enhanced RTMP). */
+  | { type: 'CONNECTION.UP'; connectionId: string; capabilities?: ErtmpCapabilities }
+  /** Enhanced RTMP v2: the server asked this connection to reconnect, to `tcUrl`. */
+  | {
+      type: 'CONNECTION.RECONNECT_REQUESTED';
+      connectionId: string;
+      tcUrl: string;
+      description?: string;
+    }
+  /** The reconnect was abandoned (RECONNECT_TIMEOUT): the connection serves on. */
+  | { type: 'CONNECTION.RECONNECT_ABANDONED'; connectionId: string; reason: string }
   | { type: 'CONNECTION.DOWN'; connectionId: string; attempt: ConnectionAttempt }
   | {
       type: 'CONNECTION.FAILED';

@@ -35,6 +35,11 @@ import {
 } from '../src/protocol/message/commands';
 import type { RtmpMessage } from '../src/protocol/message/types';
 import {
+  readCapabilities,
+  resolveReconnectUrl,
+  type ErtmpCapabilities,
+} from '../src/protocol/message/capabilities';
+import {
   TRANSIENT_TRANSPORT_ERRORS,
   type ConnectionAttempt,
   type ConnectionFailureReason,
@@ -61,6 +66,11 @@ export interface NetConnectionTimeouts {
   connect: number;
   /** TRANSPORT.CLOSE until TRANSPORT.CLOSED. */
   close: number;
+  /**
+   * A ReconnectRequest until the owner moved every stream to the new connection
+   * (NC.RECONNECT_DONE); after it the migration is abandoned and this connection serves on.
+   */
+  reconnect: number;
 }
 
 export interface RetryPolicy {
@@ -140,8 +150,12 @@ export interface NetConnectionContext {
   /** The backoff chosen for the pending retry. */
   nextRetryDelay: number;
   failure: NetConnectionFailure | undefined;
-  /** The connect `_result`: server properties and information object. */
-  server: { properties: AmfValue; info: StatusReply | undefined } | undefined;
+  /** The connect `_result`: server properties, information object, Enhanced RTMP capabilities. */
+  server:
+    | { properties: AmfValue; info: StatusReply | undefined; capabilities: ErtmpCapabilities }
+    | undefined;
+  /** The pending or last ReconnectRequest (Enhanced RTMP v2) and what became of it. */
+  reconnect: ReconnectRecord | undefined;
   connectTransactionId: number;
   nextTransactionId: number;
   /** createStream requests in flight, by transaction id. */
@@ -153,8 +167,27 @@ export interface NetConnectionContext {
   outcome: 'open' | 'closed' | 'failed';
 }
 
+/** A ReconnectRequest the server sent, and what became of it. */
+export interface ReconnectRecord {
+  /** Where to reconnect: the request's tcUrl resolved against ours, or our own tcUrl. */
+  tcUrl: string;
+  description?: string;
+  /** `pending` while in `reconnecting`; `abandoned` when it timed out or the owner gave up. */
+  outcome: 'pending' | 'abandoned';
+  /** Why it was abandoned: RECONNECT_TIMEOUT, or the owner's reason (e.g. the new connection's failure). */
+  reason?: string;
+  message?: string;
+}
+
 export type NetConnectionEvent =
-  { type: 'NC.CONNECT' } | { type: 'NC.CLOSE' } | ConnectionRequest | TransportEvent;
+  | { type: 'NC.CONNECT' }
+  | { type: 'NC.CLOSE' }
+  /** The owner moved every stream to the new connection: close this one. */
+  | { type: 'NC.RECONNECT_DONE' }
+  /** The owner could not move the streams (the new connection failed...): serve on. */
+  | { type: 'NC.RECONNECT_FAILED'; reason: string; message?: string }
+  | ConnectionRequest
+  | TransportEvent;
 
 export interface NetConnectionOutput {
   connectionId: string;
@@ -168,6 +201,7 @@ export const DEFAULT_NET_CONNECTION_TIMEOUTS: Readonly<NetConnectionTimeouts> = 
   handshake: 10_000,
   connect: 10_000,
   close: 2_000,
+  reconnect: 15_000,
 });
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
@@ -310,6 +344,7 @@ export const netConnectionMachine = setup({
       nextTransactionId: 2,
       peer: () => freshPeer(),
       server: undefined,
+      reconnect: undefined,
     }),
     markOutcome: assign((_, params: { outcome: 'closed' | 'failed' }) => ({
       outcome: params.outcome,
@@ -331,7 +366,41 @@ export const netConnectionMachine = setup({
     recordServerInfo: assign({
       server: ({ event }) => {
         const reply = event.type === 'RTMP.MESSAGE' ? readReply(event.message) : undefined;
-        return reply ? { properties: reply.properties, info: statusOf(reply.info) } : undefined;
+        return reply
+          ? {
+              properties: reply.properties,
+              info: statusOf(reply.info),
+              capabilities: readCapabilities(reply.properties, reply.info),
+            }
+          : undefined;
+      },
+    }),
+    /** A ReconnectRequest: where to go (its tcUrl resolved against ours). */
+    recordReconnectRequest: assign({
+      reconnect: ({ context, event }) => {
+        const status = event.type === 'RTMP.MESSAGE' ? readStatus(event.message) : undefined;
+        const own = context.connect.tcUrl ?? '';
+        const asked = typeof status?.tcUrl === 'string' ? status.tcUrl : undefined;
+        const record: ReconnectRecord = {
+          tcUrl: asked !== undefined ? resolveReconnectUrl(asked, own) : own,
+          outcome: 'pending',
+        };
+        if (typeof status?.description === 'string') record.description = status.description;
+        return record;
+      },
+    }),
+    /** The reconnect was abandoned: say why (params.reason, or the owner's). */
+    recordReconnectAbandoned: assign({
+      reconnect: ({ context, event }, params: { reason?: string }) => {
+        if (!context.reconnect) return undefined;
+        const record: ReconnectRecord = { ...context.reconnect, outcome: 'abandoned' };
+        if (event.type === 'NC.RECONNECT_FAILED') {
+          record.reason = event.reason;
+          if (event.message !== undefined) record.message = event.message;
+        } else {
+          record.reason = params.reason ?? 'ABANDONED';
+        }
+        return record;
       },
     }),
     /** A successful connect clears the attempt log. */
@@ -560,12 +629,37 @@ export const netConnectionMachine = setup({
     }),
     /** Tells the parent (the session supervisor), if there is one. */
     notifyParent: enqueueActions(
-      ({ context, enqueue, self }, params: { kind: 'up' | 'down' | 'failed' | 'closed' }) => {
+      (
+        { context, enqueue, self },
+        params: {
+          kind: 'up' | 'down' | 'failed' | 'closed' | 'reconnectRequested' | 'reconnectAbandoned';
+        },
+      ) => {
         if (!self._parent) return;
         const connectionId = context.connectionId;
         let notice: ConnectionNotification;
-        if (params.kind === 'up') notice = { type: 'CONNECTION.UP', connectionId };
-        else if (params.kind === 'closed') notice = { type: 'CONNECTION.CLOSED', connectionId };
+        if (params.kind === 'up') {
+          notice = {
+            type: 'CONNECTION.UP',
+            connectionId,
+            ...(context.server ? { capabilities: context.server.capabilities } : {}),
+          };
+        } else if (params.kind === 'reconnectRequested' || params.kind === 'reconnectAbandoned') {
+          const r = context.reconnect;
+          notice =
+            params.kind === 'reconnectRequested'
+              ? {
+                  type: 'CONNECTION.RECONNECT_REQUESTED',
+                  connectionId,
+                  tcUrl: r?.tcUrl ?? context.connect.tcUrl ?? '',
+                  ...(r?.description !== undefined ? { description: r.description } : {}),
+                }
+              : {
+                  type: 'CONNECTION.RECONNECT_ABANDONED',
+                  connectionId,
+                  reason: r?.reason ?? 'ABANDONED',
+                };
+        } else if (params.kind === 'closed') notice = { type: 'CONNECTION.CLOSED', connectionId };
         else if (params.kind === 'down') {
           const attempt = context.attempts[context.attempts.length - 1] ?? {
             time: context.now(),
@@ -619,6 +713,12 @@ export const netConnectionMachine = setup({
         status.level === 'error'
       );
     },
+    /** onStatus NetConnection.Connect.ReconnectRequest (level status), Enhanced RTMP v2. */
+    isReconnectRequest: ({ event }) => {
+      if (event.type !== 'RTMP.MESSAGE') return false;
+      const status = readStatus(event.message);
+      return status?.code === StatusCode.ConnectReconnectRequest && status.level === 'status';
+    },
     isWindowAckSize: ({ event }) =>
       event.type === 'RTMP.MESSAGE' && event.message.type === 'WindowAckSize',
     isSetPeerBandwidth: ({ event }) =>
@@ -647,6 +747,7 @@ export const netConnectionMachine = setup({
     transportTimeout: ({ context }) => context.timeouts.transport,
     connectTimeout: ({ context }) => context.timeouts.connect,
     closeTimeout: ({ context }) => context.timeouts.close,
+    reconnectTimeout: ({ context }) => context.timeouts.reconnect,
     retryBackoff: ({ context }) => context.nextRetryDelay,
   },
 }).createMachine({
@@ -669,6 +770,7 @@ export const netConnectionMachine = setup({
     nextRetryDelay: 0,
     failure: undefined,
     server: undefined,
+    reconnect: undefined,
     connectTransactionId: 1,
     nextTransactionId: 2,
     pendingCreates: {},
@@ -788,6 +890,43 @@ export const netConnectionMachine = setup({
         connected: {
           entry: { type: 'notifyParent', params: { kind: 'up' } },
           on: {
+            'NC.CREATE_STREAM': { actions: 'requestCreateStream' },
+            'NC.RELEASE_STREAM': { actions: 'releaseStream' },
+            'NC.SEND': { actions: 'forwardToTransport' },
+            'RTMP.MESSAGE': [
+              { guard: 'isCreateStreamReply', actions: 'answerCreateStream' },
+              { guard: 'isForStream', actions: 'routeToStream' },
+              {
+                guard: 'isReconnectRequest',
+                target: 'reconnecting',
+                actions: [
+                  'recordReconnectRequest',
+                  { type: 'notifyParent', params: { kind: 'reconnectRequested' } },
+                ],
+              },
+            ],
+            'MEDIA.TICK': { guard: 'hasStreamForTick', actions: 'routeTickToStream' },
+            'NC.CLOSE': { target: 'closing' },
+          },
+        },
+        reconnecting: {
+          description:
+            'Enhanced RTMP v2 ReconnectRequest, make-before-break: this connection serves its streams on while the owner opens the new one and moves each stream at a keyframe; then NC.RECONNECT_DONE closes it. reconnectTimeout or NC.RECONNECT_FAILED abandons the move (context.reconnect says why).',
+          after: {
+            reconnectTimeout: {
+              target: 'connected',
+              actions: [
+                { type: 'recordReconnectAbandoned', params: { reason: 'RECONNECT_TIMEOUT' } },
+                { type: 'notifyParent', params: { kind: 'reconnectAbandoned' } },
+              ],
+            },
+          },
+          on: {
+            'NC.RECONNECT_DONE': { target: 'closing' },
+            'NC.RECONNECT_FAILED': {
+              target: 'connected',
+              actions: { type: 'recordReconnectAbandoned', params: {} },
+            },
             'NC.CREATE_STREAM': { actions: 'requestCreateStream' },
             'NC.RELEASE_STREAM': { actions: 'releaseStream' },
             'NC.SEND': { actions: 'forwardToTransport' },

@@ -81,7 +81,12 @@ export type ServerIoCommand =
       reason?: string;
     }
   /** End every NetStream and close the socket. */
-  | { type: 'IO.CLOSE'; reason: string };
+  | { type: 'IO.CLOSE'; reason: string }
+  /**
+   * Enhanced RTMP v2: send the NetConnection onStatus NetConnection.Connect.ReconnectRequest
+   * (level status; `tcUrl` where the client should go, absent: the same server).
+   */
+  | { type: 'IO.RECONNECT_REQUEST'; tcUrl?: string; description: string };
 
 /** What the `connectionIo` actor reports to its serverConnection machine. */
 export type ServerIoEvent =
@@ -89,8 +94,11 @@ export type ServerIoEvent =
       HandshakeEvent,
       { type: 'HANDSHAKE.PEER_HELLO' | 'HANDSHAKE.PEER_ECHO' | 'HANDSHAKE.FAILED' }
     >
-  /** The client's connect command; `app` as sent, without slashes or query. */
-  | { type: 'SERVER.CONNECT'; app: string }
+  /**
+   * The client's connect command; `app` as sent, without slashes or query; `capsEx` the
+   * Enhanced RTMP v2 CapsEx bits it advertised (0 or absent: none).
+   */
+  | { type: 'SERVER.CONNECT'; app: string; capsEx?: number }
   /** createStream (or a command on a new message stream id) made NetStream `streamId`. */
   | { type: 'SERVER.STREAM_CREATED'; streamId: number }
   /** Something happened to NetStream `streamId` (publish, play, publisher came/left, end). */
@@ -108,6 +116,12 @@ export type ServerConnectionEvent =
   /** From the invoked handshake machine, relayed to the IO. */
   | Extract<TransportCommand, { type: 'TRANSPORT.HANDSHAKE_START' }>
   | { type: 'SERVER.SHUTDOWN' }
+  /**
+   * Ask the client to reconnect (Enhanced RTMP v2 ReconnectRequest), to `tcUrl` when given.
+   * Sent only to a connected client that advertised CapsEx.Reconnect; otherwise refused, the
+   * reason in `context.reconnectRequest`.
+   */
+  | { type: 'SERVER.REQUEST_RECONNECT'; tcUrl?: string; description?: string }
   /** From a serverStream child: its authorization, its role. */
   | ServerStreamReport
   | DoneActorEvent<HandshakeOutput, 'handshake'>
@@ -161,7 +175,22 @@ export interface ServerConnectionContext {
   /** Message stream ids with a live serverStream actor. */
   streams: number[];
   failure: { reason: ServerConnectionFailure; message: string } | undefined;
+  /** The CapsEx bits the client advertised in connect (0: a legacy client). */
+  clientCapsEx: number;
+  /** The last SERVER.REQUEST_RECONNECT: sent, or refused and why. */
+  reconnectRequest: ReconnectRequestOutcome | undefined;
 }
+
+/** What became of a SERVER.REQUEST_RECONNECT. */
+export type ReconnectRequestOutcome =
+  | { outcome: 'sent'; tcUrl?: string }
+  /** NOT_CONNECTED: before connect or after close; NOT_SUPPORTED: no CapsEx.Reconnect. */
+  | { outcome: 'refused'; reason: 'NOT_CONNECTED' | 'NOT_SUPPORTED' };
+
+/** CapsEx.Reconnect (Enhanced RTMP v2). */
+const CAPS_EX_RECONNECT = 0x01;
+/** The description of a ReconnectRequest sent without one. */
+const DEFAULT_RECONNECT_DESCRIPTION = 'The server asks the client to reconnect.';
 
 /** The actor id of NetStream `streamId`'s serverStream actor. */
 export function serverStreamId(streamId: number): `stream-${number}` {
@@ -262,7 +291,27 @@ export const serverConnectionMachine = setup({
     }),
     recordConnect: assign({
       app: ({ event }) => (event.type === 'SERVER.CONNECT' ? event.app : ''),
+      clientCapsEx: ({ event }) =>
+        event.type === 'SERVER.CONNECT' && typeof event.capsEx === 'number' ? event.capsEx : 0,
     }),
+    /** The IO sends onStatus NetConnection.Connect.ReconnectRequest. */
+    sendReconnectRequest: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'SERVER.REQUEST_RECONNECT') return;
+      enqueue.sendTo('io', {
+        type: 'IO.RECONNECT_REQUEST',
+        ...(event.tcUrl !== undefined ? { tcUrl: event.tcUrl } : {}),
+        description: event.description ?? DEFAULT_RECONNECT_DESCRIPTION,
+      });
+      enqueue.assign({
+        reconnectRequest: {
+          outcome: 'sent',
+          ...(event.tcUrl !== undefined ? { tcUrl: event.tcUrl } : {}),
+        },
+      });
+    }),
+    refuseReconnectRequest: assign((_, params: { reason: 'NOT_CONNECTED' | 'NOT_SUPPORTED' }) => ({
+      reconnectRequest: { outcome: 'refused' as const, reason: params.reason },
+    })),
     /** The IO answers connect: window, bandwidth, chunk size, StreamBegin, _result. */
     acceptConnect: sendTo('io', { type: 'IO.ACCEPT_CONNECT' }),
     recordRejection: assign({
@@ -352,6 +401,8 @@ export const serverConnectionMachine = setup({
   },
   guards: {
     handshakeSucceeded: ({ event }) => handshakeOutputOf(event)?.ok === true,
+    /** The client advertised CapsEx.Reconnect in connect. */
+    clientHandlesReconnect: ({ context }) => (context.clientCapsEx & CAPS_EX_RECONNECT) !== 0,
     appAllowed: ({ context, event }) =>
       event.type === 'SERVER.CONNECT' &&
       (context.apps.length === 0 || context.apps.includes(event.app)),
@@ -387,6 +438,8 @@ export const serverConnectionMachine = setup({
     app: '',
     streams: [],
     failure: undefined,
+    clientCapsEx: 0,
+    reconnectRequest: undefined,
   }),
   invoke: [
     {
@@ -405,6 +458,9 @@ export const serverConnectionMachine = setup({
     'SERVER.CLOSED': { target: '.closed' },
     'SERVER.ERROR': { target: '.failed', actions: ['recordError', 'closeSocket'] },
     'SERVER.SHUTDOWN': { target: '.closing', actions: 'closeForShutdown' },
+    'SERVER.REQUEST_RECONNECT': {
+      actions: { type: 'refuseReconnectRequest', params: { reason: 'NOT_CONNECTED' } },
+    },
   },
   states: {
     handshaking: {
@@ -453,6 +509,12 @@ export const serverConnectionMachine = setup({
         'SERVER.STREAM': { guard: 'streamKnown', actions: 'forwardToStream' },
         'SERVER.STREAM_AUTHORIZATION': { actions: 'relayAuthorization' },
         'xstate.done.actor.*': { guard: 'isStreamDone', actions: 'forgetStream' },
+        'SERVER.REQUEST_RECONNECT': [
+          { guard: 'clientHandlesReconnect', actions: 'sendReconnectRequest' },
+          {
+            actions: { type: 'refuseReconnectRequest', params: { reason: 'NOT_SUPPORTED' } },
+          },
+        ],
       },
       initial: 'idle',
       states: {

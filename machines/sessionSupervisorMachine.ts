@@ -14,6 +14,7 @@
 import { emit, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { ConnectionNotification, StatusReply, StreamLimit } from './contract';
 import { netConnectionMachine, type NetConnectionInput } from './netConnectionMachine';
+import type { ErtmpCapabilities } from '../src/protocol/message/capabilities';
 import {
   netStreamMachine,
   type NetStreamInput,
@@ -42,9 +43,25 @@ export interface SessionSupervisorInput {
   streamTimeouts?: Partial<NetStreamTimeouts>;
   /** Longest orderly shutdown on SESSION.CLOSE before the supervisor gives up. Default 10 000. */
   closeTimeoutMs?: number;
+  /**
+   * The connection options for a ReconnectRequest's `tcUrl` (Enhanced RTMP v2): the owner
+   * points the transport and the connect command at the new server. Without it, or when it
+   * returns undefined (a URL it cannot use), the request is declined (BAD_TCURL).
+   */
+  retarget?: (
+    connection: SessionSupervisorInput['connection'],
+    tcUrl: string,
+  ) => SessionSupervisorInput['connection'] | undefined;
 }
 
-export type ConnectionState = 'connecting' | 'up' | 'down' | 'closing' | 'failed';
+export type ConnectionState =
+  | 'connecting'
+  | 'up'
+  | 'down'
+  /** The server asked it to reconnect: it serves on while its streams move (make-before-break). */
+  | 'reconnecting'
+  | 'closing'
+  | 'failed';
 
 export interface ConnectionSummary {
   id: string;
@@ -52,6 +69,10 @@ export interface ConnectionSummary {
   /** Keys of the streams placed on this connection. */
   streams: string[];
   ref: ActorRefFrom<typeof netConnectionMachine> | undefined;
+  /** What the server stated in its connect `_result` (Enhanced RTMP v2), once up. */
+  capabilities?: ErtmpCapabilities;
+  /** A ReconnectRequest: the connection the streams move to, or why the move was abandoned. */
+  reconnect?: { tcUrl: string; to?: string; abandoned?: string };
 }
 
 export type StreamState =
@@ -62,6 +83,11 @@ export type StreamState =
   | 'retrying'
   /** Moving to a connection of its own (the server serves one stream each): not a failure. */
   | 'relocating'
+  /**
+   * ReconnectRequest: still delivering from its old connection while its copy starts on the new
+   * one; the owner switches at the new copy's first keyframe (SESSION.MIGRATED).
+   */
+  | 'migrating'
   | 'interrupted'
   | 'stopping'
   | 'failed';
@@ -93,6 +119,24 @@ export interface StreamSummary {
   /** How often the stream moved to another connection. */
   moves: number;
   ref: ActorRefFrom<typeof netStreamMachine> | undefined;
+  /** While `migrating`: its copy on the new connection (key and media sink `copyKey`). */
+  migration?: { to: string; copyKey: string; ref: ActorRefFrom<typeof netStreamMachine> };
+  /** The media sink its actor's connection delivers to: the key, or the copy key it was adopted from. */
+  sinkKey?: string;
+}
+
+/**
+ * The key (and media sink) of stream `key`'s copy for its `move`-th move: `<key>~m<move>`. The
+ * owner forwards that sink's media into the stream's own once the copy is adopted.
+ */
+export function migrationKey(key: string, move: number): string {
+  return `${key}~m${move}`;
+}
+
+/** The key of the stream a migration copy `key` belongs to, or undefined. */
+export function migrationBase(key: string): string | undefined {
+  const m = /^(.*)~m\d+$/.exec(key);
+  return m ? m[1] : undefined;
 }
 
 export interface SessionSupervisorContext {
@@ -103,6 +147,7 @@ export interface SessionSupervisorContext {
     maxConnections: number;
     streamTimeouts: Partial<NetStreamTimeouts>;
     closeTimeoutMs: number;
+    retarget: SessionSupervisorInput['retarget'];
   };
   /** 'shared': streams share connections; 'single': one stream per connection. */
   sharing: 'shared' | 'single';
@@ -120,6 +165,8 @@ export type SessionSupervisorEvent =
   | { type: 'SESSION.PLAY'; name: string; key?: string; options?: StreamRequestOptions }
   | { type: 'SESSION.PUBLISH'; name: string; key?: string; options?: StreamRequestOptions }
   | { type: 'SESSION.STOP_STREAM'; key: string }
+  /** The owner switched `key`'s media to its copy on the new connection: adopt the copy. */
+  | { type: 'SESSION.MIGRATED'; key: string }
   | { type: 'SESSION.CLOSE' }
   | ConnectionNotification
   | NetStreamNotification;
@@ -136,7 +183,25 @@ export type SessionSupervisorEmitted =
     }
   | { type: 'session.sharing'; sharing: 'shared' | 'single'; because: string }
   | { type: 'session.stream'; key: string; name: string; state: StreamState | 'stopped' }
-  | { type: 'session.connection'; id: string; state: ConnectionState | 'closed' };
+  | { type: 'session.connection'; id: string; state: ConnectionState | 'closed' }
+  /**
+   * A ReconnectRequest moves stream `key` from connection `from` to `to`: `started` (its copy
+   * plays on `to`), `switched` (the copy is the stream now), `abandoned` (`reason`: the stream
+   * stays on `from`).
+   */
+  | {
+      type: 'session.migration';
+      key: string;
+      from: string;
+      to: string;
+      state: 'started' | 'switched' | 'abandoned';
+      reason?: string;
+      /** `started`: the copy's media sink, and the sink the old stream delivers to. */
+      copyKey?: string;
+      oldSinkKey?: string;
+    }
+  /** A ReconnectRequest the session declined (`reason`): the connection serves on. */
+  | { type: 'session.reconnect'; connectionId: string; tcUrl: string; declined: string };
 
 export interface SessionSupervisorOutput {
   /** By stream key. */
@@ -151,11 +216,24 @@ const LIVE_STREAM: ReadonlySet<StreamState> = new Set([
   'active',
   'retrying',
   'relocating',
+  'migrating',
   'interrupted',
   'stopping',
 ]);
 /** Streams a lost connection interrupts. */
-const INTERRUPTIBLE: ReadonlySet<StreamState> = new Set(['starting', 'active', 'retrying']);
+const INTERRUPTIBLE: ReadonlySet<StreamState> = new Set([
+  'starting',
+  'active',
+  'retrying',
+  'migrating',
+]);
+/** Connections SESSION.CLOSE (or no streams left) closes. */
+const CLOSABLE_CONNECTION: ReadonlySet<ConnectionState> = new Set([
+  'connecting',
+  'up',
+  'down',
+  'reconnecting',
+]);
 /** Failures that show a shared connection serves one stream (an id in use comes as STREAM.DISPLACED). */
 const RELOCATING_REASONS: ReadonlySet<string> = new Set(['START_TIMEOUT']);
 
@@ -276,6 +354,63 @@ function omitKey<T>(record: Record<string, T>, key: string): Record<string, T> {
   return out;
 }
 
+/** Why a ReconnectRequest cannot move connection `id`'s streams, or undefined when it can. */
+export function reconnectObstacle(context: Ctx, id: string, tcUrl: string): string | undefined {
+  const conn = context.connections[id];
+  if (!conn || conn.state !== 'up') return 'NOT_CONNECTED';
+  if (conn.streams.length === 0) return 'NO_STREAMS';
+  for (const key of conn.streams) {
+    const s = context.streams[key];
+    if (!s || s.mode !== 'play') return 'PUBLISH_NOT_MIGRATED';
+    if (s.state !== 'active') return 'STREAM_NOT_ACTIVE';
+  }
+  if (!context.options.retarget || !context.options.retarget(context.options.connection, tcUrl)) {
+    return 'BAD_TCURL';
+  }
+  return undefined;
+}
+
+/** The streams migrating from connection `from` (or to connection `to`). */
+function migratingStreams(context: Ctx, match: { from?: string; to?: string }): StreamSummary[] {
+  return Object.values(context.streams).filter(
+    (s) =>
+      s.state === 'migrating' &&
+      s.migration !== undefined &&
+      (match.from === undefined || s.connectionId === match.from) &&
+      (match.to === undefined || s.migration.to === match.to),
+  );
+}
+
+type StreamNotice = Extract<SessionSupervisorEvent, { key: string; type: `STREAM.${string}` }>;
+
+/** The stream whose migration copy sent `event`, while the copy is still a copy. */
+function copyOwner(context: Ctx, event: SessionSupervisorEvent): StreamSummary | undefined {
+  const key = (event as Partial<StreamNotice>).key;
+  const base = typeof key === 'string' ? migrationBase(key) : undefined;
+  if (base === undefined) return undefined;
+  const s = context.streams[base];
+  return s?.migration ? s : undefined;
+}
+
+/**
+ * The stream a stream actor's notice is about: the one of its key, or the stream that adopted
+ * the copy that sent it (a moved stream's actor keeps the copy key it was spawned with).
+ */
+function streamOf(context: Ctx, event: SessionSupervisorEvent): StreamSummary | undefined {
+  const key = (event as Partial<StreamNotice>).key;
+  if (typeof key !== 'string') return undefined;
+  return context.streams[key] ?? adopter(context, event);
+}
+
+/** The stream that adopted the copy that sent `event` (its ref is the copy now). */
+function adopter(context: Ctx, event: SessionSupervisorEvent): StreamSummary | undefined {
+  const key = (event as Partial<StreamNotice>).key;
+  const base = typeof key === 'string' ? migrationBase(key) : undefined;
+  if (base === undefined) return undefined;
+  const s = context.streams[base];
+  return s && !s.migration ? s : undefined;
+}
+
 export const sessionSupervisorMachine = setup({
   types: {
     context: {} as SessionSupervisorContext,
@@ -366,8 +501,11 @@ export const sessionSupervisorMachine = setup({
       if (!stream || !stream.ref) return;
       const { key, name } = stream;
       enqueue.sendTo(stream.ref, { type: 'STREAM.STOP' });
+      // A stream stopped while migrating: its copy goes too.
+      if (stream.migration) enqueue.stopChild(stream.migration.ref);
+      const { migration: _migration, ...rest } = stream;
       enqueue.assign({
-        streams: { ...context.streams, [key]: { ...stream, state: 'stopping' } },
+        streams: { ...context.streams, [key]: { ...rest, state: 'stopping' } },
       });
       enqueue.emit({ type: 'session.stream', key, name, state: 'stopping' });
     }),
@@ -389,8 +527,19 @@ export const sessionSupervisorMachine = setup({
         }
         streams[key] = { ...s, state: 'starting' };
       }
+      // A connection opened for a ReconnectRequest: start the streams' copies on it.
+      for (const s of migratingStreams(context, { to: conn.id })) {
+        enqueue.sendTo(s.migration!.ref, { type: 'STREAM.START' });
+      }
       enqueue.assign({
-        connections: { ...context.connections, [conn.id]: { ...conn, state: 'up' } },
+        connections: {
+          ...context.connections,
+          [conn.id]: {
+            ...conn,
+            state: 'up',
+            ...(event.capabilities ? { capabilities: event.capabilities } : {}),
+          },
+        },
         streams,
       });
       enqueue.emit({ type: 'session.connection', id: conn.id, state: 'up' });
@@ -441,7 +590,7 @@ export const sessionSupervisorMachine = setup({
     }),
     markStreamActive: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.ACTIVE') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       const { reason: _reason, status: _status, attempt: _attempt, ...rest } = s;
       enqueue.assign({ streams: { ...context.streams, [s.key]: { ...rest, state: 'active' } } });
@@ -450,7 +599,7 @@ export const sessionSupervisorMachine = setup({
     /** A stream waits its backoff after a transient failure (it retries by itself). */
     markStreamRetrying: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.RETRYING') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s || !s.ref) return;
       enqueue.assign({
         streams: {
@@ -468,7 +617,7 @@ export const sessionSupervisorMachine = setup({
      */
     relocateStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
       const single: Ctx = {
         ...context,
@@ -478,7 +627,7 @@ export const sessionSupervisorMachine = setup({
       const choice = chooseConnection(single, s.connectionId);
       if (!choice) return;
       const respawn = event.type === 'STREAM.FAILED';
-      if (respawn) enqueue.stopChild(`stream-${s.key}`);
+      if (respawn) enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       enqueue.assign({ sharing: 'single', connections: single.connections });
       enqueue.emit({ type: 'session.sharing', sharing: 'single', because: event.reason });
       let connectionId = choice.id;
@@ -527,7 +676,7 @@ export const sessionSupervisorMachine = setup({
     /** A displaced stream cannot move: the pool is full (its limit named), or sharing is forced. */
     refuseRelocation: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.DISPLACED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s?.ref) return;
       const single: Ctx = {
         ...context,
@@ -550,9 +699,9 @@ export const sessionSupervisorMachine = setup({
     }),
     recordStreamFailure: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
-      enqueue.stopChild(`stream-${s.key}`);
+      enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       const failed: StreamSummary = {
         ...s,
         state: 'failed',
@@ -573,9 +722,9 @@ export const sessionSupervisorMachine = setup({
     /** A stream stopped: forget it. */
     forgetStream: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STREAM.STOPPED' && event.type !== 'STREAM.FAILED') return;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s) return;
-      enqueue.stopChild(`stream-${s.key}`);
+      enqueue.stopChild(s.ref ?? `stream-${s.key}`);
       enqueue.assign({
         streams: omitKey(context.streams, s.key),
         connections: withoutStream(context.connections, s.connectionId, s.key),
@@ -586,19 +735,219 @@ export const sessionSupervisorMachine = setup({
     closeIdleConnections: enqueueActions(({ context, enqueue }) => {
       const connections = { ...context.connections };
       for (const conn of Object.values(context.connections)) {
-        if (conn.streams.length > 0 || !LIVE_CONNECTION.has(conn.state) || !conn.ref) continue;
+        if (conn.streams.length > 0 || !CLOSABLE_CONNECTION.has(conn.state) || !conn.ref) continue;
+        // A connection a migration goes to is empty until the streams switch: keep it.
+        if (migratingStreams(context, { to: conn.id }).length > 0) continue;
         enqueue.sendTo(conn.ref, { type: 'NC.CLOSE' });
         connections[conn.id] = { ...conn, state: 'closing' };
         enqueue.emit({ type: 'session.connection', id: conn.id, state: 'closing' });
       }
       enqueue.assign({ connections });
     }),
+    /**
+     * ReconnectRequest, make-before-break: open the new connection (to the request's tcUrl) and
+     * a copy of each stream on it (key and sink `<key>~next`); the streams go on delivering from
+     * the old connection (`migrating`) until the owner switches each (SESSION.MIGRATED).
+     */
+    beginMigration: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CONNECTION.RECONNECT_REQUESTED') return;
+      const old = context.connections[event.connectionId];
+      const options = context.options.retarget?.(context.options.connection, event.tcUrl);
+      if (!old || !options) return;
+      const id = `connection-${context.nextConnectionIndex}`;
+      const tcUrl = event.tcUrl;
+      enqueue.assign({
+        nextConnectionIndex: context.nextConnectionIndex + 1,
+        connections: ({ context: c, spawn }) => ({
+          ...c.connections,
+          [old.id]: {
+            ...c.connections[old.id],
+            state: 'reconnecting',
+            reconnect: { tcUrl, to: id },
+          },
+          [id]: {
+            id,
+            state: 'connecting',
+            streams: [],
+            ref: spawn('connection', {
+              id,
+              input: { ...options, connectionId: id, autostart: true },
+            }),
+          },
+        }),
+      });
+      enqueue.emit({ type: 'session.connection', id: old.id, state: 'reconnecting' });
+      enqueue.emit({ type: 'session.connection', id, state: 'connecting' });
+      for (const key of old.streams) {
+        const s = context.streams[key];
+        if (!s) continue;
+        const copyKey = migrationKey(key, s.moves + 1);
+        enqueue.assign({
+          streams: ({ context: c, spawn }) => ({
+            ...c.streams,
+            [key]: {
+              ...c.streams[key],
+              state: 'migrating',
+              migration: {
+                to: id,
+                copyKey,
+                ref: spawn('stream', {
+                  id: `stream-${copyKey}`,
+                  input: {
+                    ...streamInput(c, { ...s, key: copyKey }, id),
+                    sinkKey: copyKey,
+                  },
+                }),
+              },
+            },
+          }),
+        });
+        enqueue.emit({ type: 'session.stream', key, name: s.name, state: 'migrating' });
+        enqueue.emit({
+          type: 'session.migration',
+          key,
+          from: old.id,
+          to: id,
+          state: 'started',
+          copyKey,
+          oldSinkKey: s.sinkKey ?? key,
+        });
+      }
+    }),
+    declineReconnect: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CONNECTION.RECONNECT_REQUESTED') return;
+      const conn = context.connections[event.connectionId];
+      const reason = reconnectObstacle(context, event.connectionId, event.tcUrl) ?? 'DECLINED';
+      if (conn?.ref) enqueue.sendTo(conn.ref, { type: 'NC.RECONNECT_FAILED', reason });
+      enqueue.emit({
+        type: 'session.reconnect',
+        connectionId: event.connectionId,
+        tcUrl: event.tcUrl,
+        declined: reason,
+      });
+    }),
+    /**
+     * The owner switched `key` to its copy: the copy becomes the stream (on the new connection),
+     * the old actor stops; once no stream of the old connection migrates, it closes.
+     */
+    completeMigration: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SESSION.MIGRATED') return;
+      const s = streamOf(context, event);
+      if (!s || s.state !== 'migrating' || !s.migration) return;
+      const from = s.connectionId;
+      const to = s.migration.to;
+      if (s.ref) enqueue.stopChild(s.ref);
+      const { migration, ...rest } = s;
+      const streams = {
+        ...context.streams,
+        [s.key]: {
+          ...rest,
+          ref: migration.ref,
+          connectionId: to,
+          state: 'active' as const,
+          moves: s.moves + 1,
+          sinkKey: migration.copyKey,
+        },
+      };
+      let connections = withStream(withoutStream(context.connections, from, s.key), to, s.key);
+      enqueue.emit({
+        type: 'session.migration',
+        key: s.key,
+        from: from ?? '',
+        to,
+        state: 'switched',
+      });
+      enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'active' });
+      const old = from !== undefined ? connections[from] : undefined;
+      const stillMoving = Object.values(streams).some(
+        (x) => x.state === 'migrating' && x.connectionId === from,
+      );
+      if (old?.ref && !stillMoving) {
+        enqueue.sendTo(old.ref, { type: 'NC.RECONNECT_DONE' });
+        connections = { ...connections, [old.id]: { ...old, state: 'closing' } };
+        enqueue.emit({ type: 'session.connection', id: old.id, state: 'closing' });
+      }
+      enqueue.assign({ streams, connections });
+    }),
+    /**
+     * The move failed (the new connection failed or was abandoned, a copy failed, the old
+     * connection gave up waiting): stop the copies and the new connection; the streams stay on
+     * the old connection, which serves on.
+     */
+    abandonMigration: enqueueActions(({ context, event, enqueue }) => {
+      let from: string | undefined;
+      let to: string | undefined;
+      let reason = 'ABANDONED';
+      if (event.type === 'CONNECTION.FAILED') {
+        to = event.connectionId;
+        reason = `NEW_CONNECTION_FAILED: ${event.reason}`;
+      } else if (event.type === 'CONNECTION.RECONNECT_ABANDONED') {
+        from = event.connectionId;
+        reason = event.reason;
+      } else if (event.type === 'CONNECTION.DOWN') {
+        from = event.connectionId;
+        reason = 'OLD_CONNECTION_DOWN';
+      } else if (event.type === 'STREAM.FAILED') {
+        const owner = copyOwner(context, event);
+        from = owner?.connectionId;
+        reason = `COPY_FAILED: ${event.reason}`;
+      }
+      const moving = migratingStreams(context, {
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+      });
+      if (moving.length === 0) return;
+      from ??= moving[0].connectionId;
+      to ??= moving[0].migration!.to;
+      const streams = { ...context.streams };
+      for (const s of moving) {
+        enqueue.stopChild(s.migration!.ref);
+        const { migration: _m, ...rest } = s;
+        streams[s.key] = { ...rest, state: 'active' };
+        enqueue.emit({
+          type: 'session.migration',
+          key: s.key,
+          from: from ?? '',
+          to: to ?? '',
+          state: 'abandoned',
+          reason,
+        });
+        enqueue.emit({ type: 'session.stream', key: s.key, name: s.name, state: 'active' });
+      }
+      const connections = { ...context.connections };
+      const old = from !== undefined ? connections[from] : undefined;
+      if (old) {
+        connections[old.id] = {
+          ...old,
+          state: old.state === 'reconnecting' ? 'up' : old.state,
+          reconnect: { tcUrl: old.reconnect?.tcUrl ?? '', abandoned: reason },
+        };
+        if (
+          old.ref &&
+          event.type !== 'CONNECTION.RECONNECT_ABANDONED' &&
+          old.state === 'reconnecting'
+        ) {
+          enqueue.sendTo(old.ref, { type: 'NC.RECONNECT_FAILED', reason });
+        }
+        if (old.state === 'reconnecting')
+          enqueue.emit({ type: 'session.connection', id: old.id, state: 'up' });
+      }
+      const target = to !== undefined ? connections[to] : undefined;
+      if (target?.ref && event.type !== 'CONNECTION.FAILED' && target.streams.length === 0) {
+        enqueue.sendTo(target.ref, { type: 'NC.CLOSE' });
+        connections[target.id] = { ...target, state: 'closing' };
+        enqueue.emit({ type: 'session.connection', id: target.id, state: 'closing' });
+      }
+      enqueue.assign({ streams, connections });
+    }),
     stopAllStreams: enqueueActions(({ context, enqueue }) => {
       const streams = { ...context.streams };
       for (const s of Object.values(context.streams)) {
         if (!s.ref || s.state === 'stopping') continue;
         enqueue.sendTo(s.ref, { type: 'STREAM.STOP' });
-        streams[s.key] = { ...s, state: 'stopping' };
+        if (s.migration) enqueue.stopChild(s.migration.ref);
+        const { migration: _migration, ...rest } = s;
+        streams[s.key] = { ...rest, state: 'stopping' };
       }
       enqueue.assign({ streams });
     }),
@@ -620,7 +969,7 @@ export const sessionSupervisorMachine = setup({
       if (event.type !== 'STREAM.FAILED' && event.type !== 'STREAM.DISPLACED') return false;
       if (context.options.streamsPerConnection !== 'auto') return false;
       if (event.type === 'STREAM.FAILED' && !RELOCATING_REASONS.has(event.reason)) return false;
-      const s = context.streams[event.key];
+      const s = streamOf(context, event);
       if (!s || s.connectionId === undefined) return false;
       const conn = context.connections[s.connectionId];
       if (!conn || conn.streams.length < 2) return false;
@@ -630,6 +979,26 @@ export const sessionSupervisorMachine = setup({
         connections: withoutStream(context.connections, s.connectionId, s.key),
       };
       return chooseConnection(single, s.connectionId) !== null;
+    },
+    /** A ReconnectRequest whose streams can move (all active plays) to a usable tcUrl. */
+    canMigrate: ({ context, event }) =>
+      event.type === 'CONNECTION.RECONNECT_REQUESTED' &&
+      reconnectObstacle(context, event.connectionId, event.tcUrl) === undefined,
+    /** A notification from a migration copy that is still a copy. */
+    isFromCopy: ({ context, event }) => copyOwner(context, event) !== undefined,
+    /** The event concerns a connection that streams migrate from or to. */
+    hasMigration: ({ context, event }) => {
+      if (
+        event.type !== 'CONNECTION.FAILED' &&
+        event.type !== 'CONNECTION.DOWN' &&
+        event.type !== 'CONNECTION.RECONNECT_ABANDONED'
+      ) {
+        return false;
+      }
+      return (
+        migratingStreams(context, { from: event.connectionId }).length > 0 ||
+        migratingStreams(context, { to: event.connectionId }).length > 0
+      );
     },
     noStreamsLeft: ({ context }) =>
       Object.values(context.streams).every((s) => !LIVE_STREAM.has(s.state)),
@@ -650,6 +1019,7 @@ export const sessionSupervisorMachine = setup({
       maxConnections: input.maxConnections ?? input.maxStreams ?? DEFAULT_MAX_STREAMS,
       streamTimeouts: input.streamTimeouts ?? {},
       closeTimeoutMs: input.closeTimeoutMs ?? 10_000,
+      retarget: input.retarget,
     },
     sharing: input.streamsPerConnection === 'one' ? 'single' : 'shared',
     connections: {},
@@ -691,11 +1061,26 @@ export const sessionSupervisorMachine = setup({
           { actions: 'startStream' },
         ],
         'SESSION.STOP_STREAM': { actions: 'stopStream' },
+        'SESSION.MIGRATED': { actions: 'completeMigration' },
         'SESSION.CLOSE': { target: 'closing' },
         'CONNECTION.UP': { actions: 'connectionUp' },
-        'CONNECTION.DOWN': { actions: 'connectionDown' },
-        'CONNECTION.FAILED': { actions: 'connectionFailed' },
+        'CONNECTION.DOWN': [
+          { guard: 'hasMigration', actions: ['abandonMigration', 'connectionDown'] },
+          { actions: 'connectionDown' },
+        ],
+        'CONNECTION.FAILED': [
+          { guard: 'hasMigration', actions: ['abandonMigration', 'connectionFailed'] },
+          { actions: 'connectionFailed' },
+        ],
         'CONNECTION.CLOSED': { actions: 'forgetConnection' },
+        'CONNECTION.RECONNECT_REQUESTED': [
+          { guard: 'canMigrate', actions: 'beginMigration' },
+          { actions: 'declineReconnect' },
+        ],
+        'CONNECTION.RECONNECT_ABANDONED': { actions: 'abandonMigration' },
+        // A copy's own notices (still a copy) name no stream of the context: the plain
+        // handlers ignore them; only its failure abandons the move. Once adopted, its notices
+        // (keyed by the copy key) are the stream's own (see `streamOf`).
         'STREAM.ACTIVE': { actions: 'markStreamActive' },
         'STREAM.RETRYING': { actions: 'markStreamRetrying' },
         'STREAM.DISPLACED': [
@@ -703,6 +1088,7 @@ export const sessionSupervisorMachine = setup({
           { actions: 'refuseRelocation' },
         ],
         'STREAM.FAILED': [
+          { guard: 'isFromCopy', actions: 'abandonMigration' },
           { guard: 'shouldRelocate', actions: 'relocateStream' },
           { actions: ['recordStreamFailure', 'closeIdleConnections'] },
         ],

@@ -26,6 +26,7 @@ import {
   type ConnectionSummary,
   type StreamsPerConnection,
   type StreamSummary,
+  type SessionSupervisorInput,
 } from '../machines/sessionSupervisorMachine';
 import type {
   HandshakeForm,
@@ -43,6 +44,11 @@ import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
 import { StatusCode, type ConnectParams } from './protocol/message/commands';
+import {
+  clientCapabilityProperties,
+  type ErtmpCapabilities,
+} from './protocol/message/capabilities';
+import { Switchover, type SwitchResult } from './switchover';
 import { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 import { parseRtmpUrl, type RtmpUrl } from './url';
 import { redactText, redactUrl, secretsOf } from './redact';
@@ -68,7 +74,12 @@ export interface SessionOptions {
   swfUrl?: string;
   /** Extra arguments appended to `connect` (librtmp `conn=`, ffmpeg `rtmp_conn`). */
   connectArgs?: AmfValue[];
-  /** Advertise Enhanced RTMP in `connect` (fourCcList, and v2's videoFourCcInfoMap/capsEx). */
+  /**
+   * Advertise Enhanced RTMP in `connect` (default true): `fourCcList`, v2's
+   * `videoFourCcInfoMap`/`audioFourCcInfoMap` (CanForward: this library records and forwards,
+   * it never decodes) and `capsEx` (Reconnect: a ReconnectRequest moves the plays make-before-break).
+   * Servers that do not know them ignore them; false sends a legacy connect.
+   */
   enhancedRtmp?: boolean;
   /** Handshake form: 'digest' (default, like rtmpdump and ffmpeg) or 'simple'. */
   handshake?: HandshakeForm;
@@ -158,12 +169,7 @@ export type SessionEvent =
 export type StreamEvent = Extract<SessionEvent, { key: string }>;
 
 function enhancedConnect(): Partial<ConnectParams> {
-  return {
-    fourCcList: ['av01', 'vp09', 'hvc1', 'avc1'],
-    videoFourCcInfoMap: { av01: 1, vp09: 1, hvc1: 1, avc1: 1 },
-    audioFourCcInfoMap: { Opus: 1, fLaC: 1, 'ac-3': 1, 'ec-3': 1, mp4a: 1, '.mp3': 1 },
-    capsEx: 0x01 | 0x02,
-  } as Partial<ConnectParams>;
+  return clientCapabilityProperties();
 }
 
 /**
@@ -765,7 +771,7 @@ export class Session {
       videoFunction: 1,
       ...(options.pageUrl ? { pageUrl: options.pageUrl } : {}),
       ...(options.swfUrl ? { swfUrl: options.swfUrl } : {}),
-      ...(options.enhancedRtmp ? enhancedConnect() : {}),
+      ...(options.enhancedRtmp !== false ? enhancedConnect() : {}),
       ...(options.connectArgs?.length || this.url.connArgs.length
         ? { args: [...this.url.connArgs, ...(options.connectArgs ?? [])] }
         : {}),
@@ -789,6 +795,7 @@ export class Session {
         maxStreams: options.maxStreams,
         maxConnections: options.maxConnections,
         streamTimeouts: options.timeouts,
+        retarget: (connection, tcUrl) => this.retarget(connection, tcUrl),
       },
       inspect: (ev: InspectionEvent) => {
         this.connectionLog.inspect(ev);
@@ -808,7 +815,132 @@ export class Session {
     this.actor.start();
   }
 
+  /**
+   * A ReconnectRequest's tcUrl as connection options: the transport to its host and port (TLS
+   * as configured, for rtmps), connect's tcUrl and app from it. Undefined when it is no RTMP URL.
+   */
+  private retarget(
+    connection: SessionSupervisorInput['connection'],
+    tcUrl: string,
+  ): SessionSupervisorInput['connection'] | undefined {
+    let url: RtmpUrl;
+    try {
+      url = parseRtmpUrl(tcUrl);
+    } catch {
+      return undefined;
+    }
+    const transport = connection.transport as TransportInput;
+    const target: TransportTarget = {
+      ...transport.target,
+      protocol: url.protocol,
+      host: url.host,
+      port: url.port,
+      tls:
+        url.protocol === 'rtmps'
+          ? {
+              rejectUnauthorized: !this.options.insecure,
+              servername: this.options.tls?.servername,
+              ca: this.options.tls?.ca,
+            }
+          : undefined,
+    };
+    return {
+      ...connection,
+      transport: { ...transport, target },
+      connect: { ...connection.connect, tcUrl: url.tcUrl, app: url.app },
+    };
+  }
+
+  /** Stream key -> its switch in progress (ReconnectRequest). */
+  private readonly switches = new Map<
+    string,
+    { switchover: Switchover; copyKey: string; cleanups: Array<() => void> }
+  >();
+
+  /**
+   * A stream's copy started on the new connection: deliver the old stream until the copy's
+   * first keyframe, then the copy (src/switchover.ts decides), and tell the supervisor.
+   */
+  private startSwitch(key: string, copyKey: string, oldSinkKey: string): void {
+    this.stopSwitch(key, false);
+    // A stream that moved before keeps forwarding from its previous copy until it ends.
+    const previous = this.switches.get(key);
+    const main = this.router.sink(key);
+    const old = this.router.sink(oldSinkKey);
+    const copy = this.router.sink(copyKey);
+    const switchover = new Switchover();
+    const cleanups: Array<() => void> = previous
+      ? [...previous.cleanups, () => this.router.delete(previous.copyKey)]
+      : [];
+    let reported = false;
+    const report = (): void => {
+      if (reported || switchover.phase !== 'switched') return;
+      reported = true;
+      this.actor.send({ type: 'SESSION.MIGRATED', key });
+    };
+    const emit = (m: MediaMessage): void => main.inject(m, false);
+    old.gate = (m) => {
+      const deliver = switchover.fromOld(m, emit);
+      report();
+      return deliver;
+    };
+    cleanups.push(() => {
+      if (switchover.phase !== 'switched') old.gate = undefined;
+    });
+    const sub = copy.lentMedia$.subscribe((m) => {
+      for (const x of switchover.fromNew(m)) main.inject(x, x === m);
+      report();
+    });
+    cleanups.push(() => sub.unsubscribe());
+    // The copy's backlog (a file being written) holds its socket like the stream's own.
+    cleanups.push(copy.addBacklogSource(() => main.backlog()));
+    cleanups.push(main.onDrain(() => copy.drained()));
+    this.switches.set(key, { switchover, copyKey, cleanups });
+    const handle = this.streams.get(key);
+    void handle?.done.then(() => this.stopSwitch(key, true));
+  }
+
+  /** Ends a switch: abandoned (the copy is gone) or the stream ended (forget its sinks). */
+  private stopSwitch(key: string, forget: boolean): void {
+    const s = this.switches.get(key);
+    if (!s) return;
+    if (!forget && s.switchover.phase === 'switched') return;
+    this.switches.delete(key);
+    for (const c of s.cleanups) c();
+    if (forget || s.switchover.phase !== 'switched') this.router.delete(s.copyKey);
+  }
+
+  /**
+   * How the last ReconnectRequest switch of stream `key` went (switch point, timeline, offset,
+   * duplicates dropped, forced), once it happened, while the stream is open.
+   */
+  switchOutcome(key: string): SwitchResult | undefined {
+    return this.switches.get(key)?.switchover.outcome;
+  }
+
+  private onMigration(e: Extract<SessionEvent, { type: 'session.migration' }>): void {
+    if (e.state === 'started' && e.copyKey) {
+      this.startSwitch(e.key, e.copyKey, e.oldSinkKey ?? e.key);
+    } else if (e.state === 'abandoned') {
+      this.stopSwitch(e.key, false);
+    }
+  }
+
+  /**
+   * What the server of connection `connectionId` (default: the first one up) stated in its
+   * connect `_result` about Enhanced RTMP v2: `capsEx` bits (reconnect, multitrack, modEx,
+   * timestampNanoOffset), `fourCcList` and the FourCC info maps. `enhanced` is false for a
+   * legacy server. Undefined until a connection is up.
+   */
+  serverCapabilities(connectionId?: string): ErtmpCapabilities | undefined {
+    const connections = this.actor.getSnapshot().context.connections;
+    if (connectionId !== undefined) return connections[connectionId]?.capabilities;
+    for (const c of Object.values(connections)) if (c.capabilities) return c.capabilities;
+    return undefined;
+  }
+
   private publishEvent(e: SessionEvent): void {
+    if (e.type === 'session.migration') this.onMigration(e);
     if ('key' in e && typeof e.key === 'string') this.keyed.get(e.key)?.next(e as StreamEvent);
     this.events.next(e);
   }

@@ -71,6 +71,21 @@ export {
   type MediaMessageTrack,
   type MediaTrackFields,
 } from './io/media';
+export {
+  clientCapabilityProperties,
+  readCapabilities,
+  serverCapabilityProperties,
+  SUPPORTED_CAPS_EX,
+  type ErtmpCapabilities,
+} from './protocol/message/capabilities';
+export {
+  DEFAULT_ALIGN_WINDOW_MS,
+  DEFAULT_SWITCH_BUFFER_BYTES,
+  Switchover,
+  type SwitchPhase,
+  type SwitchResult,
+} from './switchover';
+export type { ReconnectRequestOutcome } from '../machines/serverConnectionMachine';
 export { FlvFileSink, type FlvFileSinkOptions, type FlvSaveResult } from './io/flvFile';
 export { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
 export { parseRtmpUrl, UrlError, type RtmpUrl } from './url';

@@ -119,8 +119,26 @@ export class SubjectSink implements MediaSink {
   private readonly backlogSources = new Set<() => number>();
   private readonly drainListeners = new Set<() => void>();
 
+  /**
+   * While a stream migrates to another connection (Enhanced RTMP ReconnectRequest): decides
+   * whether a message of the old connection is still delivered (see src/switchover.ts). The
+   * copy's messages come in through `inject`, past the gate.
+   */
+  gate: ((message: MediaMessage) => boolean) | undefined;
+
   /** Delivers a message whose payload is owned (kept as long as anyone likes). */
   next(message: MediaMessage): void {
+    if (this.gate && !this.gate(message)) return;
+    this.deliver(message);
+  }
+
+  /** Delivers a message of a migration copy, past the gate (lent: valid during this call only). */
+  inject(message: MediaMessage, lent: boolean): void {
+    if (lent) this.lendPast(message);
+    else this.deliver(message);
+  }
+
+  private deliver(message: MediaMessage): void {
     this.subject.next(message);
     this.lentSubject.next(message);
   }
@@ -135,8 +153,13 @@ export class SubjectSink implements MediaSink {
    * subscriber have come in the meantime, everyone gets an owned copy instead.
    */
   lend(message: MediaMessage): void {
+    if (this.gate && !this.gate(message)) return;
+    this.lendPast(message);
+  }
+
+  private lendPast(message: MediaMessage): void {
     if (this.subject.observed) {
-      this.next(
+      this.deliver(
         message.type === 'Data' ? message : { ...message, payload: Buffer.from(message.payload) },
       );
       return;

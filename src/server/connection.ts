@@ -240,6 +240,9 @@ export class ServerConnection {
       case 'IO.CLOSE':
         this.close(cmd.reason);
         return;
+      case 'IO.RECONNECT_REQUEST':
+        this.apply(this.session.reconnectRequest(cmd.tcUrl, cmd.description));
+        return;
     }
   }
 

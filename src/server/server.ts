@@ -28,7 +28,10 @@ import {
   type SnapshotFrom,
 } from 'xstate';
 import { ServerActors } from './registry';
-import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import {
+  serverConnectionMachine,
+  type ReconnectRequestOutcome,
+} from '../../machines/serverConnectionMachine';
 import {
   serverStreamMachine,
   type AuthorizeActorInput,
@@ -517,6 +520,31 @@ export class RtmpServer implements ConnectionHost {
       for (const [sid, ref] of streams) snapshots.set(sid, ref.getSnapshot() as StreamSnapshot);
       return { id, connection: actor.getSnapshot() as ConnectionSnapshot, streams: snapshots };
     });
+  }
+
+  /**
+   * Enhanced RTMP v2: asks client connection `connectionId` (the `connection` number of
+   * `events$`) to reconnect, to `tcUrl` when given (absolute, or relative to its current tcUrl),
+   * else to this server. The serverConnection machine decides: it sends the onStatus
+   * NetConnection.Connect.ReconnectRequest only to a connected client that advertised
+   * CapsEx.Reconnect in connect. The old connection keeps being served until the client closes
+   * it. Returns what happened: `sent`, or `refused` with the reason (UNKNOWN_CONNECTION,
+   * NOT_CONNECTED, NOT_SUPPORTED).
+   */
+  requestReconnect(
+    connectionId: number,
+    tcUrl?: string,
+    description?: string,
+  ): ReconnectRequestOutcome | { outcome: 'refused'; reason: 'UNKNOWN_CONNECTION' } {
+    const ref = this.actors.connections.get(connectionId)?.actor;
+    if (!ref) return { outcome: 'refused', reason: 'UNKNOWN_CONNECTION' };
+    ref.send({
+      type: 'SERVER.REQUEST_RECONNECT',
+      ...(tcUrl !== undefined ? { tcUrl } : {}),
+      ...(description !== undefined ? { description } : {}),
+    });
+    const outcome = (ref.getSnapshot() as ConnectionSnapshot).context.reconnectRequest;
+    return outcome ?? { outcome: 'refused', reason: 'NOT_CONNECTED' };
   }
 
   /** Starts measuring `stats().peakBufferedBytes` again from what is held now. */

@@ -37,6 +37,7 @@ import {
   buildResult,
   StatusCode,
 } from '../protocol/message/commands';
+import { serverCapabilityProperties } from '../protocol/message/capabilities';
 import type { RtmpMessage, StatusInfo } from '../protocol/message/types';
 import { RefusalStatus, splitStreamName, type AuthorizeRequest } from './request';
 import type { ConnectionEvent } from './events';
@@ -313,7 +314,38 @@ export class ServerSession {
   private connect(m: Command): readonly SessionEffect[] {
     this.app = connectApp(m.commandObject);
     this.pendingConnect = m;
-    return [{ kind: 'report', event: { type: 'SERVER.CONNECT', app: this.app } }];
+    const capsEx = objectProp(m.commandObject, 'capsEx');
+    return [
+      {
+        kind: 'report',
+        event: {
+          type: 'SERVER.CONNECT',
+          app: this.app,
+          ...(typeof capsEx === 'number' ? { capsEx } : {}),
+        },
+      },
+    ];
+  }
+
+  /**
+   * The serverConnection actor decided to ask the client to reconnect (Enhanced RTMP v2): the
+   * onStatus NetConnection.Connect.ReconnectRequest on stream 0, with the new tcUrl if any.
+   */
+  reconnectRequest(tcUrl: string | undefined, description: string): readonly SessionEffect[] {
+    return [
+      {
+        kind: 'send',
+        message: buildOnStatus(
+          {
+            level: 'status',
+            code: StatusCode.ConnectReconnectRequest,
+            description,
+            ...(tcUrl !== undefined ? { tcUrl } : {}),
+          },
+          { csid: 3 },
+        ),
+      },
+    ];
   }
 
   /**
@@ -347,7 +379,8 @@ export class ServerSession {
       send({ type: 'UserControl', event: 'StreamBegin', streamId: 0, timestamp: 0 }),
       result(
         m.transactionId,
-        { fmsVer: FMS_VERSION, capabilities: 31, mode: 1 },
+        // Enhanced RTMP v2: the server states what it supports (legacy clients ignore it).
+        { fmsVer: FMS_VERSION, capabilities: 31, mode: 1, ...serverCapabilityProperties() },
         {
           level: 'status',
           code: StatusCode.ConnectSuccess,

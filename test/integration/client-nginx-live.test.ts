@@ -57,9 +57,12 @@ describe('playing live streams from nginx-rtmp', () => {
     const out = path.join(mkdtempSync(path.join(tmpdir(), 'client-nginx-live-')), 'a.flv');
     const saved = await stream.saveFlv(out, { until: sleep(3000) });
     const gotKeyframe = await waitFor(() => media.some(isKeyframe), 10_000);
+    // nginx-rtmp ignores the Enhanced RTMP v2 connect properties and states none of its own.
+    const capabilities = session.serverCapabilities();
     const outcome = await stream.stop();
     await session.close();
     await publisher.stop();
+    expect(capabilities).toMatchObject({ enhanced: false, capsEx: 0, reconnect: false });
 
     const video = media.filter((m) => m.type === 'Video').map((m) => m.timestamp);
     const audio = media.filter((m) => m.type === 'Audio').map((m) => m.timestamp);

@@ -23,8 +23,8 @@ import {
 import { createScriptedPeer } from '../../src/testing/scriptedPeer';
 
 /** The machine's size, pinned (see the coverage test). */
-const NET_CONNECTION_STATES = 12;
-const NET_CONNECTION_TRANSITIONS = 41;
+const NET_CONNECTION_STATES = 13;
+const NET_CONNECTION_TRANSITIONS = 52;
 
 type NetConnectionLogic = typeof netConnectionMachine;
 
@@ -319,7 +319,11 @@ describe('netConnectionMachine', () => {
     };
     const id = { connectionId: 'connection-7' };
     expect(run(netConnectionMachine, 'close')).toEqual([
-      { type: 'CONNECTION.UP', ...id },
+      {
+        type: 'CONNECTION.UP',
+        ...id,
+        capabilities: expect.objectContaining({ enhanced: false, capsEx: 0 }),
+      },
       {
         type: 'CONNECTION.DOWN',
         ...id,

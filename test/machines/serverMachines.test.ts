@@ -76,6 +76,8 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
           ]
         : []),
       { type: 'SERVER.RECEIVING' },
+      // Sent when the client advertised CapsEx.Reconnect, refused otherwise.
+      { type: 'SERVER.REQUEST_RECONNECT', tcUrl: 'rtmp://127.0.0.2/live' },
       ...CLOSE_EVENTS,
     ];
   }
@@ -92,7 +94,10 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     case 'awaitingConnect':
       return [
         { type: 'SERVER.CONNECT', app: 'live' },
+        { type: 'SERVER.CONNECT', app: 'live', capsEx: 1 },
         { type: 'SERVER.CONNECT', app: 'other' },
+        // Before connect: refused (NOT_CONNECTED).
+        { type: 'SERVER.REQUEST_RECONNECT' },
         ...CLOSE_EVENTS,
       ];
     case 'closing':
@@ -225,6 +230,21 @@ function connectionHarness(input: unknown) {
         if (event.type === 'SERVER.CONNECT') {
           const expected = actual.matches('connected') ? 'IO.ACCEPT_CONNECT' : 'IO.REJECT_CONNECT';
           if (io.at(-1) !== expected) throw new Error(`connect was not answered with ${expected}`);
+        }
+        if (event.type === 'SERVER.REQUEST_RECONNECT') {
+          const ctx = actual.context as {
+            clientCapsEx: number;
+            reconnectRequest?: { outcome: string; reason?: string };
+          };
+          const sends = actual.matches('connected') && (ctx.clientCapsEx & 1) === 1;
+          if (sends !== (io.at(-1) === 'IO.RECONNECT_REQUEST')) {
+            throw new Error(
+              `ReconnectRequest ${sends ? 'not sent' : 'sent to a client that cannot take it'}`,
+            );
+          }
+          if (ctx.reconnectRequest?.outcome !== (sends ? 'sent' : 'refused')) {
+            throw new Error('the ReconnectRequest outcome was not recorded');
+          }
         }
         if (actual.value === 'failed' && !io.some((c) => /^IO\.(CLOSE|REJECT_CONNECT)$/.test(c))) {
           throw new Error('the IO was not told to close');
@@ -829,6 +849,7 @@ function serializeState(snapshot: AnyMachineSnapshot): string {
     c.action,
     c.roles,
     c.refusal,
+    c.clientCapsEx,
   ]);
 }
 
@@ -838,7 +859,7 @@ function serializeState(snapshot: AnyMachineSnapshot): string {
  */
 const PINNED_TOTALS: Record<string, { states: number; transitions: number }> = {
   serverSupervisor: { states: 6, transitions: 10 },
-  serverConnection: { states: 9, transitions: 28 },
+  serverConnection: { states: 9, transitions: 31 },
   serverStream: { states: 10, transitions: 23 },
 };
 

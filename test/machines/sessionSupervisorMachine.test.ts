@@ -46,6 +46,82 @@ const displaced = (key: string) => ({
   reason: 'STREAM_ID_IN_USE',
 });
 
+/** Enhanced RTMP v2 ReconnectRequest: the events of a move of play `a` from connection-0. */
+const reconnect = (id: string) => ({
+  type: 'CONNECTION.RECONNECT_REQUESTED',
+  connectionId: id,
+  tcUrl: 'rtmp://127.0.0.2/live',
+});
+const copyOfA = { key: 'a~m1', name: 'a' };
+const moved = [
+  play('a'),
+  up('connection-0'),
+  active('a'),
+  reconnect('connection-0'),
+  up('connection-1'),
+  { type: 'STREAM.ACTIVE', ...copyOfA },
+  { type: 'SESSION.MIGRATED', key: 'a' },
+];
+const RECONNECT = { names: ['a'], reconnect: true };
+const reconnectScenarios: Array<
+  [string, SessionSupervisorModelOptions, Array<{ type: string; [k: string]: unknown }>]
+> = [
+  [
+    'a ReconnectRequest moves a play to a new connection, the old one closes, and the play stops there',
+    RECONNECT,
+    [
+      ...moved,
+      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
+      { type: 'SESSION.STOP_STREAM', key: 'a' },
+    ],
+  ],
+  ['the session closes right after a move', RECONNECT, [...moved, { type: 'SESSION.CLOSE' }]],
+  [
+    'a moved play fails with its new connection',
+    RECONNECT,
+    [
+      ...moved,
+      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
+      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'TRANSPORT_ERROR' },
+    ],
+  ],
+  [
+    'the new connection is refused: the play stays on the old one',
+    RECONNECT,
+    [
+      ...moved.slice(0, 4),
+      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'REJECTED' },
+    ],
+  ],
+  [
+    'the copy is refused: the play stays on the old one',
+    RECONNECT,
+    [...moved.slice(0, 5), { type: 'STREAM.FAILED', ...copyOfA, reason: 'REFUSED' }],
+  ],
+  [
+    'the old connection gives up waiting for the move',
+    RECONNECT,
+    [
+      ...moved.slice(0, 6),
+      {
+        type: 'CONNECTION.RECONNECT_ABANDONED',
+        connectionId: 'connection-0',
+        reason: 'RECONNECT_TIMEOUT',
+      },
+    ],
+  ],
+  [
+    'the old connection drops during the move',
+    RECONNECT,
+    [...moved.slice(0, 5), { type: 'CONNECTION.DOWN', connectionId: 'connection-0' }],
+  ],
+  [
+    'a ReconnectRequest before the play is active is declined',
+    RECONNECT,
+    [play('a'), up('connection-0'), reconnect('connection-0')],
+  ],
+];
+
 /** Scenarios written by hand: what the generated paths cannot reach (children answer at once). */
 const directed: Array<
   [string, SessionSupervisorModelOptions, Array<{ type: string; [k: string]: unknown }>]
@@ -149,7 +225,7 @@ describe('sessionSupervisorMachine', () => {
     );
   });
 
-  describe.each(directed)('when %s', (_name, options, events) => {
+  describe.each([...directed, ...reconnectScenarios])('when %s', (_name, options, events) => {
     const model = sessionSupervisorModel(options);
     const path = pathFromEvents(model.machine, events, { input: model.input, id: 'directed' });
 
@@ -349,6 +425,6 @@ describe('sessionSupervisorMachine', () => {
     expect(report.states.ratio).toBe(1);
     expect(report.transitions.ratio).toBe(1);
     // Pinned: a state or transition added without a model path shows here first.
-    expect([report.states.total, report.transitions.total]).toEqual([5, 30]);
+    expect([report.states.total, report.transitions.total]).toEqual([5, 37]);
   });
 });

@@ -3,3 +3,4 @@ export * from './types';
 export { decodeMessage, UserControlEventType } from './decode';
 export { defaultCsid, encodeMessage } from './encode';
 export * from './commands';
+export * from './capabilities';

@@ -192,8 +192,26 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       }
       return [...replies, ...(lean ? [] : duties), ...errors, hangUp, close];
     }
-    if (snapshot.matches({ session: 'connected' })) {
+    const reconnecting = snapshot.matches({ session: 'reconnecting' });
+    if (snapshot.matches({ session: 'connected' }) || reconnecting) {
       const out: AnyEventObject[] = [];
+      if (reconnecting) {
+        out.push(
+          { type: 'NC.RECONNECT_DONE' },
+          { type: 'NC.RECONNECT_FAILED', reason: 'NEW_CONNECTION_FAILED: REFUSED' },
+        );
+      } else if (!lean || Object.keys(ctx.streams).length > 0) {
+        // Enhanced RTMP v2: the server asks the client to reconnect elsewhere.
+        out.push({
+          type: 'RTMP.MESSAGE',
+          message: buildOnStatus({
+            level: 'status',
+            code: StatusCode.ConnectReconnectRequest,
+            tcUrl: '//127.0.0.2/live',
+            description: 'maintenance',
+          }),
+        });
+      }
       const pending = Object.keys(ctx.pendingCreates).map(Number);
       const streams = Object.keys(ctx.streams).map(Number);
       // At most two streams at once and three createStream per socket keep the graph finite.
@@ -317,6 +335,8 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
         case 'NC.CREATE_STREAM':
         case 'NC.RELEASE_STREAM':
         case 'NC.SEND':
+        case 'NC.RECONNECT_DONE':
+        case 'NC.RECONNECT_FAILED':
           actor.send(swap(event) as never);
           return;
         case 'TRANSPORT.CONNECTED':
@@ -484,11 +504,21 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
           );
         }
       }
+      if (
+        event.type === 'RTMP.MESSAGE' &&
+        actual.matches({ session: 'reconnecting' }) &&
+        actual.context.reconnect?.tcUrl !== 'rtmp://127.0.0.2/live'
+      ) {
+        throw new Error('the ReconnectRequest tcUrl was not resolved against ours');
+      }
       if (event.type === 'NC.SEND' && s?.lastReceived('play') === undefined) {
         throw new Error('NC.SEND did not reach the wire');
       }
       if (event.type === 'NC.CREATE_STREAM') {
-        if (before.matches({ session: 'connected' })) {
+        if (
+          before.matches({ session: 'connected' }) ||
+          before.matches({ session: 'reconnecting' })
+        ) {
           const sent = s?.lastReceived('createStream');
           if (
             !sent ||

@@ -19,12 +19,13 @@ import {
 } from '../../../machines/netConnectionMachine';
 import type { NetStreamContext } from '../../../machines/netStreamMachine';
 import {
+  migrationBase,
   sessionSupervisorMachine,
   type SessionSupervisorContext,
   type SessionSupervisorInput,
   type StreamsPerConnection,
 } from '../../../machines/sessionSupervisorMachine';
-import { buildError, buildResult, StatusCode } from '../../protocol/message';
+import { buildError, buildOnStatus, buildResult, StatusCode } from '../../protocol/message';
 import { delayOf, type ReplayHarness } from '../paths';
 import { createScriptedPeer, ScriptError, type PeerSocket } from '../scriptedPeer';
 
@@ -52,7 +53,17 @@ export interface SessionSupervisorModelOptions {
   keepWatching?: boolean;
   /** The machine to replay (e.g. a mutant); paths still come from sessionSupervisorMachine. */
   machine?: typeof sessionSupervisorMachine;
+  /**
+   * Enhanced RTMP v2 ReconnectRequest: an `up` connection may be asked to reconnect, and the
+   * moves that follow (copy active or failed, switched, abandoned) are offered.
+   */
+  reconnect?: boolean;
 }
+
+/** Where the model's ReconnectRequest points. */
+const RECONNECT_TCURL = 'rtmp://127.0.0.2/live';
+/** The NetConnection's reconnect timeout in the model (below the streams' stall timeout). */
+const RECONNECT_TIMEOUT = 20_000;
 
 /** The backoff of a kept-watching play in the model (short beside START_TIMEOUT). */
 const RETRY_MS = 50;
@@ -68,7 +79,13 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     connection: {
       connect: { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' },
       form: 'simple',
-      timeouts: { transport: 60_000, handshake: 60_000, connect: 60_000, close: 60_000 },
+      timeouts: {
+        transport: 60_000,
+        handshake: 60_000,
+        connect: 60_000,
+        close: 60_000,
+        reconnect: RECONNECT_TIMEOUT,
+      },
       retry: { maxAttempts: 5, baseMs: 50, maxMs: 50 },
       random: () => 0,
       now: clock ? () => clock.now() : () => 0,
@@ -84,6 +101,14 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
       stop: 30_000,
     },
     closeTimeoutMs: 45_000,
+    ...(options.reconnect
+      ? {
+          retarget: (connection: SessionSupervisorInput['connection'], tcUrl: string) => ({
+            ...connection,
+            connect: { ...connection.connect, tcUrl },
+          }),
+        }
+      : {}),
   });
   const input = baseInput();
 
@@ -139,9 +164,27 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         out.push({ type: 'CONNECTION.UP', connectionId: id });
         if (options.rare)
           out.push({ type: 'CONNECTION.FAILED', connectionId: id, reason: 'REJECTED' });
+        const target = streams.some((s) => s.migration?.to === id);
+        if (options.reconnect && target && !options.rare) {
+          out.push({ type: 'CONNECTION.FAILED', connectionId: id, reason: 'REJECTED' });
+        }
       } else if (c.state === 'up') {
         out.push({ type: 'CONNECTION.DOWN', connectionId: id });
         out.push({ type: 'CONNECTION.FAILED', connectionId: id, reason: 'TRANSPORT_ERROR' });
+        if (options.reconnect) {
+          out.push({
+            type: 'CONNECTION.RECONNECT_REQUESTED',
+            connectionId: id,
+            tcUrl: RECONNECT_TCURL,
+          });
+        }
+      } else if (c.state === 'reconnecting') {
+        out.push({ type: 'CONNECTION.DOWN', connectionId: id });
+        out.push({
+          type: 'CONNECTION.RECONNECT_ABANDONED',
+          connectionId: id,
+          reason: 'RECONNECT_TIMEOUT',
+        });
       } else if (c.state === 'down') {
         out.push({ type: 'CONNECTION.UP', connectionId: id });
       } else if (c.state === 'closing') {
@@ -150,7 +193,16 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
     }
     for (const s of streams) {
       const conn = s.connectionId !== undefined ? ctx.connections[s.connectionId] : undefined;
-      const id = { key: s.key, name: s.name };
+      // A moved stream's actor notifies with the copy key it was spawned with.
+      const id = { key: s.sinkKey ?? s.key, name: s.name };
+      if (s.state === 'migrating' && s.migration) {
+        const copy = { key: s.migration.copyKey, name: s.name };
+        if (ctx.connections[s.migration.to]?.state === 'up') {
+          out.push({ type: 'STREAM.ACTIVE', ...copy });
+          out.push({ type: 'STREAM.FAILED', ...copy, reason: 'REFUSED' });
+        }
+        out.push({ type: 'SESSION.MIGRATED', key: s.key });
+      }
       if (s.state === 'starting' && conn?.state === 'up') {
         out.push({ type: 'STREAM.ACTIVE', ...id });
         out.push({ type: 'STREAM.FAILED', ...id, reason: 'REFUSED' });
@@ -216,8 +268,12 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
       (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
     // Streams go by key (`a`, `a#2`: two requests of the name `a`), as in the supervisor.
     const streamActor = (key: string) => child(`stream-${key}`);
+    /** The stream of a key: its own, or (a copy key) the stream it belongs to. */
+    const summaryOf = (key: string) =>
+      ctx().streams[key] ?? ctx().streams[migrationBase(key) ?? key];
     const connectionOf = (key: string) => {
-      const id = ctx().streams[key]?.connectionId;
+      const summary = summaryOf(key);
+      const id = summary?.migration?.copyKey === key ? summary.migration.to : summary?.connectionId;
       if (id === undefined) throw new ScriptError(`stream ${key} has no connection`);
       return id;
     };
@@ -264,7 +320,20 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         case 'SESSION.PUBLISH':
         case 'SESSION.STOP_STREAM':
         case 'SESSION.CLOSE':
+        case 'SESSION.MIGRATED':
           actor.send(event as never);
+          return;
+        case 'CONNECTION.RECONNECT_REQUESTED':
+          peer.socket(event.connectionId as string).send(
+            buildOnStatus({
+              level: 'status',
+              code: StatusCode.ConnectReconnectRequest,
+              tcUrl: event.tcUrl as string,
+            }),
+          );
+          return;
+        case 'CONNECTION.RECONNECT_ABANDONED':
+          clock.increment(RECONNECT_TIMEOUT);
           return;
         case 'CONNECTION.UP': {
           const id = event.connectionId as string;
@@ -302,12 +371,12 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         case 'STREAM.ACTIVE': {
           const name = event.key as string;
           const real = streamActor(name)?.getSnapshot() as AnyMachineSnapshot | undefined;
-          const retrying = ctx().streams[name].state === 'retrying';
+          const retrying = summaryOf(name)?.state === 'retrying';
           if (real?.matches('retrying')) {
             clock.increment((real.context as NetStreamContext).retry?.delayMs ?? RETRY_MS);
           }
           const { socket, streamId } = ensureCreated(name);
-          const mode = ctx().streams[name].mode;
+          const mode = summaryOf(name)!.mode;
           socket.sendStatus(
             streamId,
             mode === 'play' ? StatusCode.PlayStart : StatusCode.PublishStart,
@@ -337,14 +406,14 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
             answerCreate(name, socket, null);
           } else if (event.reason === 'STREAM_ID_IN_USE') {
             const other = ctx().connections[connectionOf(name)].streams.find(
-              (n) => n !== name && ctx().streams[n]?.state === 'active',
+              (n) => n !== summaryOf(name)?.key && ctx().streams[n]?.state === 'active',
             );
             if (!other) throw new ScriptError('no active stream to collide with');
-            answerCreate(name, socket, streamIdOf(other));
+            answerCreate(name, socket, streamIdOf(ctx().streams[other].sinkKey ?? other));
           } else {
             const { streamId } = ensureCreated(name);
             if (event.reason === 'REFUSED') {
-              const mode = ctx().streams[name].mode;
+              const mode = summaryOf(name)!.mode;
               const notFound = options.keepWatching
                 ? 'NetStream.Play.BadName'
                 : StatusCode.PlayStreamNotFound;
@@ -405,7 +474,8 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
         if (socket.violations.length) throw new Error(socket.violations.join('; '));
       }
       for (const s of Object.values(c.streams)) {
-        const real = streamActor(s.key)?.getSnapshot() as AnyMachineSnapshot | undefined;
+        const real = streamActor(s.sinkKey ?? s.key)?.getSnapshot() as
+          AnyMachineSnapshot | undefined;
         if (s.state === 'failed') {
           if (real) throw new Error(`stream ${s.key} failed but its actor lives on`);
           continue;
@@ -425,6 +495,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
               real.matches('active'))) ||
           (s.state === 'interrupted' && real.matches('interrupted')) ||
           (s.state === 'relocating' && real.matches('relocating')) ||
+          (s.state === 'migrating' && real.matches('active')) ||
           (s.state === 'stopping' && (real.matches('stopping') || real.matches('active')));
         if (!ok)
           throw new Error(
@@ -444,6 +515,7 @@ export function sessionSupervisorModel(options: SessionSupervisorModelOptions = 
             !real.matches({ session: 'connected' })) ||
           (conn.state === 'up' && real.matches({ session: 'connected' })) ||
           (conn.state === 'down' && (real.matches('retrying') || real.matches('session'))) ||
+          (conn.state === 'reconnecting' && real.matches({ session: 'reconnecting' })) ||
           (conn.state === 'closing' && real.matches({ session: 'closing' }));
         if (!ok)
           throw new Error(

@@ -1,0 +1,263 @@
+/**
+ * Make-before-break switch of one played stream from its old connection to its copy on a new
+ * one (Enhanced RTMP v2 ReconnectRequest). Pure: no IO, no timers; the session feeds it every
+ * message of both and delivers what it says.
+ *
+ * The rule, per media type (audio, video):
+ * - Until the copy's first video keyframe K arrives, the old stream is delivered as before and
+ *   the copy's frames are only remembered (a short rolling window, `ROLLING_WINDOW`).
+ * - Same timeline (the two servers carry the same source's timestamps: |K - L| <= `alignWindowMs`,
+ *   L the last timestamp the old stream delivered): the output is every old frame of a type with
+ *   a timestamp below the switch point S, then every copy frame of that type from S on.
+ *   - The old stream is behind (L < K): S = K. Old frames keep flowing; the copy's frames from
+ *     K are held (at most `maxBufferBytes`) until the old stream delivers a frame at or past S:
+ *     that one is dropped, the held frames go out, and from then on only the copy delivers.
+ *   - The old stream is ahead (L >= K): the switch is at once; copy frames of a type whose
+ *     timestamp is not past the last old one of that type are duplicates and dropped.
+ * - Another timeline (the new server starts its own clock): the switch is at K, and the copy's
+ *   timestamps are shifted by `offset = L + 1 - K`, so the output goes on right after the last
+ *   delivered frame, never back.
+ * Sequence headers and metadata of the copy go out at the switch only when they differ from the
+ * old stream's last ones (a new server may re-encode; the same source's are duplicates).
+ */
+import type { MediaMessage } from './io/media';
+
+/** How far apart (ms) the copy's first keyframe and the old stream's last frame may be to count as one timeline. */
+export const DEFAULT_ALIGN_WINDOW_MS = 10_000;
+/** Most bytes of the copy held while the old stream catches up; beyond it the switch happens at once. */
+export const DEFAULT_SWITCH_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Copy frames remembered before its first keyframe (audio that arrives just ahead of it). */
+export const ROLLING_WINDOW = 64;
+
+export type SwitchPhase =
+  /** Waiting for the copy's first keyframe: the old stream delivers. */
+  | 'old'
+  /** The copy's keyframe came; the old stream is behind it and still delivers. */
+  | 'catchingUp'
+  /** The copy delivers; the old stream's frames are dropped. */
+  | 'switched';
+
+export interface SwitchResult {
+  /** The switch point S (the copy's first keyframe), in the old stream's time. */
+  switchAt: number;
+  /** 'same' timeline, or 'shifted' by `offset` ms. */
+  timeline: 'same' | 'shifted';
+  offset: number;
+  /** Copy frames dropped as duplicates of old ones. */
+  duplicatesDropped: number;
+  /** Old frames dropped after the switch (the copy has them). */
+  oldDropped: number;
+  /** The hold buffer overflowed (`maxBufferBytes`): the switch was forced; frames may be missing. */
+  forced: boolean;
+}
+
+export interface SwitchoverOptions {
+  alignWindowMs?: number;
+  maxBufferBytes?: number;
+}
+
+type Kind = 'metadata' | 'video' | 'audio';
+
+function isAv(m: MediaMessage): m is Extract<MediaMessage, { type: 'Audio' | 'Video' }> {
+  return m.type === 'Audio' || m.type === 'Video';
+}
+
+/** Metadata, or a video/audio sequence header (classic and Enhanced RTMP), else undefined. */
+export function configKind(m: MediaMessage): Kind | undefined {
+  if (m.type === 'Data') {
+    const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
+    return name === 'onMetaData' ? 'metadata' : undefined;
+  }
+  const b = m.payload;
+  if (b.byteLength < 2) return undefined;
+  if (m.type === 'Video') {
+    if (b[0] & 0x80) return (b[0] & 0x0f) === 0 ? 'video' : undefined;
+    return b[1] === 0 ? 'video' : undefined;
+  }
+  const format = b[0] >> 4;
+  if (format === 9) return (b[0] & 0x0f) === 0 ? 'audio' : undefined;
+  return format === 10 && b[1] === 0 ? 'audio' : undefined;
+}
+
+function isKeyframe(m: MediaMessage): boolean {
+  return m.type === 'Video' && m.payload.byteLength > 0 && ((m.payload[0] >> 4) & 0x07) === 1;
+}
+
+function sameBytes(a: MediaMessage | undefined, b: MediaMessage): boolean {
+  if (!a || a.type !== b.type) return false;
+  if (a.type === 'Data' || b.type === 'Data') {
+    return (
+      JSON.stringify(a.type === 'Data' ? a.values : null) ===
+      JSON.stringify(b.type === 'Data' ? b.values : null)
+    );
+  }
+  return Buffer.compare(Buffer.from(a.payload), Buffer.from(b.payload)) === 0;
+}
+
+/** An owned copy of a message whose payload may be lent. */
+function own(m: MediaMessage): MediaMessage {
+  return m.type === 'Data' ? m : { ...m, payload: Buffer.from(m.payload) };
+}
+
+/** One stream's switch from its old connection to its copy. */
+export class Switchover {
+  private phaseValue: SwitchPhase = 'old';
+  private readonly alignWindowMs: number;
+  private readonly maxBufferBytes: number;
+  /** Last timestamp the old stream delivered, per type. */
+  private readonly lastOld: { Audio?: number; Video?: number } = {};
+  /** The old stream's last configuration messages. */
+  private readonly oldConfig: Partial<Record<Kind, MediaMessage>> = {};
+  /** The copy's configuration messages not delivered yet. */
+  private readonly newConfig: Partial<Record<Kind, MediaMessage>> = {};
+  private rolling: MediaMessage[] = [];
+  private held: MediaMessage[] = [];
+  private heldBytes = 0;
+  private result: SwitchResult | undefined;
+
+  constructor(options: SwitchoverOptions = {}) {
+    this.alignWindowMs = options.alignWindowMs ?? DEFAULT_ALIGN_WINDOW_MS;
+    this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_SWITCH_BUFFER_BYTES;
+  }
+
+  get phase(): SwitchPhase {
+    return this.phaseValue;
+  }
+
+  /** How the switch went, once it happened. */
+  get outcome(): SwitchResult | undefined {
+    return this.result;
+  }
+
+  /**
+   * A message of the old stream: true to deliver it. When it completes the switch, `emit`
+   * receives the copy's held messages first (and this one is dropped).
+   */
+  fromOld(m: MediaMessage, emit: (m: MediaMessage) => void): boolean {
+    if (this.phaseValue === 'switched') {
+      if (isAv(m)) this.result!.oldDropped++;
+      return false;
+    }
+    if (this.phaseValue === 'catchingUp' && isAv(m) && m.timestamp >= this.result!.switchAt) {
+      this.result!.oldDropped++;
+      this.complete(emit);
+      return false;
+    }
+    const kind = configKind(m);
+    if (kind) this.oldConfig[kind] = own(m);
+    if (isAv(m) && !kind)
+      this.lastOld[m.type] = Math.max(this.lastOld[m.type] ?? -Infinity, m.timestamp);
+    return true;
+  }
+
+  /** A message of the copy: what to deliver now (in order), possibly nothing. */
+  fromNew(m: MediaMessage): MediaMessage[] {
+    const kind = configKind(m);
+    if (this.phaseValue === 'switched') {
+      if (kind) return [this.shift(m)];
+      return this.pass(m) ? [this.shift(m)] : [];
+    }
+    if (kind) {
+      this.newConfig[kind] = own(m);
+      return [];
+    }
+    if (this.phaseValue === 'catchingUp') {
+      this.hold(m);
+      if (this.heldBytes > this.maxBufferBytes) {
+        const out: MediaMessage[] = [];
+        this.result!.forced = true;
+        this.complete((x) => out.push(x));
+        return out;
+      }
+      return [];
+    }
+    // phase 'old': wait for the copy's first keyframe.
+    if (!isKeyframe(m)) {
+      if (isAv(m)) {
+        this.rolling.push(own(m));
+        if (this.rolling.length > ROLLING_WINDOW) this.rolling.shift();
+      }
+      return [];
+    }
+    const k = m.timestamp;
+    const lastVideo = this.lastOld.Video;
+    const last = Math.max(this.lastOld.Video ?? -Infinity, this.lastOld.Audio ?? -Infinity);
+    const early = this.rolling.filter((x) => x.timestamp >= k);
+    this.rolling = [];
+    if (!Number.isFinite(last) || Math.abs(k - last) > this.alignWindowMs) {
+      // Nothing delivered yet, or another timeline: switch here, right after the last frame.
+      const offset = Number.isFinite(last) ? last + 1 - k : 0;
+      this.result = {
+        switchAt: k,
+        timeline: Number.isFinite(last) ? 'shifted' : 'same',
+        offset,
+        duplicatesDropped: 0,
+        oldDropped: 0,
+        forced: false,
+      };
+      this.lastOld.Audio = undefined;
+      this.lastOld.Video = undefined;
+      const out: MediaMessage[] = [];
+      this.held = [...early, own(m)].sort((a, b) => a.timestamp - b.timestamp);
+      this.complete((x) => out.push(x));
+      return out;
+    }
+    this.result = {
+      switchAt: k,
+      timeline: 'same',
+      offset: 0,
+      duplicatesDropped: 0,
+      oldDropped: 0,
+      forced: false,
+    };
+    this.held = [];
+    this.heldBytes = 0;
+    for (const x of early) this.hold(x);
+    this.hold(m);
+    if (lastVideo !== undefined && lastVideo >= k) {
+      // The old stream is ahead: switch now, dropping what it delivered already.
+      const out: MediaMessage[] = [];
+      this.complete((x) => out.push(x));
+      return out;
+    }
+    this.phaseValue = 'catchingUp';
+    return [];
+  }
+
+  private hold(m: MediaMessage): void {
+    const o = own(m);
+    this.held.push(o);
+    this.heldBytes += o.type === 'Data' ? 0 : o.payload.byteLength;
+  }
+
+  /** Switches: the copy's changed configuration, then its held frames (duplicates dropped). */
+  private complete(emit: (m: MediaMessage) => void): void {
+    this.phaseValue = 'switched';
+    const first = this.held[0];
+    for (const kind of ['metadata', 'video', 'audio'] as const) {
+      const c = this.newConfig[kind];
+      if (c && !sameBytes(this.oldConfig[kind], c)) {
+        emit(this.shift({ ...c, timestamp: first ? first.timestamp : c.timestamp }));
+      }
+    }
+    for (const m of this.held) if (this.pass(m)) emit(this.shift(m));
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** False for a copy frame the old stream already delivered (same timeline). */
+  private pass(m: MediaMessage): boolean {
+    if (!isAv(m) || this.result?.timeline !== 'same') return true;
+    const last = this.lastOld[m.type];
+    if (last !== undefined && m.timestamp <= last) {
+      this.result.duplicatesDropped++;
+      return false;
+    }
+    return true;
+  }
+
+  private shift(m: MediaMessage): MediaMessage {
+    const offset = this.result?.offset ?? 0;
+    return offset === 0 ? m : { ...m, timestamp: m.timestamp + offset };
+  }
+}

@@ -1,0 +1,111 @@
+import type { MediaMessage } from '../src/io/media';
+import { Switchover } from '../src/switchover';
+
+/** Source frames: video every 33 ms (a keyframe every 10th), audio every 23 ms; payload = id. */
+function sourceStream(): MediaMessage[] {
+  const out: MediaMessage[] = [];
+  let v = 0;
+  let a = 0;
+  while (v < 120 || a < 170) {
+    const vt = v * 33;
+    const at = a * 23;
+    if (v < 120 && (vt <= at || a >= 170)) {
+      const key = v % 10 === 0;
+      out.push({
+        type: 'Video',
+        timestamp: vt,
+        streamId: 1,
+        payload: Buffer.from([key ? 0x17 : 0x27, 1, 0, 0, 0, v >> 8, v & 0xff]),
+      });
+      v++;
+    } else {
+      out.push({
+        type: 'Audio',
+        timestamp: at,
+        streamId: 1,
+        payload: Buffer.from([0xaf, 1, a >> 8, a & 0xff]),
+      });
+      a++;
+    }
+  }
+  return out;
+}
+
+const id = (m: MediaMessage): string => (m.type === 'Data' ? 'data' : `${m.type[0]}${m.timestamp}`);
+
+/**
+ * Runs a switch: the old stream delivers `source` from index 0, the copy from `copyFrom` (its
+ * first messages are ignored until a keyframe), interleaved `lead` messages ahead of the old.
+ * Returns the output ids.
+ */
+function run(copyStart: number, lead: number, shift = 0): { out: string[]; sw: Switchover } {
+  const source = sourceStream();
+  const copy = source.slice(copyStart).map((m) => ({ ...m, timestamp: m.timestamp + shift }));
+  const sw = new Switchover();
+  const out: MediaMessage[] = [];
+  const emit = (m: MediaMessage): void => {
+    out.push(m);
+  };
+  let o = 0;
+  let c = 0;
+  // The old stream delivers 40 messages alone, then both go on, the copy `lead` ahead.
+  for (; o < 40; o++) if (sw.fromOld(source[o], emit)) emit(source[o]);
+  while (o < source.length || c < copy.length) {
+    if (c < copy.length && (c < o - 40 + lead || o >= source.length)) {
+      for (const m of sw.fromNew(copy[c++])) emit(m);
+    } else if (o < source.length) {
+      if (sw.fromOld(source[o], emit)) emit(source[o]);
+      o++;
+    }
+  }
+  return { out: out.map(id), sw };
+}
+
+function expectNoLossNoDuplicate(out: string[], shift = 0): void {
+  const all = sourceStream().map(id);
+  for (const kind of ['V', 'A']) {
+    const got = out.filter((x) => x.startsWith(kind));
+    const want = all.filter((x) => x.startsWith(kind));
+    const first = want.indexOf(got[0]);
+    if (shift === 0) expect(got).toEqual(want.slice(first));
+    else expect(new Set(got).size).toBe(got.length);
+  }
+}
+
+describe('Switchover (make-before-break at the copy keyframe)', () => {
+  it('switches at once when the old stream is ahead of the copy keyframe, dropping the copy duplicates', () => {
+    // The copy starts at source index 20 (before where the old stream is).
+    const { out, sw } = run(20, 0);
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({ timeline: 'same', forced: false });
+    expect(sw.outcome!.duplicatesDropped).toBeGreaterThan(0);
+  });
+
+  it('keeps delivering the old stream until it reaches the copy keyframe when the copy is ahead, then delivers the held copy frames', () => {
+    const { out, sw } = run(90, 5);
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({ timeline: 'same', duplicatesDropped: 0, forced: false });
+    expect(sw.outcome!.oldDropped).toBeGreaterThan(0);
+  });
+
+  it('shifts a copy on another timeline so that it follows the last delivered frame', () => {
+    const { out, sw } = run(60, 3, 500_000);
+    expect(sw.outcome!.timeline).toBe('shifted');
+    const video = out.filter((x) => x.startsWith('V')).map((x) => Number(x.slice(1)));
+    for (let i = 1; i < video.length; i++) expect(video[i]).toBeGreaterThan(video[i - 1]);
+    expectNoLossNoDuplicate(out, 500_000);
+  });
+
+  it('forces the switch when the held copy frames exceed the budget, and says so', () => {
+    const source = sourceStream();
+    const sw = new Switchover({ maxBufferBytes: 20 });
+    const emitted: MediaMessage[] = [];
+    sw.fromOld(source[0], (m) => emitted.push(m));
+    const key = source.findIndex((m, i) => i > 30 && m.type === 'Video' && m.payload[0] === 0x17);
+    let out: MediaMessage[] = [];
+    for (let i = key; i < key + 10 && sw.phase !== 'switched'; i++) out = sw.fromNew(source[i]);
+    expect(sw.phase).toBe('switched');
+    expect(sw.outcome!.forced).toBe(true);
+    expect(out.length).toBeGreaterThan(0);
+  });
+});
