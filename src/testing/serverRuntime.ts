@@ -258,8 +258,16 @@ export class ServerRuntime {
     this.write(this.encoder.encodeMany(messages.map(encodeMessage)));
   }
 
-  connect(app: string): void {
-    this.send(buildConnect({ app, tcUrl: `rtmp://127.0.0.1/${app}`, flashVer: 'MODEL' }));
+  /** connect; `capsEx`: the Enhanced RTMP CapsEx bits the client advertises (none: legacy). */
+  connect(app: string, capsEx?: number): void {
+    this.send(
+      buildConnect({
+        app,
+        tcUrl: `rtmp://127.0.0.1/${app}`,
+        flashVer: 'MODEL',
+        ...(capsEx !== undefined ? { capsEx } : {}),
+      } as Parameters<typeof buildConnect>[0]),
+    );
   }
 
   /** createStream; returns its transaction id. */

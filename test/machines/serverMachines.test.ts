@@ -408,6 +408,7 @@ function connectionRuntimeEvents(snapshot: AnyMachineSnapshot): AnyEventObject[]
   const hangUp = { type: 'SERVER.CLOSED', reason: 'closed by peer' };
   const broken = { type: 'SERVER.ERROR', code: 'PROTOCOL_ERROR', message: 'bad chunk' };
   const shutdown = { type: 'SERVER.SHUTDOWN' };
+  const reconnect = { type: 'SERVER.REQUEST_RECONNECT', tcUrl: 'rtmp://127.0.0.2/live' };
   if (snapshot.matches('connected')) {
     const ctx = snapshot.context as ServerConnectionContext;
     const out: AnyEventObject[] = [];
@@ -428,6 +429,8 @@ function connectionRuntimeEvents(snapshot: AnyMachineSnapshot): AnyEventObject[]
     if (ctx.streams.includes(2) && (ctx.roles[2] ?? 'idle') === 'idle') {
       out.push({ type: 'SERVER.STREAM_ROLE', streamId: 2, role: 'authorizing' });
     }
+    // Sent to a client that advertised CapsEx.Reconnect in connect, refused to a legacy one.
+    out.push(reconnect);
     return [...out, hangUp, broken, shutdown];
   }
   switch (snapshot.value) {
@@ -442,7 +445,10 @@ function connectionRuntimeEvents(snapshot: AnyMachineSnapshot): AnyEventObject[]
     case 'awaitingConnect':
       return [
         { type: 'SERVER.CONNECT', app: 'live' },
+        { type: 'SERVER.CONNECT', app: 'live', capsEx: 1 },
         { type: 'SERVER.CONNECT', app: 'other' },
+        // Before connect: refused (NOT_CONNECTED).
+        { type: 'SERVER.REQUEST_RECONNECT' },
         hangUp,
         broken,
         shutdown,
@@ -522,8 +528,14 @@ function connectionRuntimeHarness() {
           case 'HANDSHAKE.FAILED':
             rt.hello(6);
             return;
-          case 'SERVER.CONNECT':
-            rt.connect((event as unknown as { app: string }).app);
+          case 'SERVER.CONNECT': {
+            const { app, capsEx } = event as unknown as { app: string; capsEx?: number };
+            rt.connect(app, capsEx);
+            return;
+          }
+          case 'SERVER.REQUEST_RECONNECT':
+            // What RtmpServer.requestReconnect sends the connection's actor (an API call, not bytes).
+            rt.actor.send(event as never);
             return;
           case 'SERVER.CLOSED':
             rt.hangUp();
@@ -569,7 +581,7 @@ function connectionRuntimeHarness() {
           }
         }
       },
-      check({ event, actual }) {
+      check({ event, before, actual }) {
         const got = since();
         const codes = got.map(statusOf).filter((c) => c !== undefined);
         if (event.type === 'SERVER.CONNECT' && actual.matches('connected')) {
@@ -607,6 +619,18 @@ function connectionRuntimeHarness() {
           if (role === 'authorizing') {
             // Nothing is claimed before the authorizer answers.
             expect(codes.filter((c) => /Start$/.test(c))).toEqual([]);
+          }
+        }
+        if (event.type === 'SERVER.REQUEST_RECONNECT') {
+          // Only a connected client that advertised CapsEx.Reconnect gets the status, on stream 0.
+          const capsEx = (before.context as ServerConnectionContext).clientCapsEx;
+          if (actual.matches('connected') && (capsEx & 1) === 1) {
+            expect(codes).toEqual(['NetConnection.Connect.ReconnectRequest']);
+            const status = got.find((m) => m.type === 'Command' && m.name === 'onStatus');
+            expect(status).toMatchObject({ streamId: 0 });
+            expect(JSON.stringify(status)).toContain('rtmp://127.0.0.2/live');
+          } else {
+            expect(got).toEqual([]);
           }
         }
         if (event.type === 'SERVER.STREAM_AUTHORIZATION') {
