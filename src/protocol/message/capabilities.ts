@@ -36,10 +36,13 @@ export const KNOWN_AUDIO_FOURCCS = ['Opus', 'fLaC', 'ac-3', 'ec-3', 'mp4a', '.mp
 
 /**
  * The CapsEx bits this library implements. Reconnect: the client migrates its streams on a
- * ReconnectRequest (make-before-break) and the server can send one. Multitrack and ModEx are
- * advertised only where the media parsing handles them (see the multitrack work).
+ * ReconnectRequest (make-before-break) and the server can send one. Multitrack: OneTrack,
+ * ManyTracks and ManyTracksManyCodecs bodies are read per track (`media$` tracks, the monitor's
+ * per-track series) and relayed unchanged. ModEx: the ModEx signal is parsed (TimestampOffsetNano
+ * is surfaced, never dropped). TimestampNanoOffset is not claimed: the offset is reported, not
+ * applied to timestamps.
  */
-export const SUPPORTED_CAPS_EX = CapsEx.Reconnect;
+export const SUPPORTED_CAPS_EX = CapsEx.Reconnect | CapsEx.Multitrack | CapsEx.ModEx;
 
 /**
  * The connect properties a client built on this library sends: it never decodes or encodes

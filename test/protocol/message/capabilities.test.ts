@@ -20,9 +20,9 @@ describe('Enhanced RTMP v2 capabilities', () => {
     expect(FourCcInfo).toEqual({ CanDecode: 1, CanEncode: 2, CanForward: 4 });
   });
 
-  it('advertises Reconnect and forwards every codec (it never decodes) in the client connect', () => {
+  it('advertises Reconnect, Multitrack and ModEx and forwards every codec (it never decodes) in the client connect', () => {
     const p = clientCapabilityProperties();
-    expect(p.capsEx).toBe(CapsEx.Reconnect);
+    expect(p.capsEx).toBe(CapsEx.Reconnect | CapsEx.Multitrack | CapsEx.ModEx);
     expect(p.fourCcList).toEqual(['*']);
     expect(p.videoFourCcInfoMap['*']).toBe(FourCcInfo.CanForward);
     expect(p.videoFourCcInfoMap.hvc1).toBe(FourCcInfo.CanForward);
@@ -38,7 +38,14 @@ describe('Enhanced RTMP v2 capabilities', () => {
     );
     if (msg.type !== 'Command') throw new Error('not a command');
     const caps = readCapabilities(msg.commandObject);
-    expect(caps).toMatchObject({ enhanced: true, reconnect: true, multitrack: false, capsEx: 1 });
+    expect(caps).toMatchObject({
+      enhanced: true,
+      reconnect: true,
+      multitrack: true,
+      modEx: true,
+      timestampNanoOffset: false,
+      capsEx: 7,
+    });
     expect(caps.fourCcList).toEqual(['*']);
     expect(fourCcFlags(caps.videoFourCcInfoMap, 'av01')).toBe(FourCcInfo.CanForward);
   });
