@@ -38,7 +38,7 @@ import {
   supervisorHarness,
 } from '../../src/testing/models/server';
 import { ServerRuntime, TEST_CONNECTION_OPTIONS } from '../../src/testing/serverRuntime';
-import type { RtmpMessage } from '../../src/protocol/message';
+import { buildConnect, type RtmpMessage } from '../../src/protocol/message';
 import { waitFor } from '../helpers';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
@@ -74,6 +74,10 @@ const REFUSED = {
   reason: 'hook answered 403',
 };
 
+/** Enhanced RTMP's CapsEx.Reconnect bit, as a client's connect advertises it. */
+const CAPS_EX_RECONNECT = 1;
+const reconnectRequest = { type: 'SERVER.REQUEST_RECONNECT', tcUrl: 'rtmp://127.0.0.2/live' };
+
 /**
  * What the real runtime can be made to report, in each state of the serverConnection model: the
  * harness realizes each with a scripted client's bytes (or the authorizer's decision, or the
@@ -96,6 +100,9 @@ function connectionRuntimeEvents(snapshot: AnyMachineSnapshot): AnyEventObject[]
       if (role === 'authorizing') out.push(REFUSED);
       out.push({ type: 'xstate.done.actor.stream-1', actorId: 'stream-1' });
     }
+    // The owner's ReconnectRequest (RtmpServer.requestReconnect): sent to a client that
+    // advertised CapsEx.Reconnect in its connect, refused otherwise.
+    out.push(reconnectRequest);
     if (snapshot.matches({ connected: 'publishing' })) {
       out.push({ type: 'SERVER.RECEIVING' });
       // A second NetStream next to a publisher: created (idle), then authorizing (active).
@@ -118,7 +125,10 @@ function connectionRuntimeEvents(snapshot: AnyMachineSnapshot): AnyEventObject[]
     case 'awaitingConnect':
       return [
         { type: 'SERVER.CONNECT', app: 'live' },
+        { type: 'SERVER.CONNECT', app: 'live', capsEx: CAPS_EX_RECONNECT },
         { type: 'SERVER.CONNECT', app: 'other' },
+        // Before connect: refused (NOT_CONNECTED).
+        { type: 'SERVER.REQUEST_RECONNECT' },
         hangUp,
         broken,
         shutdown,
@@ -198,8 +208,24 @@ function connectionRuntimeHarness() {
           case 'HANDSHAKE.FAILED':
             rt.hello(6);
             return;
-          case 'SERVER.CONNECT':
-            rt.connect((event as unknown as { app: string }).app);
+          case 'SERVER.CONNECT': {
+            const { app, capsEx } = event as unknown as { app: string; capsEx?: number };
+            if (capsEx === undefined) rt.connect(app);
+            else {
+              rt.send(
+                buildConnect({
+                  app,
+                  tcUrl: `rtmp://127.0.0.1/${app}`,
+                  flashVer: 'MODEL',
+                  extra: { capsEx },
+                }),
+              );
+            }
+            return;
+          }
+          case 'SERVER.REQUEST_RECONNECT':
+            // What RtmpServer.requestReconnect does: the owner's command to the connection.
+            rt.actor.send(event as never);
             return;
           case 'SERVER.CLOSED':
             rt.hangUp();
@@ -260,6 +286,12 @@ function connectionRuntimeHarness() {
           expect(got[2]).toMatchObject({ chunkSize: TEST_CONNECTION_OPTIONS.chunkSize });
           expect(got[4]).toMatchObject({ type: 'Command', name: '_result', transactionId: 1 });
           expect(codes).toEqual(['NetConnection.Connect.Success']);
+        }
+        if (event.type === 'SERVER.REQUEST_RECONNECT') {
+          const sent =
+            (actual.context as ServerConnectionContext).reconnectRequest?.outcome === 'sent';
+          // Sent: onStatus NetConnection.Connect.ReconnectRequest; refused: nothing on the wire.
+          expect(codes).toEqual(sent ? ['NetConnection.Connect.ReconnectRequest'] : []);
         }
         if (event.type === 'SERVER.CONNECT' && !actual.matches('connected')) {
           expect(got).toHaveLength(1);
