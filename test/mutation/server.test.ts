@@ -1,7 +1,10 @@
 /**
  * Mutants of the server machines (serverConnection, serverStream, serverSupervisor) against
- * their model suite: the paths of test/machines/serverMachines.test.ts, each replayed on the
- * mutant with the models' stand-in IO.
+ * their stand-in IO models (src/testing/models/server.ts, shared with
+ * test/machines/serverMachines.test.ts, which replays them where the real runtime cannot go): the
+ * walk's paths, each replayed on the mutant with the real registries running the connection and
+ * NetStream actors. The real-bytes harnesses of serverMachines.test.ts are not used here: the
+ * ServerRuntime (src/testing/serverRuntime.ts) builds the original serverConnection machine itself.
  */
 import type { AnyStateMachine } from 'xstate';
 import { pathChecks } from '../../src/testing/mutation';
