@@ -390,6 +390,19 @@ export function netConnectionModel(options: NetConnectionModelOptions = {}) {
       const ctx = actual.context as NetConnectionContext;
       const out: string[] = [];
       const connected = { session: 'connected' } as const;
+      const reconnecting = { session: 'reconnecting' } as const;
+      if (actual.matches(reconnecting) && !before.matches(reconnecting)) {
+        out.push('CONNECTION.RECONNECT_REQUESTED');
+      }
+      // The move timed out (the owner's NC.RECONNECT_FAILED is not told back): abandoned, then
+      // connected entered anew (up again).
+      if (
+        before.matches(reconnecting) &&
+        actual.matches(connected) &&
+        ctx.reconnect?.reason === 'RECONNECT_TIMEOUT'
+      ) {
+        out.push('CONNECTION.RECONNECT_ABANDONED');
+      }
       if (actual.matches(connected) && !before.matches(connected)) out.push('CONNECTION.UP');
       if (actual.matches('retrying') && !before.matches('retrying')) out.push('CONNECTION.DOWN');
       if (actual.matches('failed') && !before.matches('failed')) {

@@ -1,8 +1,10 @@
 /**
- * The test models of the server machines (serverConnection, serverStream, serverSupervisor):
- * the events worth sending in each state and a harness per machine, with stand-in IO actors on a
- * simulated clock. Each harness factory takes the machine to run (e.g. a mutant); paths come from
- * the original.
+ * The test models of the server machines (serverConnection, serverStream, serverSupervisor) on
+ * stand-in IO: the events worth sending in each state and a harness per machine, on a simulated
+ * clock, with the real registries (src/server/registry.ts) running the connection and NetStream
+ * actors outside the children maps, as the server does. Each harness factory takes the machine to
+ * run (e.g. a mutant); paths come from the original. test/machines/serverMachines.test.ts replays
+ * them where the real runtime cannot go; the mutation suite replays them on every mutant.
  */
 import {
   createActor,
@@ -16,9 +18,16 @@ import {
   type AnyStateMachine,
   type InspectionEvent,
 } from 'xstate';
-import { serverConnectionMachine } from '../../../machines/serverConnectionMachine';
-import { serverStreamMachine } from '../../../machines/serverStreamMachine';
+import {
+  serverConnectionMachine,
+  type ServerConnectionInput,
+} from '../../../machines/serverConnectionMachine';
+import {
+  serverStreamMachine,
+  type ServerStreamContext,
+} from '../../../machines/serverStreamMachine';
 import { serverSupervisorMachine } from '../../../machines/serverSupervisorMachine';
+import { ServerActors } from '../../server/registry';
 import { delayOf, type ReplayHarness } from '../paths';
 
 const CLOSE_EVENTS = [
@@ -27,9 +36,31 @@ const CLOSE_EVENTS = [
   { type: 'SERVER.SHUTDOWN' },
 ];
 
-const handshakeDone = (output: unknown) => ({ type: 'xstate.done.actor.handshake', output });
+export const handshakeDone = (output: unknown) => ({
+  type: 'xstate.done.actor.handshake',
+  output,
+});
 
-function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
+/** The serverConnection model's input (the limits its delays read). */
+export const SERVER_CONNECTION_INPUT: ServerConnectionInput = {
+  connectionId: 1,
+  handshakeTimeoutMs: 1_000,
+  connectTimeoutMs: 2_000,
+  idleTimeoutMs: 3_000,
+  authorizeTimeoutMs: 1_000,
+  apps: ['live'],
+};
+
+export const SERVER_STREAM_INPUT = { streamId: 1, connectionId: 1, authorizeTimeoutMs: 1_000 };
+
+/** maxConnections 2, maxConnectionsPerAddress 1. */
+export const SERVER_SUPERVISOR_INPUT = {
+  maxConnections: 2,
+  maxConnectionsPerAddress: 1,
+  connection: { handshakeTimeoutMs: 1_000, connectTimeoutMs: 2_000 },
+};
+
+export function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
   const context = snapshot.context as { streams: number[] };
   if (snapshot.matches('connected')) {
@@ -57,8 +88,8 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
           ]
         : []),
       { type: 'SERVER.RECEIVING' },
-      // A command for a message stream never created: ignored.
-      { type: 'SERVER.STREAM', streamId: 2, event: { type: 'STREAM.DELETE' } },
+      // Sent when the client advertised CapsEx.Reconnect, refused otherwise.
+      { type: 'SERVER.REQUEST_RECONNECT', tcUrl: 'rtmp://127.0.0.2/live' },
       ...CLOSE_EVENTS,
     ];
   }
@@ -75,7 +106,10 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     case 'awaitingConnect':
       return [
         { type: 'SERVER.CONNECT', app: 'live' },
+        { type: 'SERVER.CONNECT', app: 'live', capsEx: 1 },
         { type: 'SERVER.CONNECT', app: 'other' },
+        // Before connect: refused (NOT_CONNECTED).
+        { type: 'SERVER.REQUEST_RECONNECT' },
         ...CLOSE_EVENTS,
       ];
     case 'closing':
@@ -85,13 +119,14 @@ function connectionEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   }
 }
 
-function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
+export function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
   const end = [{ type: 'STREAM.END' }, { type: 'STREAM.DELETE' }];
   switch (snapshot.value) {
     case 'created':
       return [
-        // The request names the stream with its query (a token): `cam?token=...`, masked.
+        // The request names the stream with its query (a token): `cam?token=...`, masked; the
+        // publish or play that follows, by its name alone.
         { type: 'STREAM.REQUEST', action: 'publish', label: 'ca***?***' },
         { type: 'STREAM.REQUEST', action: 'play', label: 'ca***?***' },
         { type: 'STREAM.DELETE' },
@@ -107,14 +142,19 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
         ...end,
       ];
     case 'authorized':
-      return [
-        { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'ok' },
-        { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'badName' },
-        { type: 'STREAM.PLAY', label: 'ca***', outcome: 'playing' },
-        { type: 'STREAM.PLAY', label: 'ca***', outcome: 'waiting' },
-        { type: 'STREAM.PLAY', label: 'ca***', outcome: 'notFound' },
-        ...end,
-      ];
+      // The IO claims a publish's name, and looks a play's up: never the other way round.
+      return (snapshot.context as ServerStreamContext).action === 'publish'
+        ? [
+            { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'ok' },
+            { type: 'STREAM.PUBLISH', label: 'ca***', outcome: 'badName' },
+            ...end,
+          ]
+        : [
+            { type: 'STREAM.PLAY', label: 'ca***', outcome: 'playing' },
+            { type: 'STREAM.PLAY', label: 'ca***', outcome: 'waiting' },
+            { type: 'STREAM.PLAY', label: 'ca***', outcome: 'notFound' },
+            ...end,
+          ];
     case 'playing':
       return [{ type: 'STREAM.PUBLISHER_STOPPED' }, ...end];
     case 'waitingForPublisher':
@@ -124,24 +164,19 @@ function streamEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   }
 }
 
-function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
+export function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
   if (snapshot.status !== 'active') return [];
-  const context = snapshot.context as { connections: string[] };
-  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1, address: '127.0.0.2' };
-  const perAddress = (snapshot.context as { perAddress: Record<string, number> }).perAddress;
-  // A second client from the same address, while the first is open (maxConnectionsPerAddress 1).
-  const again =
-    (perAddress['127.0.0.2'] ?? 0) > 0
-      ? [{ type: 'LISTENER.ACCEPT', connectionId: 2, address: '127.0.0.2' }]
-      : [];
+  const open = (snapshot.context as { open: number }).open;
+  // `fromAddress`: what the runtime counts for the address; the machine decides on it.
+  const accept = { type: 'LISTENER.ACCEPT', connectionId: 1, address: '127.0.0.2', fromAddress: 0 };
+  // A second client from an address at its limit (maxConnectionsPerAddress 1).
+  const again = { type: 'LISTENER.ACCEPT', connectionId: 2, address: '127.0.0.2', fromAddress: 1 };
   // Clients from other addresses fill the server (maxConnections 2).
   const others = [
-    { type: 'LISTENER.ACCEPT', connectionId: 3, address: '127.0.0.3' },
-    { type: 'LISTENER.ACCEPT', connectionId: 4, address: '127.0.0.4' },
+    { type: 'LISTENER.ACCEPT', connectionId: 3, address: '127.0.0.3', fromAddress: 0 },
+    { type: 'LISTENER.ACCEPT', connectionId: 4, address: '127.0.0.4', fromAddress: 0 },
   ];
-  const done = context.connections.includes('connection-1')
-    ? [{ type: 'xstate.done.actor.connection-1' }]
-    : [];
+  const ended = open > 0 ? [{ type: 'CONNECTION.ENDED', connectionId: 1 }] : [];
   if (snapshot.matches({ serving: 'starting' })) {
     return [
       { type: 'LISTENER.LISTENING', host: '127.0.0.1', port: 1935 },
@@ -150,13 +185,13 @@ function supervisorEvents(snapshot: AnyMachineSnapshot): AnyEventObject[] {
     ];
   }
   if (snapshot.matches({ serving: 'listening' })) {
-    return [accept, ...again, ...others, ...done, { type: 'SERVER.SHUTDOWN' }];
+    return [accept, again, ...others, ...ended, { type: 'SERVER.SHUTDOWN' }];
   }
-  return [accept, ...done, { type: 'LISTENER.CLOSED' }];
+  return [accept, ...ended, { type: 'LISTENER.CLOSED' }];
 }
 
 /** A stand-in IO actor that records the commands it gets (and closes when told to). */
-function recordingIo(commands: string[], answerClose: boolean, whole?: AnyEventObject[]) {
+export function recordingIo(commands: string[], answerClose: boolean, whole?: AnyEventObject[]) {
   return fromCallback<AnyEventObject>(({ sendBack, receive }) => {
     receive((cmd) => {
       commands.push(cmd.type);
@@ -169,21 +204,47 @@ function recordingIo(commands: string[], answerClose: boolean, whole?: AnyEventO
 }
 
 /** An authorizer that never answers (the model's events decide instead). */
-const silentAuthorizer = fromPromise(() => new Promise<never>(() => undefined)) as never;
+export const silentAuthorizer = fromPromise(() => new Promise<never>(() => undefined)) as never;
 
-/** The live server connection: a stand-in IO on a simulated clock, the real handshake machine. */
-function connectionHarness(input: unknown, logic: AnyStateMachine = serverConnectionMachine) {
+export function stableSort(list: string[]): string {
+  return [...list].sort().join();
+}
+
+/**
+ * The live server connection: a stand-in IO on a simulated clock, the real handshake machine,
+ * the real registry running its NetStream actors (with an authorizer that never answers).
+ */
+export function connectionHarness(
+  input: unknown = SERVER_CONNECTION_INPUT,
+  logic: AnyStateMachine = serverConnectionMachine,
+) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const clock = new SimulatedClock();
     const io: string[] = [];
+    const registry = new ServerActors();
     const machine = logic.provide({
       actors: {
         connectionIo: recordingIo(io, false) as never,
-        serverStream: serverStreamMachine.provide({ actors: { authorize: silentAuthorizer } }),
+        streams: registry.streamsActor(
+          serverStreamMachine.provide({ actors: { authorize: silentAuthorizer } }),
+        ) as never,
       },
     });
-    const actor = createActor(machine, { input: input as never, clock, inspect });
+    // What the machine tells its streams registry (the events sent to it).
+    const toStreams: AnyEventObject[] = [];
+    const actor = createActor(machine, {
+      input: input as never,
+      clock,
+      inspect: (ev) => {
+        if (ev.type === '@xstate.event' && ev.event.type.startsWith('STREAMS.')) {
+          toStreams.push(ev.event);
+        }
+        inspect(ev);
+      },
+    });
     actor.start();
+    const connectionId = (input as { connectionId: number }).connectionId;
+    let told = toStreams.length;
     return {
       actor,
       realize(event, { before }) {
@@ -195,18 +256,45 @@ function connectionHarness(input: unknown, logic: AnyStateMachine = serverConnec
           if (output.ok) {
             actor.send({ type: 'HANDSHAKE.PEER_HELLO', version: 3, form: 'simple' });
             actor.send({ type: 'HANDSHAKE.PEER_ECHO' });
-          } else clock.increment(1_000);
+          } else clock.increment((input as { handshakeTimeoutMs: number }).handshakeTimeoutMs);
         } else if (event.type === 'xstate.done.actor.stream-1') {
           actor.send({ type: 'SERVER.STREAM', streamId: 1, event: { type: 'STREAM.DELETE' } });
         } else actor.send(event as never);
       },
-      check({ event, actual }) {
+      check({ event, before, actual }) {
+        // A NetStream is started once, and only told what is for a stream the machine knows.
+        const known = (before.context as { streams: number[] }).streams;
+        for (const cmd of toStreams.slice(told)) {
+          const id = (cmd as { streamId?: number }).streamId ?? -1;
+          if (cmd.type === 'STREAMS.SEND' && !known.includes(id)) {
+            throw new Error(`the registry was told to forward to stream ${id}, never created`);
+          }
+          if (cmd.type === 'STREAMS.START' && known.includes(id)) {
+            throw new Error(`the registry was told to start stream ${id} again`);
+          }
+        }
+        told = toStreams.length;
         if (actual.value === 'awaitingConnect' && !io.includes('TRANSPORT.HANDSHAKE_START')) {
           throw new Error('the IO never started reading the handshake');
         }
         if (event.type === 'SERVER.CONNECT') {
           const expected = actual.matches('connected') ? 'IO.ACCEPT_CONNECT' : 'IO.REJECT_CONNECT';
           if (io.at(-1) !== expected) throw new Error(`connect was not answered with ${expected}`);
+        }
+        if (event.type === 'SERVER.REQUEST_RECONNECT') {
+          const ctx = actual.context as {
+            clientCapsEx: number;
+            reconnectRequest?: { outcome: string; reason?: string };
+          };
+          const sends = actual.matches('connected') && (ctx.clientCapsEx & 1) === 1;
+          if (sends !== (io.at(-1) === 'IO.RECONNECT_REQUEST')) {
+            throw new Error(
+              `ReconnectRequest ${sends ? 'not sent' : 'sent to a client that cannot take it'}`,
+            );
+          }
+          if (ctx.reconnectRequest?.outcome !== (sends ? 'sent' : 'refused')) {
+            throw new Error('the ReconnectRequest outcome was not recorded');
+          }
         }
         if (actual.value === 'failed' && !io.some((c) => /^IO\.(CLOSE|REJECT_CONNECT)$/.test(c))) {
           throw new Error('the IO was not told to close');
@@ -217,27 +305,27 @@ function connectionHarness(input: unknown, logic: AnyStateMachine = serverConnec
         if (actual.value === 'closing' && io.at(-1) !== 'IO.CLOSE') {
           throw new Error('shutdown did not close the socket');
         }
-        const streams = Object.keys(actual.children).filter((id) => id.startsWith('stream-'));
+        // The registry runs exactly the NetStream actors the machine knows, none as children.
+        const streams = [...registry.streams(connectionId).values()]
+          .filter((ref) => ref.getSnapshot().status === 'active')
+          .map((ref) => ref.id);
         const expected = (actual.context as { streams: number[] }).streams.map(
           (n) => `stream-${n}`,
         );
         if (actual.status === 'active' && stableSort(streams) !== stableSort(expected)) {
-          throw new Error(`children ${streams.join()} but context says ${expected.join()}`);
+          throw new Error(
+            `the registry runs ${streams.join()} but context says ${expected.join()}`,
+          );
+        }
+        if (Object.keys(actual.children).some((id) => id.startsWith('stream-'))) {
+          throw new Error('a NetStream actor is in the children map');
         }
       },
+      dispose: () => actor.stop(),
     };
   };
 }
 
-function stableSort(list: string[]): string {
-  return [...list].sort().join();
-}
-
-/**
- * The serverStream actor as a child of a stand-in connection (it reports its role and its
- * authorization to its parent), on a simulated clock; its authorizer never answers by itself:
- * the replay sends the model's done / error event.
- */
 /** The role a serverStream reports on entering each state (authorized reports none). */
 const STREAM_ROLES: Record<string, string> = {
   created: 'idle',
@@ -251,7 +339,15 @@ const STREAM_ROLES: Record<string, string> = {
   closed: 'idle',
 };
 
-function streamHarness(input: unknown, logic: AnyStateMachine = serverStreamMachine) {
+/**
+ * The serverStream actor as a child of a stand-in connection (it reports its role and its
+ * authorization to its parent), on a simulated clock; its authorizer never answers by itself:
+ * the replay sends the model's done / error event. Each step checks what the connection heard.
+ */
+export function streamHarness(
+  input: unknown = SERVER_STREAM_INPUT,
+  logic: AnyStateMachine = serverStreamMachine,
+) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const clock = new SimulatedClock();
     const stream = logic.provide({
@@ -310,66 +406,82 @@ function streamHarness(input: unknown, logic: AnyStateMachine = serverStreamMach
   };
 }
 
-/** The live supervisor: a stand-in listener, real serverConnection children with stand-in IO. */
-function supervisorHarness(input: unknown, logic: AnyStateMachine = serverSupervisorMachine) {
+/**
+ * The live supervisor: a stand-in listener, the real registry running real serverConnection
+ * actors with stand-in IO.
+ */
+export function supervisorHarness(
+  input: unknown = SERVER_SUPERVISOR_INPUT,
+  logic: AnyStateMachine = serverSupervisorMachine,
+) {
   return (inspect: (ev: InspectionEvent) => void): ReplayHarness => {
     const listener: string[] = [];
     const listenerCommands: AnyEventObject[] = [];
+    const registry = new ServerActors();
     const machine = logic.provide({
       actors: {
         listener: recordingIo(listener, false, listenerCommands) as never,
-        serverConnection: serverConnectionMachine.provide({
-          actors: { connectionIo: recordingIo([], true) as never },
-        }),
+        connections: registry.connectionsActor(
+          serverConnectionMachine.provide({
+            actors: {
+              connectionIo: recordingIo([], true) as never,
+              streams: registry.streamsActor(serverStreamMachine) as never,
+            },
+          }),
+        ) as never,
       },
     });
     const actor = createActor(machine, { input: input as never, inspect });
     actor.start();
+    const limits = input as { maxConnections: number; maxConnectionsPerAddress: number };
+    // Real connection numbers are never reused; the model's are.
+    let next = 100;
     return {
       actor,
       realize(event) {
-        if (event.type === 'xstate.done.actor.connection-1') {
-          const child = (actor.getSnapshot().children as Record<string, AnyActorRef>)[
-            'connection-1'
-          ];
-          child.send({ type: 'SERVER.CLOSED', reason: 'closed by peer' });
+        if (event.type === 'CONNECTION.ENDED') {
+          // The oldest open connection's socket closes; the registry reports it ended.
+          const first = registry.connections.values().next().value;
+          first?.actor.send({ type: 'SERVER.CLOSED', reason: 'closed by peer' });
+        } else if (event.type === 'LISTENER.ACCEPT') {
+          actor.send({ ...(event as never as object), connectionId: next++ } as never);
         } else actor.send(event as never);
       },
       check({ event, before, actual }) {
-        const ctx = actual.context as { connections: string[]; maxConnections: number };
-        const children = Object.keys(actual.children).filter((id) => id.startsWith('connection-'));
-        if (actual.status === 'active' && stableSort(children) !== stableSort(ctx.connections)) {
-          throw new Error(`children ${children.join()} but context says ${ctx.connections.join()}`);
+        const ctx = actual.context as { open: number };
+        if (actual.status === 'active' && registry.connections.size !== ctx.open) {
+          throw new Error(
+            `the registry runs ${registry.connections.size} connections but context says ${ctx.open}`,
+          );
         }
-        const ctx0 = before.context as {
-          connections: string[];
-          perAddress: Record<string, number>;
-        };
-        const address = (event as { address?: string }).address ?? '';
-        const full = ctx0.connections.length >= 2 || (ctx0.perAddress[address] ?? 0) >= 1;
+        if (Object.keys(actual.children).some((id) => id.startsWith('connection-'))) {
+          throw new Error('a connection actor is in the children map');
+        }
+        const open0 = (before.context as { open: number }).open;
+        const fromAddress = (event as { fromAddress?: number }).fromAddress ?? 0;
+        const overall = open0 >= limits.maxConnections;
+        const full = overall || fromAddress >= limits.maxConnectionsPerAddress;
+        const listening = before.matches({ serving: 'listening' });
         if (
           event.type === 'LISTENER.ACCEPT' &&
-          (full || !before.matches({ serving: 'listening' })) &&
+          (full || !listening) &&
           listener.at(-1) !== 'LISTENER.REFUSE'
         ) {
           throw new Error('a socket beyond maxConnections (or while draining) was not refused');
         }
-        if (event.type === 'LISTENER.ACCEPT' && full && before.matches({ serving: 'listening' })) {
+        if (event.type === 'LISTENER.ACCEPT' && full && listening) {
           // The refusal names the limit that was hit: maxConnections first.
-          const limit =
-            ctx0.connections.length >= 2 ? 'maxConnections:' : 'maxConnectionsPerAddress:';
+          const limit = overall ? 'maxConnections:' : 'maxConnectionsPerAddress:';
           const reason = String(listenerCommands.at(-1)?.reason ?? '');
           if (!reason.startsWith(limit)) {
             throw new Error(`the refusal says "${reason}", not ${limit}`);
           }
         }
         if (actual.matches({ serving: 'draining' })) {
-          for (const [id, child] of Object.entries(
-            actual.children as Record<string, AnyActorRef>,
-          )) {
+          for (const [id, { actor: child }] of registry.connections) {
             const value = (child.getSnapshot() as AnyMachineSnapshot).value;
-            if (id.startsWith('connection-') && value !== 'closing' && value !== 'closed') {
-              throw new Error(`draining, but ${id} is still ${JSON.stringify(value)}`);
+            if (value !== 'closing' && value !== 'closed') {
+              throw new Error(`draining, but connection ${id} is still ${JSON.stringify(value)}`);
             }
           }
         }
@@ -377,29 +489,39 @@ function supervisorHarness(input: unknown, logic: AnyStateMachine = serverSuperv
           throw new Error('draining did not stop the listener');
         }
       },
+      dispose: () => actor.stop(),
     };
   };
 }
 
 /**
  * What a replay compares besides the state: the whole context (actor refs by id) and the
- * output, so that what the machine records (app, roles, failure, label, refusal, addresses) is
+ * output, so that what the machine records (app, roles, failure, label, refusal, counts) is
  * checked along every path.
  */
 export function serverProject(snapshot: AnyMachineSnapshot): unknown {
   return { context: snapshot.context, output: snapshot.output ?? null };
 }
 
-export const serverModels = [
+export interface ServerModel {
+  machine: AnyStateMachine;
+  input: unknown;
+  events: (snapshot: AnyMachineSnapshot) => AnyEventObject[];
+  /** The harness factory for `logic` (the original by default, or a mutant). */
+  harness: (
+    input: unknown,
+    logic?: AnyStateMachine,
+  ) => (inspect: (ev: InspectionEvent) => void) => ReplayHarness;
+  /** Replayed in oracle mode: the actor's children (or the registry's actors) answer on their own. */
+  oracle: boolean;
+  /** States the paths must reach. */
+  finals: string[];
+}
+
+export const serverModels: ServerModel[] = [
   {
     machine: serverConnectionMachine as AnyStateMachine,
-    input: {
-      connectionId: 1,
-      handshakeTimeoutMs: 1_000,
-      connectTimeoutMs: 2_000,
-      idleTimeoutMs: 3_000,
-      apps: ['live'],
-    },
+    input: SERVER_CONNECTION_INPUT,
     events: connectionEvents,
     harness: connectionHarness,
     oracle: true,
@@ -415,7 +537,7 @@ export const serverModels = [
   },
   {
     machine: serverStreamMachine as AnyStateMachine,
-    input: { streamId: 1, connectionId: 1, authorizeTimeoutMs: 1_000 },
+    input: SERVER_STREAM_INPUT,
     events: streamEvents,
     harness: streamHarness,
     oracle: false,
@@ -433,11 +555,7 @@ export const serverModels = [
   },
   {
     machine: serverSupervisorMachine as AnyStateMachine,
-    input: {
-      maxConnections: 2,
-      maxConnectionsPerAddress: 1,
-      connection: { handshakeTimeoutMs: 1_000, connectTimeoutMs: 2_000 },
-    },
+    input: SERVER_SUPERVISOR_INPUT,
     events: supervisorEvents,
     harness: supervisorHarness,
     oracle: true,
@@ -451,12 +569,13 @@ export function serverSerializeState(snapshot: AnyMachineSnapshot): string {
   return JSON.stringify([
     snapshot.value,
     c.streams,
-    c.connections,
+    c.open,
     c.failure,
     c.app,
     c.label,
+    c.action,
     c.roles,
-    c.perAddress,
     c.refusal,
+    c.clientCapsEx,
   ]);
 }
