@@ -14,7 +14,11 @@ import {
   type NetStreamContext,
 } from '../../machines/netStreamMachine';
 import { StatusCode } from '../../src/protocol/message';
-import { netStreamModel, type NetStreamModelOptions } from '../../src/testing/models/netStream';
+import {
+  NET_STREAM_VARIANTS,
+  netStreamModel,
+  type NetStreamModelOptions,
+} from '../../src/testing/models/netStream';
 import {
   coverage,
   formatCoverage,
@@ -24,42 +28,6 @@ import {
   walkPaths,
   type ReplayRecord,
 } from '../../src/testing/paths';
-
-const RETRY = { baseMs: 100, maxMs: 400 };
-/**
- * The retrying variants walk shortest and transition-completing paths only: their simple paths
- * are too many to enumerate.
- */
-const variants: Array<[string, NetStreamModelOptions]> = [
-  ['a play', { mode: 'play' }],
-  ['a publish', { mode: 'publish' }],
-  [
-    'a play that keeps watching a live stream',
-    {
-      mode: 'play',
-      play: { start: -2, bufferMs: 1000, keepWatching: true, retry: RETRY },
-      maxResumes: 1,
-    },
-  ],
-  [
-    'a play that may try twice',
-    {
-      mode: 'play',
-      play: { start: -2, bufferMs: 1000, retry: { ...RETRY, maxAttempts: 2 } },
-      maxResumes: 1,
-    },
-  ],
-  [
-    // endOnIdleMs below the model's stall (500) and first-frame (2000) timeouts: silence ends
-    // the play from awaitingFirstFrame and flowing (the default, 10 s, ends it from stalled).
-    'a recorded play that ends after 300 ms of silence',
-    {
-      mode: 'play',
-      play: { start: 0, bufferMs: 1000, endOnIdleMs: 300 },
-      maxResumes: 1,
-    },
-  ],
-];
 
 const walked = new Map<NetStreamModelOptions, ReturnType<typeof walkPaths>>();
 /** The model's paths of a variant (what the replays and the mutants walk), walked once. */
@@ -82,7 +50,7 @@ function pathsOf(options: NetStreamModelOptions) {
 describe('netStreamMachine', () => {
   const records: ReplayRecord[] = [];
 
-  describe.each(variants)('as %s', (_name, options) => {
+  describe.each(NET_STREAM_VARIANTS)('as %s', (_name, options) => {
     const model = netStreamModel(options);
     const paths = pathsOf(options);
 
@@ -478,7 +446,7 @@ describe('netStreamMachine retries', () => {
 });
 
 describe('netStreamMachine retry guard mutants', () => {
-  const retryVariants = variants.filter(([, o]) => o.play?.retry);
+  const retryVariants = NET_STREAM_VARIANTS.filter(([, o]) => o.play?.retry);
   const replayAll = (mutant: typeof netStreamMachine): PathReplayError[] => {
     const failures: PathReplayError[] = [];
     for (const [, options] of retryVariants) {

@@ -4,10 +4,16 @@ import {
   streamKeyFor,
   type SessionSupervisorContext,
 } from '../../machines/sessionSupervisorMachine';
+import { sessionSupervisorModel } from '../../src/testing/models/sessionSupervisor';
 import {
-  sessionSupervisorModel,
-  type SessionSupervisorModelOptions,
-} from '../../src/testing/models/sessionSupervisor';
+  active,
+  displaced,
+  play,
+  SESSION_SUPERVISOR_DIRECTED,
+  SESSION_SUPERVISOR_RECONNECT_SCENARIOS,
+  SESSION_SUPERVISOR_SCENARIOS,
+  up,
+} from '../../src/testing/models/sessionSupervisorScenarios';
 import {
   coverage,
   formatCoverage,
@@ -17,187 +23,10 @@ import {
   type ReplayRecord,
 } from '../../src/testing/paths';
 
-const scenarios: Array<[string, SessionSupervisorModelOptions]> = [
-  ['auto mode with two plays', {}],
-  ['auto mode with one name played twice', { names: ['a'], repeat: true }],
-  ['auto mode with a play and a publish', { names: ['a'], publish: true }],
-  ['auto mode with refused connects and createStream errors', { names: ['a'], rare: true }],
-  ['auto mode with a play that keeps watching', { keepWatching: true, names: ['a'] }],
-  ['auto mode with maxConnections 1', { maxConnections: 1 }],
-  [
-    'one stream per connection and maxStreams 1',
-    { streamsPerConnection: 'one', maxStreams: 1, maxConnections: 1, names: ['a'], publish: true },
-  ],
-  [
-    'one stream per connection and maxConnections 1',
-    { streamsPerConnection: 'one', maxStreams: 2, maxConnections: 1, names: ['a'], publish: true },
-  ],
-];
-
-const up = (id: string) => ({ type: 'CONNECTION.UP', connectionId: id });
-const play = (name: string) => ({ type: 'SESSION.PLAY', name });
-/** Stream notifications name the stream by key (`a`, or `a#2` for a second stream of `a`). */
-const nameOf = (key: string) => key.replace(/#\d+$/, '');
-const active = (key: string) => ({ type: 'STREAM.ACTIVE', key, name: nameOf(key) });
-const displaced = (key: string) => ({
-  type: 'STREAM.DISPLACED',
-  key,
-  name: nameOf(key),
-  reason: 'STREAM_ID_IN_USE',
-});
-
-/** Enhanced RTMP v2 ReconnectRequest: the events of a move of play `a` from connection-0. */
-const reconnect = (id: string) => ({
-  type: 'CONNECTION.RECONNECT_REQUESTED',
-  connectionId: id,
-  tcUrl: 'rtmp://127.0.0.2/live',
-});
-const copyOfA = { key: 'a~m1', name: 'a' };
-const moved = [
-  play('a'),
-  up('connection-0'),
-  active('a'),
-  reconnect('connection-0'),
-  up('connection-1'),
-  { type: 'STREAM.ACTIVE', ...copyOfA },
-  { type: 'SESSION.MIGRATED', key: 'a' },
-];
-const RECONNECT = { names: ['a'], reconnect: true };
-const reconnectScenarios: Array<
-  [string, SessionSupervisorModelOptions, Array<{ type: string; [k: string]: unknown }>]
-> = [
-  [
-    'a ReconnectRequest moves a play to a new connection, the old one closes, and the play stops there',
-    RECONNECT,
-    [
-      ...moved,
-      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
-      { type: 'SESSION.STOP_STREAM', key: 'a' },
-    ],
-  ],
-  ['the session closes right after a move', RECONNECT, [...moved, { type: 'SESSION.CLOSE' }]],
-  [
-    'a moved play fails with its new connection',
-    RECONNECT,
-    [
-      ...moved,
-      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'TRANSPORT_ERROR' },
-    ],
-  ],
-  [
-    'the new connection is refused: the play stays on the old one',
-    RECONNECT,
-    [
-      ...moved.slice(0, 4),
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'REJECTED' },
-    ],
-  ],
-  [
-    'the copy is refused: the play stays on the old one',
-    RECONNECT,
-    [...moved.slice(0, 5), { type: 'STREAM.FAILED', ...copyOfA, reason: 'REFUSED' }],
-  ],
-  [
-    'the old connection gives up waiting for the move',
-    RECONNECT,
-    [
-      ...moved.slice(0, 6),
-      {
-        type: 'CONNECTION.RECONNECT_ABANDONED',
-        connectionId: 'connection-0',
-        reason: 'RECONNECT_TIMEOUT',
-      },
-    ],
-  ],
-  [
-    'the old connection drops during the move',
-    RECONNECT,
-    [...moved.slice(0, 5), { type: 'CONNECTION.DOWN', connectionId: 'connection-0' }],
-  ],
-  [
-    'a ReconnectRequest before the play is active is declined',
-    RECONNECT,
-    [play('a'), up('connection-0'), reconnect('connection-0')],
-  ],
-];
-
-/** Scenarios written by hand: what the generated paths cannot reach (children answer at once). */
-const directed: Array<
-  [string, SessionSupervisorModelOptions, Array<{ type: string; [k: string]: unknown }>]
-> = [
-  [
-    'closing waits for a draining publish while its connection drops, returns and fails',
-    { names: ['a'], publish: true },
-    [
-      { type: 'SESSION.PUBLISH', name: 'p' },
-      up('connection-0'),
-      active('p'),
-      { type: 'SESSION.CLOSE' },
-      { type: 'CONNECTION.DOWN', connectionId: 'connection-0' },
-      up('connection-0'),
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-0', reason: 'TRANSPORT_ERROR' },
-    ],
-  ],
-  [
-    'an nginx-like server answers a second createStream with an id in use: the stream moves',
-    {},
-    [
-      play('a'),
-      play('b'),
-      up('connection-0'),
-      active('a'),
-      displaced('b'),
-      up('connection-1'),
-      active('b'),
-    ],
-  ],
-  [
-    'a dropped connection interrupts its stream and resumes it when it is back',
-    { names: ['a'] },
-    [
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      { type: 'CONNECTION.DOWN', connectionId: 'connection-0' },
-      up('connection-0'),
-      active('a'),
-    ],
-  ],
-  [
-    'one name is played twice: two streams, and stopping the first leaves the second',
-    { names: ['a'], repeat: true },
-    [
-      play('a'),
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      active('a#2'),
-      // A play stops at once (deleteStream needs no answer): STREAM.STOPPED follows by itself.
-      { type: 'SESSION.STOP_STREAM', key: 'a' },
-      play('a'),
-      { type: 'SESSION.STOP_STREAM', key: 'a#2' },
-    ],
-  ],
-  [
-    'an nginx-like server serves one name twice: the second stream moves',
-    { names: ['a'], repeat: true },
-    [
-      play('a'),
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      displaced('a#2'),
-      up('connection-1'),
-      active('a#2'),
-    ],
-  ],
-];
-
 describe('sessionSupervisorMachine', () => {
   const records: ReplayRecord[] = [];
 
-  describe.each(scenarios)('with %s', (_name, options) => {
+  describe.each(SESSION_SUPERVISOR_SCENARIOS)('with %s', (_name, options) => {
     const model = sessionSupervisorModel(options);
     const paths = walkPaths(model.machine, {
       input: model.input,
@@ -225,24 +54,27 @@ describe('sessionSupervisorMachine', () => {
     );
   });
 
-  describe.each([...directed, ...reconnectScenarios])('when %s', (_name, options, events) => {
-    const model = sessionSupervisorModel(options);
-    const path = pathFromEvents(model.machine, events, { input: model.input, id: 'directed' });
+  describe.each([...SESSION_SUPERVISOR_DIRECTED, ...SESSION_SUPERVISOR_RECONNECT_SCENARIOS])(
+    'when %s',
+    (_name, options, events) => {
+      const model = sessionSupervisorModel(options);
+      const path = pathFromEvents(model.machine, events, { input: model.input, id: 'directed' });
 
-    it('replays every step against the live children without skipping any', () => {
-      const record = replayPath(model.machine, path, (inspect) => model.harness(inspect), {
-        mode: 'oracle',
-        events: model.events,
-        project: model.project,
+      it('replays every step against the live children without skipping any', () => {
+        const record = replayPath(model.machine, path, (inspect) => model.harness(inspect), {
+          mode: 'oracle',
+          events: model.events,
+          project: model.project,
+        });
+        records.push(record);
+        expect(record.skipped).toBe(0);
       });
-      records.push(record);
-      expect(record.skipped).toBe(0);
-    });
-  });
+    },
+  );
 
   it('moves the second stream to a connection of its own and keeps both playing', () => {
     const model = sessionSupervisorModel({});
-    const events = directed[1][2];
+    const events = SESSION_SUPERVISOR_DIRECTED[1][2];
     const h = model.harness(() => undefined);
     const emitted: string[] = [];
     const streamStates: string[] = [];

@@ -1,11 +1,15 @@
 /**
  * Mutants of netStreamMachine against its model suite: the paths of
- * test/machines/netStreamMachine.test.ts (the same four variants), each replayed on a live
+ * test/machines/netStreamMachine.test.ts (the same variants), each replayed on a live
  * NetConnection over a scripted peer with the mutant as the stream.
  */
 import { netStreamMachine } from '../../machines/netStreamMachine';
 import { pathChecks } from '../../src/testing/mutation';
-import { netStreamModel, type NetStreamModelOptions } from '../../src/testing/models/netStream';
+import {
+  NET_STREAM_VARIANTS,
+  netStreamModel,
+  type NetStreamModelOptions,
+} from '../../src/testing/models/netStream';
 import { replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
 import { buildOnStatus, StatusCode } from '../../src/protocol/message';
 import { describeMutation } from './describeMutation';
@@ -13,28 +17,8 @@ import { directedPath } from './directed';
 
 type NetStreamLogic = typeof netStreamMachine;
 
-const RETRY = { baseMs: 100, maxMs: 400 };
 /** The variants of the model suite (test/machines/netStreamMachine.test.ts). */
-const variants: Array<[string, NetStreamModelOptions]> = [
-  ['play', { mode: 'play' }],
-  ['publish', { mode: 'publish' }],
-  [
-    'keepWatching',
-    {
-      mode: 'play',
-      play: { start: -2, bufferMs: 1000, keepWatching: true, retry: RETRY },
-      maxResumes: 1,
-    },
-  ],
-  [
-    'twoAttempts',
-    {
-      mode: 'play',
-      play: { start: -2, bufferMs: 1000, retry: { ...RETRY, maxAttempts: 2 } },
-      maxResumes: 1,
-    },
-  ],
-];
+const variants = NET_STREAM_VARIANTS;
 
 const replayOn =
   (options: NetStreamModelOptions, model: ReturnType<typeof netStreamModel>) =>

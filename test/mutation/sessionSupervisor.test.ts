@@ -11,6 +11,15 @@ import {
   sessionSupervisorModel,
   type SessionSupervisorModelOptions,
 } from '../../src/testing/models/sessionSupervisor';
+import {
+  active,
+  displaced,
+  play,
+  SESSION_SUPERVISOR_DIRECTED,
+  SESSION_SUPERVISOR_RECONNECT_SCENARIOS,
+  up,
+  type DirectedScenario,
+} from '../../src/testing/models/sessionSupervisorScenarios';
 import { pathFromEvents, replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
 import { describeMutation } from './describeMutation';
 
@@ -36,39 +45,8 @@ const REST: Array<[string, SessionSupervisorModelOptions]> = [
   ],
 ];
 
-const up = (id: string) => ({ type: 'CONNECTION.UP', connectionId: id });
-const play = (name: string) => ({ type: 'SESSION.PLAY', name });
-const nameOf = (key: string) => key.replace(/#\d+$/, '');
-const active = (key: string) => ({ type: 'STREAM.ACTIVE', key, name: nameOf(key) });
-const displaced = (key: string) => ({
-  type: 'STREAM.DISPLACED',
-  key,
-  name: nameOf(key),
-  reason: 'STREAM_ID_IN_USE',
-});
-
-/** Enhanced RTMP v2 ReconnectRequest: the events of a move of play `a` from connection-0. */
-const reconnect = (id: string) => ({
-  type: 'CONNECTION.RECONNECT_REQUESTED',
-  connectionId: id,
-  tcUrl: 'rtmp://127.0.0.2/live',
-});
-const copyOfA = { key: 'a~m1', name: 'a' };
-const moved = [
-  play('a'),
-  up('connection-0'),
-  active('a'),
-  reconnect('connection-0'),
-  up('connection-1'),
-  { type: 'STREAM.ACTIVE', ...copyOfA },
-  { type: 'SESSION.MIGRATED', key: 'a' },
-];
-const RECONNECT = { names: ['a'], reconnect: true };
-
 /** The directed scenarios of the model suite (its reconnect scenarios last). */
-const DIRECTED: Array<
-  [string, SessionSupervisorModelOptions, Array<{ type: string; [k: string]: unknown }>]
-> = [
+const DIRECTED: DirectedScenario[] = [
   ['a play beyond maxStreams', { maxStreams: 1 }, [play('a'), play('b')]],
   [
     'a second stream with one stream per connection and maxConnections 1',
@@ -80,125 +58,8 @@ const DIRECTED: Array<
     { maxConnections: 1 },
     [play('a'), play('b'), up('connection-0'), active('a'), displaced('b')],
   ],
-  [
-    'a draining publish while its connection drops, returns and fails',
-    { names: ['a'], publish: true },
-    [
-      { type: 'SESSION.PUBLISH', name: 'p' },
-      up('connection-0'),
-      active('p'),
-      { type: 'SESSION.CLOSE' },
-      { type: 'CONNECTION.DOWN', connectionId: 'connection-0' },
-      up('connection-0'),
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-0', reason: 'TRANSPORT_ERROR' },
-    ],
-  ],
-  [
-    'a second createStream answered with an id in use',
-    {},
-    [
-      play('a'),
-      play('b'),
-      up('connection-0'),
-      active('a'),
-      displaced('b'),
-      up('connection-1'),
-      active('b'),
-    ],
-  ],
-  [
-    'a dropped connection and its stream resumed',
-    { names: ['a'] },
-    [
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      { type: 'CONNECTION.DOWN', connectionId: 'connection-0' },
-      up('connection-0'),
-      active('a'),
-    ],
-  ],
-  [
-    'one name played twice, the first stopped',
-    { names: ['a'], repeat: true },
-    [
-      play('a'),
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      active('a#2'),
-      { type: 'SESSION.STOP_STREAM', key: 'a' },
-      play('a'),
-      { type: 'SESSION.STOP_STREAM', key: 'a#2' },
-    ],
-  ],
-  [
-    'one name served twice, the second moved',
-    { names: ['a'], repeat: true },
-    [
-      play('a'),
-      play('a'),
-      up('connection-0'),
-      active('a'),
-      displaced('a#2'),
-      up('connection-1'),
-      active('a#2'),
-    ],
-  ],
-  [
-    'a play moved by a ReconnectRequest, the old connection closed, the play stopped',
-    RECONNECT,
-    [
-      ...moved,
-      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
-      { type: 'SESSION.STOP_STREAM', key: 'a' },
-    ],
-  ],
-  ['the session closed right after a move', RECONNECT, [...moved, { type: 'SESSION.CLOSE' }]],
-  [
-    'a moved play failing with its new connection',
-    RECONNECT,
-    [
-      ...moved,
-      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'TRANSPORT_ERROR' },
-    ],
-  ],
-  [
-    'the new connection refused during a move',
-    RECONNECT,
-    [
-      ...moved.slice(0, 4),
-      { type: 'CONNECTION.FAILED', connectionId: 'connection-1', reason: 'REJECTED' },
-    ],
-  ],
-  [
-    'the copy refused during a move',
-    RECONNECT,
-    [...moved.slice(0, 5), { type: 'STREAM.FAILED', ...copyOfA, reason: 'REFUSED' }],
-  ],
-  [
-    'the old connection giving up waiting for the move',
-    RECONNECT,
-    [
-      ...moved.slice(0, 6),
-      {
-        type: 'CONNECTION.RECONNECT_ABANDONED',
-        connectionId: 'connection-0',
-        reason: 'RECONNECT_TIMEOUT',
-      },
-    ],
-  ],
-  [
-    'the old connection dropping during the move',
-    RECONNECT,
-    [...moved.slice(0, 5), { type: 'CONNECTION.DOWN', connectionId: 'connection-0' }],
-  ],
-  [
-    'a ReconnectRequest before the play is active, declined',
-    RECONNECT,
-    [play('a'), up('connection-0'), reconnect('connection-0')],
-  ],
+  ...SESSION_SUPERVISOR_DIRECTED,
+  ...SESSION_SUPERVISOR_RECONNECT_SCENARIOS,
 ];
 
 const replayOn =

@@ -653,3 +653,41 @@ export function netStreamModel(options: NetStreamModelOptions) {
 
   return { machine, input, events, simpleEvents, project, serializeState, harness };
 }
+
+const RETRY = { baseMs: 100, maxMs: 400 };
+/**
+ * The variants the netStream model suite (test/machines/netStreamMachine.test.ts) and its mutation
+ * suite (test/mutation/netStream.test.ts) walk paths under.
+ * The retrying variants walk shortest and transition-completing paths only: their simple paths
+ * are too many to enumerate.
+ */
+export const NET_STREAM_VARIANTS: Array<[string, NetStreamModelOptions]> = [
+  ['a play', { mode: 'play' }],
+  ['a publish', { mode: 'publish' }],
+  [
+    'a play that keeps watching a live stream',
+    {
+      mode: 'play',
+      play: { start: -2, bufferMs: 1000, keepWatching: true, retry: RETRY },
+      maxResumes: 1,
+    },
+  ],
+  [
+    'a play that may try twice',
+    {
+      mode: 'play',
+      play: { start: -2, bufferMs: 1000, retry: { ...RETRY, maxAttempts: 2 } },
+      maxResumes: 1,
+    },
+  ],
+  [
+    // endOnIdleMs below the model's stall (500) and first-frame (2000) timeouts: silence ends
+    // the play from awaitingFirstFrame and flowing (the default, 10 s, ends it from stalled).
+    'a recorded play that ends after 300 ms of silence',
+    {
+      mode: 'play',
+      play: { start: 0, bufferMs: 1000, endOnIdleMs: 300 },
+      maxResumes: 1,
+    },
+  ],
+];
