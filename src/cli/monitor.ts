@@ -1,6 +1,7 @@
 import type { Command, CliIo } from './types';
 import { ExitCode } from './exitCodes';
 import type { ParsedArgs } from './args';
+import { retriesOption } from './common';
 import { hostname } from 'node:os';
 import {
   LiveTable,
@@ -235,6 +236,12 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const maxConnections = args.options['max-connections'] as number | undefined;
   if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1))
     return usage(io, '--max-connections needs a whole number >= 1');
+  let maxAttempts: number | undefined;
+  try {
+    maxAttempts = retriesOption(args);
+  } catch (e) {
+    return usage(io, (e as Error).message);
+  }
   const httpText = [args.options.metrics, args.options.http].find((v) => typeof v === 'string');
   if (typeof args.options.metrics === 'string' && typeof args.options.http === 'string')
     return usage(io, '--http is another name for --metrics: give one of them');
@@ -269,7 +276,14 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       shard,
       stallMs: stall * 1000,
       maxConnections,
-      ...(tracing.inspect ? { session: { inspect: tracing.inspect } } : {}),
+      // --retries n: the NetStream's retries (keep watching, up to n) and the connection's.
+      ...(maxAttempts !== undefined
+        ? { playOptions: { keepWatching: true, retry: { maxAttempts } } }
+        : {}),
+      session: {
+        ...(maxAttempts !== undefined ? { retry: { maxAttempts } } : {}),
+        ...(tracing.inspect ? { inspect: tracing.inspect } : {}),
+      },
       log: (line) => io.stderr.write(`rtmp-actors monitor: ${line}\n`),
     });
   } catch (e) {
@@ -417,6 +431,13 @@ export const monitorCommand: Command = {
         valueName: 'R',
         description: 'also watch the next R-1 shards (each target watched by R processes)',
         default: 1,
+      },
+      {
+        name: 'retries',
+        type: 'number',
+        valueName: 'n',
+        description:
+          'retries of a stream (and of its connection) after the first attempt fails, without media in between (0: one attempt; default: keep watching for ever)',
       },
       {
         name: 'max-connections',
