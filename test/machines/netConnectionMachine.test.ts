@@ -97,6 +97,9 @@ describe('netConnectionMachine', () => {
     events: model.events,
     simpleEvents: model.simpleEvents,
     serializeState: model.serializeState,
+    // Shortest and transition-completing paths cover every transition; simple paths add depth,
+    // and over the real transport each costs a replay: the first 150 (as netStream walks).
+    maxSimplePaths: 150,
   });
   const paths = [...walked, ...model.closingPaths()];
   const auto = netConnectionModel({ autostart: true });
