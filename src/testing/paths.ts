@@ -38,6 +38,52 @@ export interface ModelPath {
   description: string;
 }
 
+/** What `samplePaths` kept, and how many shortest paths it left out. */
+export interface PathSample {
+  paths: ModelPath[];
+  /** Shortest paths left out (0 when all were kept). */
+  left: number;
+}
+
+/**
+ * At most `max` paths of a large walk, chosen without luck: every simple and
+ * transition-completing path; then each shortest path that takes a step (state value, event
+ * type, next state value) no path kept so far takes; then shortest paths evenly spaced over the
+ * rest until `max`. Replaying thousands of shortest paths (one per distinct context) costs
+ * minutes; the steps they share add little. Say how many were left out (`left`) where it is used.
+ */
+export function samplePaths(paths: readonly ModelPath[], max: number): PathSample {
+  if (paths.length <= max) return { paths: [...paths], left: 0 };
+  const kept = new Set<ModelPath>(paths.filter((p) => p.source !== 'shortest'));
+  const seen = new Set<string>();
+  const stepsOf = (p: ModelPath): string[] => {
+    let from = JSON.stringify(p.initial.value);
+    return p.steps.map((s) => {
+      const to = JSON.stringify(s.state.value);
+      const key = `${from} ${s.event.type} ${to}`;
+      from = to;
+      return key;
+    });
+  };
+  for (const p of kept) for (const k of stepsOf(p)) seen.add(k);
+  const shortest = paths.filter((p) => p.source === 'shortest');
+  for (const p of shortest) {
+    const keys = stepsOf(p);
+    if (keys.some((k) => !seen.has(k))) {
+      kept.add(p);
+      for (const k of keys) seen.add(k);
+    }
+  }
+  const rest = shortest.filter((p) => !kept.has(p));
+  const room = Math.max(0, max - kept.size);
+  if (room > 0 && rest.length > 0) {
+    const stride = rest.length / Math.min(room, rest.length);
+    for (let i = 0; i < Math.min(room, rest.length); i++) kept.add(rest[Math.floor(i * stride)]);
+  }
+  const out = paths.filter((p) => kept.has(p));
+  return { paths: out, left: paths.length - out.length };
+}
+
 export interface PathOptions<TMachine extends AnyStateMachine> {
   input?: InputFrom<TMachine>;
   /**

@@ -19,20 +19,33 @@ import {
   formatCoverage,
   pathFromEvents,
   replayPath,
+  samplePaths,
   walkPaths,
   type ReplayRecord,
 } from '../../src/testing/paths';
+
+/** Paths replayed per scenario (see samplePaths); MODEL_FULL=1 replays every one. */
+const MAX_PATHS = 400;
+const MODEL_FULL = process.env.MODEL_FULL === '1';
 
 describe('sessionSupervisorMachine', () => {
   const records: ReplayRecord[] = [];
 
   describe.each(SESSION_SUPERVISOR_SCENARIOS)('with %s', (_name, options) => {
     const model = sessionSupervisorModel(options);
-    const paths = walkPaths(model.machine, {
+    const walked = walkPaths(model.machine, {
       input: model.input,
       events: model.events,
       serializeState: model.serializeState,
       skip: ['simple'],
+    });
+    // One shortest path per distinct context is thousands of replays: every step any of them
+    // takes, then an even spread, up to MAX_PATHS (MODEL_FULL=1: all of them).
+    const { paths, left } = samplePaths(walked, MODEL_FULL ? Infinity : MAX_PATHS);
+
+    it('replays every path, or says how many shortest paths it left out', () => {
+      expect(paths.length + left).toBe(walked.length);
+      expect(paths.length).toBeLessThanOrEqual(MODEL_FULL ? walked.length : MAX_PATHS);
     });
 
     it('has model paths to running and to closed', () => {

@@ -21,6 +21,7 @@ import {
   PathReplayError,
   pathFromEvents,
   replayPath,
+  samplePaths,
   type ModelPath,
   type ReplayHarness,
 } from '../../src/testing/paths';
@@ -178,5 +179,59 @@ describe('paths.ts on a toy machine', () => {
     });
     expect(record.skipped).toBe(1);
     expect(record.states).toContain('toy.stopped');
+  });
+});
+
+describe('samplePaths', () => {
+  const inc = { type: 'INC' } as const;
+  const reset = { type: 'RESET' } as const;
+  // Shortest paths to six contexts (n = 1..4, and back to idle twice), and one transition path.
+  const shortest = [
+    [inc],
+    [inc, inc],
+    [inc, inc, inc],
+    [inc, inc, inc, inc],
+    [inc, reset],
+    [inc, inc, reset],
+  ].map((events, i) => ({
+    ...pathFromEvents(toy, events, { input: { limit: 6 }, id: `shortest#${i + 1}` }),
+    source: 'shortest' as const,
+  }));
+  const transition = {
+    ...pathFromEvents(toy, [inc, { type: 'STOP' }], { input: { limit: 1 }, id: 'transition#1' }),
+    source: 'transition' as const,
+  };
+  const paths: ModelPath[] = [...shortest, transition];
+
+  it('keeps every path when there are no more than asked for', () => {
+    expect(samplePaths(paths, paths.length)).toEqual({ paths, left: 0 });
+  });
+
+  it('keeps every step some shortest path takes, every transition path, and says how many it left out', () => {
+    const { paths: kept, left } = samplePaths(paths, 1);
+    expect(kept.length + left).toBe(paths.length);
+    expect(left).toBeGreaterThan(0);
+    for (const p of paths.filter((x) => x.source !== 'shortest')) expect(kept).toContain(p);
+    const steps = (ps: readonly ModelPath[]) =>
+      new Set(
+        ps.flatMap((p) => {
+          let from = JSON.stringify(p.initial.value);
+          return p.steps.map((s) => {
+            const key = `${from} ${s.event.type} ${JSON.stringify(s.state.value)}`;
+            from = JSON.stringify(s.state.value);
+            return key;
+          });
+        }),
+      );
+    expect([...steps(paths)].filter((k) => !steps(kept).has(k))).toEqual([]);
+  });
+
+  it('fills up to the limit with shortest paths spread over the rest, the same ones every time', () => {
+    const a = samplePaths(paths, paths.length - 1);
+    expect(a.paths).toHaveLength(paths.length - 1);
+    expect(a.left).toBe(1);
+    expect(samplePaths(paths, paths.length - 1).paths.map((p) => p.id)).toEqual(
+      a.paths.map((p) => p.id),
+    );
   });
 });
