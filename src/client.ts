@@ -868,7 +868,9 @@ export class Session {
     const main = this.router.sink(key);
     const old = this.router.sink(oldSinkKey);
     const copy = this.router.sink(copyKey);
-    const switchover = new Switchover();
+    // It starts from what the old stream delivered so far: the copy's first keyframe may well
+    // come before the old stream's next frame (a server's cached GOP is sent at once).
+    const switchover = new Switchover({ delivered: old.delivered() });
     const cleanups: Array<() => void> = previous
       ? [...previous.cleanups, () => this.router.delete(previous.copyKey)]
       : [];
