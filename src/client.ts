@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Observable, Subject, from, map, takeUntil } from './rx';
@@ -494,9 +494,9 @@ export class StreamHandle {
     if (typeof target === 'string') {
       const dir = path.dirname(path.resolve(target));
       try {
-        // node:fs/promises loads here, not with every command (startup).
-        const { access } = require('node:fs/promises') as typeof import('node:fs/promises');
-        await access(dir, fsConstants.W_OK);
+        // Synchronous: the media subscription below starts within this call, so a message that
+        // arrives right after it (a live server's cached GOP) is in the file as in media$.
+        accessSync(dir, fsConstants.W_OK);
       } catch (e) {
         throw new OutputError(
           'OPEN_FAILED',
@@ -868,7 +868,9 @@ export class Session {
     const main = this.router.sink(key);
     const old = this.router.sink(oldSinkKey);
     const copy = this.router.sink(copyKey);
-    const switchover = new Switchover();
+    // It starts from what the old stream delivered so far: the copy's first keyframe may well
+    // come before the old stream's next frame (a server's cached GOP is sent at once).
+    const switchover = new Switchover({ delivered: old.delivered() });
     const cleanups: Array<() => void> = previous
       ? [...previous.cleanups, () => this.router.delete(previous.copyKey)]
       : [];

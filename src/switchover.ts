@@ -51,9 +51,23 @@ export interface SwitchResult {
   forced: boolean;
 }
 
+/**
+ * What the old stream delivered before the switch began (its sink keeps it): the last audio and
+ * video timestamps and its last configuration messages. Without it, a copy whose first keyframe
+ * comes before the old stream's next frame would look like the first thing ever delivered.
+ */
+export interface DeliveredSoFar {
+  Audio?: number;
+  Video?: number;
+  /** The last metadata and sequence headers delivered (owned). */
+  config?: MediaMessage[];
+}
+
 export interface SwitchoverOptions {
   alignWindowMs?: number;
   maxBufferBytes?: number;
+  /** What the old stream delivered before this switch began. */
+  delivered?: DeliveredSoFar;
 }
 
 type Kind = 'metadata' | 'video' | 'audio';
@@ -118,6 +132,13 @@ export class Switchover {
   constructor(options: SwitchoverOptions = {}) {
     this.alignWindowMs = options.alignWindowMs ?? DEFAULT_ALIGN_WINDOW_MS;
     this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_SWITCH_BUFFER_BYTES;
+    const delivered = options.delivered;
+    if (delivered?.Audio !== undefined) this.lastOld.Audio = delivered.Audio;
+    if (delivered?.Video !== undefined) this.lastOld.Video = delivered.Video;
+    for (const c of delivered?.config ?? []) {
+      const kind = configKind(c);
+      if (kind) this.oldConfig[kind] = own(c);
+    }
   }
 
   get phase(): SwitchPhase {

@@ -1,4 +1,5 @@
 import type { MediaMessage } from '../src/io/media';
+import { SubjectSink } from '../src/io/media';
 import { Switchover } from '../src/switchover';
 
 /** Source frames: video every 33 ms (a keyframe every 10th), audio every 23 ms; payload = id. */
@@ -107,5 +108,81 @@ describe('Switchover (make-before-break at the copy keyframe)', () => {
     expect(sw.phase).toBe('switched');
     expect(sw.outcome!.forced).toBe(true);
     expect(out.length).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * The sequence the integration test hit: the old stream's sink delivered `before` messages,
+ * then the switch begins and the copy's first burst (a server's cached GOP from its last
+ * keyframe, `burst` messages from `copyStart`) arrives before the old stream's next frame. The
+ * switch is wired like the client's: the old sink's gate asks the switchover, the copy's
+ * messages are injected.
+ */
+function runLateCopy(
+  copyStart: number,
+  burst: number,
+  before = 40,
+): { out: string[]; sw: Switchover } {
+  const source = sourceStream();
+  const copy = source.slice(copyStart);
+  const sink = new SubjectSink();
+  const out: MediaMessage[] = [];
+  sink.media$.subscribe((m) => out.push(m));
+  let o = 0;
+  for (; o < before; o++) sink.next(source[o]);
+  const sw = new Switchover({ delivered: sink.delivered() });
+  sink.gate = (m) => sw.fromOld(m, (x) => sink.inject(x, false));
+  let c = 0;
+  // The copy's burst first, then both go on, one message each in turn.
+  for (; c < burst; c++) for (const m of sw.fromNew(copy[c])) sink.inject(m, false);
+  while (o < source.length || c < copy.length) {
+    if (o < source.length) sink.next(source[o++]);
+    if (c < copy.length) for (const m of sw.fromNew(copy[c++])) sink.inject(m, false);
+  }
+  return { out: out.map(id), sw };
+}
+
+describe('Switchover started after the old stream delivered frames (the copy keyframe comes first)', () => {
+  it('drops the duplicates of a copy whose cached GOP starts behind what the old stream delivered before the switch began', () => {
+    // The copy's first keyframe is source video #0 (ts 0); the old stream delivered up to ts ~660.
+    const { out, sw } = runLateCopy(0, 30);
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({ timeline: 'same', offset: 0, forced: false });
+    expect(sw.outcome!.switchAt).toBe(0);
+    expect(sw.outcome!.duplicatesDropped).toBeGreaterThan(0);
+  });
+
+  it('holds a copy whose first keyframe is ahead of what the old stream delivered before the switch began, until the old stream reaches it', () => {
+    // The copy's first keyframe is source video #60 (ts 1980); the old stream is at ts ~660.
+    const keyAt = sourceStream().findIndex((m) => m.type === 'Video' && m.timestamp === 60 * 33);
+    const { out, sw } = runLateCopy(keyAt, 5);
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({
+      timeline: 'same',
+      offset: 0,
+      duplicatesDropped: 0,
+      forced: false,
+      switchAt: 60 * 33,
+    });
+    expect(sw.outcome!.oldDropped).toBeGreaterThan(0);
+  });
+
+  it('keeps what the sink delivered per type and its last sequence headers, not what a switch injected', () => {
+    const sink = new SubjectSink();
+    const header: MediaMessage = {
+      type: 'Video',
+      timestamp: 0,
+      streamId: 1,
+      payload: Buffer.from([0x17, 0, 0, 0, 0]),
+    };
+    sink.next(header);
+    for (const m of sourceStream().slice(0, 10)) sink.next(m);
+    sink.inject({ ...header, timestamp: 99_999, payload: Buffer.from([0x27, 1, 0, 0, 0]) }, false);
+    const delivered = sink.delivered();
+    const source = sourceStream().slice(0, 10);
+    const lastOf = (t: 'Audio' | 'Video'): number =>
+      source.filter((m) => m.type === t).slice(-1)[0].timestamp;
+    expect(delivered).toMatchObject({ Audio: lastOf('Audio'), Video: lastOf('Video') });
+    expect(delivered.config).toEqual([header]);
   });
 });

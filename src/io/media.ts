@@ -2,6 +2,7 @@ import { Subject, type Observable } from '../rx';
 import type { MessageOf } from '../protocol/message/types';
 import { KeyframeGate } from './keyframeGate';
 import { parseAudioHeader, parseVideoHeader } from '../protocol/flv/media';
+import { configKind, type DeliveredSoFar } from '../switchover';
 
 /** One track of an audio or video message (Enhanced RTMP multitrack, or the only one). */
 export interface MediaMessageTrack {
@@ -126,9 +127,34 @@ export class SubjectSink implements MediaSink {
    */
   gate: ((message: MediaMessage) => boolean) | undefined;
 
+  private readonly passed: { Audio?: number; Video?: number } = {};
+  private readonly passedConfig = new Map<string, MediaMessage>();
+
+  /**
+   * What this sink's own stream delivered past the gate so far (not what was injected): the
+   * last audio and video timestamps and the last metadata and sequence headers. A switch that
+   * begins starts from it (src/switchover.ts).
+   */
+  delivered(): DeliveredSoFar {
+    return { ...this.passed, config: [...this.passedConfig.values()] };
+  }
+
+  private note(message: MediaMessage): void {
+    const kind = configKind(message);
+    if (kind) {
+      this.passedConfig.set(
+        kind,
+        message.type === 'Data' ? message : { ...message, payload: Buffer.from(message.payload) },
+      );
+    } else if (message.type !== 'Data') {
+      this.passed[message.type] = message.timestamp;
+    }
+  }
+
   /** Delivers a message whose payload is owned (kept as long as anyone likes). */
   next(message: MediaMessage): void {
     if (this.gate && !this.gate(message)) return;
+    this.note(message);
     this.deliver(message);
   }
 
@@ -154,6 +180,7 @@ export class SubjectSink implements MediaSink {
    */
   lend(message: MediaMessage): void {
     if (this.gate && !this.gate(message)) return;
+    this.note(message);
     this.lendPast(message);
   }
 
