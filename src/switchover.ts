@@ -20,7 +20,8 @@
  * Sequence headers and metadata of the copy go out at the switch only when they differ from the
  * old stream's last ones (a new server may re-encode; the same source's are duplicates).
  */
-import type { MediaMessage } from './io/media';
+import { configKind } from './io/keyframeGate';
+import type { DeliveredSoFar, MediaMessage } from './io/media';
 
 /** How far apart (ms) the copy's first keyframe and the old stream's last frame may be to count as one timeline. */
 export const DEFAULT_ALIGN_WINDOW_MS = 10_000;
@@ -56,13 +57,6 @@ export interface SwitchResult {
  * video timestamps and its last configuration messages. Without it, a copy whose first keyframe
  * comes before the old stream's next frame would look like the first thing ever delivered.
  */
-export interface DeliveredSoFar {
-  Audio?: number;
-  Video?: number;
-  /** The last metadata and sequence headers delivered (owned). */
-  config?: MediaMessage[];
-}
-
 export interface SwitchoverOptions {
   alignWindowMs?: number;
   maxBufferBytes?: number;
@@ -74,23 +68,6 @@ type Kind = 'metadata' | 'video' | 'audio';
 
 function isAv(m: MediaMessage): m is Extract<MediaMessage, { type: 'Audio' | 'Video' }> {
   return m.type === 'Audio' || m.type === 'Video';
-}
-
-/** Metadata, or a video/audio sequence header (classic and Enhanced RTMP), else undefined. */
-export function configKind(m: MediaMessage): Kind | undefined {
-  if (m.type === 'Data') {
-    const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
-    return name === 'onMetaData' ? 'metadata' : undefined;
-  }
-  const b = m.payload;
-  if (b.byteLength < 2) return undefined;
-  if (m.type === 'Video') {
-    if (b[0] & 0x80) return (b[0] & 0x0f) === 0 ? 'video' : undefined;
-    return b[1] === 0 ? 'video' : undefined;
-  }
-  const format = b[0] >> 4;
-  if (format === 9) return (b[0] & 0x0f) === 0 ? 'audio' : undefined;
-  return format === 10 && b[1] === 0 ? 'audio' : undefined;
 }
 
 function isKeyframe(m: MediaMessage): boolean {

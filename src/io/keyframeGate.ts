@@ -24,6 +24,19 @@ export function isSequenceHeader(m: MediaMessage): boolean {
   return configTracks(m) !== undefined;
 }
 
+/**
+ * What a configuration message configures: 'metadata' (onMetaData), 'video' or 'audio' (a
+ * sequence header of any track, classic or Enhanced RTMP), else undefined.
+ */
+export function configKind(m: MediaMessage): 'metadata' | 'video' | 'audio' | undefined {
+  if (m.type === 'Data') {
+    const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
+    return name === 'onMetaData' ? 'metadata' : undefined;
+  }
+  if (configTracks(m) === undefined) return undefined;
+  return m.type === 'Video' ? 'video' : 'audio';
+}
+
 /** The track ids a codec configuration message configures (`[0]` without multitrack). */
 export function configTracks(m: MediaMessage): number[] | undefined {
   if (m.type === 'Video') return videoConfigTracks(m.payload);

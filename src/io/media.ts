@@ -1,8 +1,15 @@
 import { Subject, type Observable } from '../rx';
 import type { MessageOf } from '../protocol/message/types';
-import { KeyframeGate } from './keyframeGate';
+import { configKind, KeyframeGate } from './keyframeGate';
 import { parseAudioHeader, parseVideoHeader } from '../protocol/flv/media';
-import { configKind, type DeliveredSoFar } from '../switchover';
+
+/** What a stream's sink let through so far (src/switchover.ts starts a switch from it). */
+export interface DeliveredSoFar {
+  Audio?: number;
+  Video?: number;
+  /** The last metadata and sequence headers delivered (owned). */
+  config?: MediaMessage[];
+}
 
 /** One track of an audio or video message (Enhanced RTMP multitrack, or the only one). */
 export interface MediaMessageTrack {
