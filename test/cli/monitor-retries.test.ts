@@ -1,23 +1,6 @@
 import { main } from '../../src/cli/index';
 import { RtmpServer } from '../../src/server';
-import { captureIo } from '../helpers/cliio';
-
-interface Line {
-  kind: string;
-  id?: string;
-  event?: string;
-  state?: string;
-  reason?: string;
-  message?: string;
-  exitCode?: number;
-}
-
-function jsonLines(text: string): Line[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Line);
-}
+import { captureIo, jsonLines } from '../helpers/cliio';
 
 describe('rtmp-actors monitor --retries', () => {
   let server: RtmpServer;
@@ -45,9 +28,7 @@ describe('rtmp-actors monitor --retries', () => {
     expect(
       events.some((l) => l.event === 'failure' && /attempt 1\/2 failed/.test(l.message ?? '')),
     ).toBe(true);
-    const statuses = events.filter(
-      (l) => (l as { code?: string }).code === 'NetStream.Play.StreamNotFound',
-    );
+    const statuses = events.filter((l) => l.code === 'NetStream.Play.StreamNotFound');
     expect(statuses).toHaveLength(2);
     expect(events.some((l) => l.event === 'state' && l.state === 'failed')).toBe(true);
     const last = lines.filter((l) => l.kind === 'stream').at(-1);

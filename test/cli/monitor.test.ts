@@ -6,7 +6,7 @@ import { createSession, type Session } from '../../src/client';
 import { main } from '../../src/cli/index';
 import { RtmpServer, type ServerEvent } from '../../src/server';
 import { maskStreamName } from '../../src/server/log';
-import { captureIo } from '../helpers/cliio';
+import { captureIo, jsonLines } from '../helpers/cliio';
 import {
   freePort,
   startFfmpegPublisher,
@@ -17,26 +17,6 @@ import {
 } from '../helpers';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
-
-interface Line {
-  kind: string;
-  id?: string;
-  event?: string;
-  health?: string;
-  state?: string;
-  reason?: string;
-  message?: string;
-  videoBitrate?: number;
-  fps?: number;
-  exitCode?: number;
-}
-
-function jsonLines(text: string): Line[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Line);
-}
 
 describe('rtmp-actors monitor on the embedded server', () => {
   let server: RtmpServer;

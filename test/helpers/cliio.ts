@@ -20,3 +20,26 @@ export function captureIo(): CliIo & { out(): string; err(): string; interrupt()
     err: () => Buffer.concat(errChunks).toString('utf8'),
   };
 }
+
+/** One JSON line of `monitor --json` (the fields the tests read). */
+export interface MonitorLine {
+  kind: string;
+  id?: string;
+  event?: string;
+  health?: string;
+  state?: string;
+  reason?: string;
+  message?: string;
+  code?: string;
+  videoBitrate?: number;
+  fps?: number;
+  exitCode?: number;
+}
+
+/** The JSON lines of a command's output. */
+export function jsonLines(text: string): MonitorLine[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MonitorLine);
+}
