@@ -36,9 +36,8 @@ import type {
 } from '../machines/contract';
 import { OutputError } from './io/errors';
 import { FlvError } from './protocol/errors';
-import { audioConfigTracks, videoConfigTracks } from './protocol/flv/media';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
-import { KeyframeGate } from './io/keyframeGate';
+import { configKind, configTracks, KeyframeGate } from './io/keyframeGate';
 import { MediaRouter, withTracks, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
 import type { AmfValue } from './protocol/amf/types';
@@ -177,12 +176,9 @@ function enhancedConnect(): Partial<ConnectParams> {
  * ('video:0', 'audio:1'...; track 0 without Enhanced RTMP multitrack).
  */
 function headerKeys(m: MediaMessage): string[] | undefined {
-  if (m.type === 'Data') {
-    const name = m.name === '@setDataFrame' ? m.values[1] : m.name;
-    return name === 'onMetaData' ? ['metadata'] : undefined;
-  }
-  const tracks = m.type === 'Video' ? videoConfigTracks(m.payload) : audioConfigTracks(m.payload);
-  return tracks?.map((id) => `${m.type === 'Video' ? 'video' : 'audio'}:${id}`);
+  const kind = configKind(m);
+  if (kind === undefined || kind === 'metadata') return kind && ['metadata'];
+  return configTracks(m)?.map((id) => `${kind}:${id}`);
 }
 
 /** Options of `session.play` and `session.publish` that name the stream in the session. */
