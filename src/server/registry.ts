@@ -26,17 +26,62 @@ import {
   type AnyActorLogic,
   type AnyActorRef,
   type InspectionEvent,
+  type PromiseActorLogic,
 } from 'xstate';
 import {
+  serverConnectionMachine,
   serverStreamId,
   type ServerStreamsCommand,
   type ServerStreamsInput,
 } from '../../machines/serverConnectionMachine';
 import {
+  serverStreamMachine,
+  type AuthorizeActorInput,
+  type AuthorizeActorOutput,
+} from '../../machines/serverStreamMachine';
+import type { connectionIo } from './connection';
+import {
   serverConnectionId,
+  serverSupervisorMachine,
   type ConnectionsCommand,
   type ConnectionsEvent,
 } from '../../machines/serverSupervisorMachine';
+
+/**
+ * The machine definitions the embedded server runs: the originals ({@link SERVER_MACHINES}),
+ * always, for users. Internal, for testing only: the mutation suite gives RtmpServer (and the
+ * in-memory server runtime of src/testing/serverRuntime.ts) a mutant in their place, so that a
+ * mutant runs through the very code users run, on real bytes. A mutant is the original machine
+ * with guards or actions replaced (`machine.provide`), hence the same types.
+ * @internal
+ */
+export interface ServerMachines {
+  supervisor: typeof serverSupervisorMachine;
+  connection: typeof serverConnectionMachine;
+  stream: typeof serverStreamMachine;
+}
+
+/** The server's statecharts, as users run them. */
+export const SERVER_MACHINES: Readonly<ServerMachines> = Object.freeze({
+  supervisor: serverSupervisorMachine,
+  connection: serverConnectionMachine,
+  stream: serverStreamMachine,
+});
+
+/** The server's machines: the originals, with any given in their place (testing only). */
+export function serverMachines(machines: Partial<ServerMachines> = {}): ServerMachines {
+  return { ...SERVER_MACHINES, ...machines };
+}
+
+/** What a connection's actor logic is made of besides its machines: its IO and its authorizer. */
+export interface ConnectionParts {
+  /** The `connectionIo` actor (a ServerConnection on the connection's socket). */
+  io: ReturnType<typeof connectionIo>;
+  /** The `authorize` actor each NetStream's `authorizing` state invokes. */
+  authorize: PromiseActorLogic<AuthorizeActorOutput, AuthorizeActorInput>;
+  /** The machines to run (the originals unless a test gives a mutant). @internal */
+  machines?: Partial<ServerMachines>;
+}
 
 /** One connection actor the registry runs. */
 export interface RegisteredConnection {
@@ -72,6 +117,24 @@ export class ServerActors {
     const n = (this.perAddress.get(address) ?? 0) + by;
     if (n > 0) this.perAddress.set(address, n);
     else this.perAddress.delete(address);
+  }
+
+  /**
+   * The logic of every client connection the server runs: the serverConnection machine with
+   * `io` as its `connectionIo` and this registry's `streams` actor, which runs the serverStream
+   * machine with `authorize` for each NetStream. RtmpServer and the in-memory test runtime build
+   * their connections here, and only here.
+   */
+  connectionLogic(parts: ConnectionParts) {
+    const machines = serverMachines(parts.machines);
+    return machines.connection.provide({
+      actors: {
+        connectionIo: parts.io,
+        streams: this.streamsActor(
+          machines.stream.provide({ actors: { authorize: parts.authorize } }),
+        ),
+      },
+    });
   }
 
   /**

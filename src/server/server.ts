@@ -27,20 +27,20 @@ import {
   type InspectionEvent,
   type SnapshotFrom,
 } from 'xstate';
-import { ServerActors } from './registry';
-import {
+import { ServerActors, serverMachines, type ServerMachines } from './registry';
+import type {
   serverConnectionMachine,
-  type ReconnectRequestOutcome,
+  ReconnectRequestOutcome,
 } from '../../machines/serverConnectionMachine';
-import {
+import type {
   serverStreamMachine,
-  type AuthorizeActorInput,
-  type AuthorizeActorOutput,
+  AuthorizeActorInput,
+  AuthorizeActorOutput,
 } from '../../machines/serverStreamMachine';
-import {
+import type {
   serverSupervisorMachine,
-  type ListenerCommand,
-  type ListenerEvent,
+  ListenerCommand,
+  ListenerEvent,
 } from '../../machines/serverSupervisorMachine';
 import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import {
@@ -62,6 +62,7 @@ import {
 import { MemoryBudget, type BudgetKind, type ServerLimitError } from './limits';
 import { LiveStream, streamKey, type PlayerSink } from './liveStream';
 import { maskStreamName } from './log';
+import { applyDecision } from './session';
 import type { MediaMessage } from './media';
 
 /** Options of the embedded RTMP server. */
@@ -136,6 +137,15 @@ export interface RtmpServerOptions {
    * Stately inspector's `inspect` or a trace recorder. Stream names reach the actors masked only.
    */
   inspect?: (event: InspectionEvent) => void;
+}
+
+/**
+ * What RtmpServer takes besides its options, for testing only: the machines to run (a mutant in
+ * place of an original, see ServerMachines in ./registry).
+ * @internal
+ */
+export interface RtmpServerInternals {
+  machines?: Partial<ServerMachines>;
 }
 
 // ServerEvent lives in ./events (types only), which log.ts reads without a cycle.
@@ -239,7 +249,11 @@ export class RtmpServer implements ConnectionHost {
   /** listen() started the supervisor. */
   private started = false;
 
-  constructor(options: RtmpServerOptions = {}) {
+  /**
+   * @param internal Testing only: the machine definitions to run instead of the originals (the
+   *   mutation suite's mutants). Users never pass it.
+   */
+  constructor(options: RtmpServerOptions = {}, internal: RtmpServerInternals = {}) {
     this.opts = {
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 1935,
@@ -323,15 +337,13 @@ export class RtmpServer implements ConnectionHost {
       receivingReportMs: Math.max(1, Math.floor(this.opts.idleTimeoutMs / 4)),
       now: () => Date.now(),
     };
-    const connectionLogic = serverConnectionMachine.provide({
-      actors: {
-        connectionIo: connectionIo(this, this.connectionOptions, (id) => this.takeSocket(id)),
-        streams: this.actors.streamsActor(
-          serverStreamMachine.provide({ actors: { authorize: this.authorizeActor() } }),
-        ),
-      },
+    const machines = serverMachines(internal.machines);
+    const connectionLogic = this.actors.connectionLogic({
+      io: connectionIo(this, this.connectionOptions, (id) => this.takeSocket(id)),
+      authorize: this.authorizeActor(),
+      machines,
     });
-    const logic = serverSupervisorMachine.provide({
+    const logic = machines.supervisor.provide({
       actors: {
         listener: this.listenerActor(),
         connections: this.actors.connectionsActor(connectionLogic, options.inspect),
@@ -376,7 +388,7 @@ export class RtmpServer implements ConnectionHost {
       } catch (e) {
         decision = { allowed: false, reason: `the authorizer failed: ${(e as Error).message}` };
       }
-      if (decision.allowed && decision.name !== undefined) pending.renamed = decision.name;
+      applyDecision(pending, decision);
       const kind = decision.allowed ? 'allowed' : 'refused';
       this.requests[kind][pending.request.action]++;
       return { allowed: decision.allowed, reason: decision.reason };

@@ -62,6 +62,17 @@ export interface PendingRequest {
   fullName: string;
 }
 
+/**
+ * The authorizer decided on `pending`: a request it allowed under another name (nginx-rtmp's
+ * redirect) goes on under that name, its query kept, once its serverStream actor is authorized.
+ */
+export function applyDecision(
+  pending: PendingRequest,
+  decision: { allowed: boolean; name?: string },
+): void {
+  if (decision.allowed && decision.name !== undefined) pending.renamed = decision.name;
+}
+
 /** What the registry of live streams answered to a publish. */
 export type ClaimOutcome = 'ok' | 'badName';
 /** What the registry answered to a play: on air, may come, or not found. */

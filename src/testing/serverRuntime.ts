@@ -23,15 +23,8 @@ import {
   type InspectionEvent,
   type Snapshot,
 } from 'xstate';
-import {
-  serverConnectionMachine,
-  type ServerConnectionInput,
-} from '../../machines/serverConnectionMachine';
-import {
-  serverStreamMachine,
-  type AuthorizeActorInput,
-  type AuthorizeActorOutput,
-} from '../../machines/serverStreamMachine';
+import type { ServerConnectionInput } from '../../machines/serverConnectionMachine';
+import type { AuthorizeActorInput, AuthorizeActorOutput } from '../../machines/serverStreamMachine';
 import { ChunkDecoder, ChunkEncoder } from '../protocol/chunk';
 import { HandshakeClient } from '../protocol/handshake';
 import { DEFAULT_LIMITS } from '../protocol/limits';
@@ -44,7 +37,7 @@ import {
   encodeMessage,
   type RtmpMessage,
 } from '../protocol/message';
-import { ServerActors } from '../server/registry';
+import { ServerActors, type ServerMachines } from '../server/registry';
 import type { AuthorizeRequest } from '../server/request';
 import {
   connectionIo,
@@ -54,7 +47,7 @@ import {
   type ServerConnectionOptions,
 } from '../server/connection';
 import type { PlayerSink } from '../server/liveStream';
-import type { ClaimOutcome, LookUpOutcome } from '../server/session';
+import { applyDecision, type ClaimOutcome, type LookUpOutcome } from '../server/session';
 
 /** An in-memory socket: what the server writes is kept; the client's bytes are emitted. */
 export class MemorySocket extends EventEmitter {
@@ -198,10 +191,16 @@ export class ServerRuntime {
   private readonly actors = new ServerActors();
   private readonly connectionId: number;
 
+  /**
+   * @param machines The serverConnection and serverStream machines to run: the originals unless
+   *   given (the mutation suite gives a mutant). The connection's logic is composed by the
+   *   server's own registry (ServerActors.connectionLogic), as RtmpServer composes it.
+   */
   constructor(
     input: ServerConnectionInput,
     inspect?: (ev: InspectionEvent) => void,
     options: Partial<Omit<ServerConnectionOptions, 'now'>> = {},
+    machines: Partial<Pick<ServerMachines, 'connection' | 'stream'>> = {},
   ) {
     this.socket = new MemorySocket((bytes) => this.onServerBytes(bytes));
     const socket = this.socket as unknown as Socket;
@@ -210,13 +209,10 @@ export class ServerRuntime {
       { ...TEST_CONNECTION_OPTIONS, ...options, now: () => this.clock.now() },
       () => socket,
     );
-    const machine = serverConnectionMachine.provide({
-      actors: {
-        connectionIo: io,
-        streams: this.actors.streamsActor(
-          serverStreamMachine.provide({ actors: { authorize: scriptedAuthorizer as never } }),
-        ),
-      },
+    const machine = this.actors.connectionLogic({
+      io,
+      authorize: scriptedAuthorizer as never,
+      machines,
     });
     this.connectionId = input.connectionId;
     this.actor = createActor(machine, { input, clock: this.clock, inspect });
@@ -310,15 +306,24 @@ export class ServerRuntime {
       ?.authorize;
   }
 
-  /** The authorizer of NetStream `streamId` decides (or fails). */
-  authorize(streamId: number, decision: AuthorizeActorOutput | Error): void {
+  /**
+   * The authorizer of NetStream `streamId` decides (or fails); `name`: it allows the request
+   * under that name (nginx-rtmp's redirect), applied as the server applies its authorizer's.
+   */
+  authorize(streamId: number, decision: (AuthorizeActorOutput & { name?: string }) | Error): void {
     const a = this.authorizer(streamId);
     if (!a) throw new Error(`no authorizer pending on stream ${streamId}`);
-    a.send(
-      decision instanceof Error
-        ? ({ type: 'AUTHORIZER.FAIL', error: decision } satisfies AuthorizerEvent)
-        : ({ type: 'AUTHORIZER.DECIDE', output: decision } satisfies AuthorizerEvent),
-    );
+    if (decision instanceof Error) {
+      a.send({ type: 'AUTHORIZER.FAIL', error: decision } satisfies AuthorizerEvent);
+      return;
+    }
+    const pending = this.registry.connection?.pendingRequest(streamId);
+    if (pending) applyDecision(pending, decision);
+    const output: AuthorizeActorOutput =
+      decision.reason === undefined
+        ? { allowed: decision.allowed }
+        : { allowed: decision.allowed, reason: decision.reason };
+    a.send({ type: 'AUTHORIZER.DECIDE', output } satisfies AuthorizerEvent);
   }
 
   /** The server's replies of `name` (commands), or of `type`. */

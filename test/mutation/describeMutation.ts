@@ -33,6 +33,13 @@ export interface MutationSuite<TMachine extends AnyStateMachine> {
   survivors: Readonly<Record<string, string>>;
   /** The part of the suite run (when not every check of the model suite is), said in the report. */
   sample?: string;
+  /**
+   * The checks that come first (their names start with `prefix`, e.g. the replays on the real
+   * runtime), which must kill every killed mutant but those in `except` (each with why those
+   * checks cannot observe it). A mutant runs the checks in order, so the first that fails is
+   * one of these whenever any of these can kill it.
+   */
+  killedFirstBy?: { prefix: string; except: Readonly<Record<string, string>> };
 }
 
 export function describeMutation<TMachine extends AnyStateMachine>(
@@ -99,6 +106,19 @@ export function describeMutation<TMachine extends AnyStateMachine>(
       }
       expect(survivors.sort()).toEqual(listed.sort());
     });
+
+    if (suite.killedFirstBy) {
+      const { prefix, except } = suite.killedFirstBy;
+      it(`kills every mutant with the checks "${prefix}…" but those listed with why they cannot`, () => {
+        const others = report.results
+          .filter((r) => r.status === 'killed' && !r.killedBy?.startsWith(prefix))
+          .map((r) => r.id);
+        expect(others.sort()).toEqual(Object.keys(except).sort());
+        for (const [mutant, reason] of Object.entries(except)) {
+          expect({ mutant, reason: reason.length > 20 }).toEqual({ mutant, reason: true });
+        }
+      });
+    }
 
     it('says why each listed survivor cannot be observed', () => {
       for (const [mutant, reason] of Object.entries(suite.survivors)) {

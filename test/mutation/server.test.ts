@@ -1,15 +1,39 @@
 /**
- * Mutants of the server machines (serverConnection, serverStream, serverSupervisor) against
- * their stand-in IO models (src/testing/models/server.ts, shared with
- * test/machines/serverMachines.test.ts, which replays them where the real runtime cannot go): the
- * walk's paths, each replayed on the mutant with the real registries running the connection and
- * NetStream actors. The real-bytes harnesses of serverMachines.test.ts are not used here: the
- * ServerRuntime (src/testing/serverRuntime.ts) builds the original serverConnection machine itself.
+ * Mutants of the server machines (serverConnection, serverStream, serverSupervisor).
+ *
+ * serverConnection and serverStream mutants run on the real runtime, real bytes: the model
+ * paths test/machines/serverMachines.test.ts replays through ServerRuntime
+ * (src/testing/serverRuntime.ts: a real ServerConnection on an in-memory socket, a scripted
+ * client's bytes, the real handshake and serverStream actors), with the mutant given to the
+ * runtime in place of the original (ServerActors.connectionLogic composes it, as RtmpServer
+ * does), each step's replies decoded and checked (./../machines/serverRuntimeModels.ts). Each
+ * mutant of one of the two is also run on the other's real-bytes paths (a NetStream mutant
+ * under the connection's paths, a connection mutant under the NetStream's, whose setup is a
+ * real handshake, connect and createStream). Then the stand-in IO models
+ * (src/testing/models/server.ts): the walk's paths, each replayed on the mutant with the real
+ * registries running the connection and NetStream actors, plus directed paths.
+ *
+ * serverSupervisor mutants run on the stand-in models only (its real runtime is RtmpServer's
+ * listening socket, which ServerRuntime does not have; RtmpServer takes the supervisor machine
+ * too, see RtmpServerInternals).
  */
-import type { AnyStateMachine } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import { pathChecks } from '../../src/testing/mutation';
 import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
-import { pathFromEvents, replayPath, walkPaths, type ModelPath } from '../../src/testing/paths';
+import {
+  pathFromEvents,
+  replayPath,
+  samplePaths,
+  walkPaths,
+  type ModelPath,
+} from '../../src/testing/paths';
+import {
+  connectionRuntimeModel,
+  runtimePaths,
+  streamRuntimeModel,
+  type RuntimeMachines,
+  type RuntimeModel,
+} from '../machines/serverRuntimeModels';
 import { describeMutation } from './describeMutation';
 
 type ServerModel = (typeof serverModels)[number];
@@ -70,24 +94,140 @@ function modelChecks(model: ServerModel) {
 
 const byId = (id: string): ServerModel => serverModels.find((m) => m.machine.id === id)!;
 
+/** Which of the runtime's machines the mutant takes the place of. */
+const ROLE: Record<string, keyof RuntimeMachines> = {
+  serverConnection: 'connection',
+  serverStream: 'stream',
+};
+
 /**
- * Not reached by the server models (0 relevant checks: the model never makes the guard answer
- * false, and no real session can either).
+ * How many of the serverConnection model's real-bytes paths a default run replays (samplePaths:
+ * every transition-completing path, each shortest path that takes a step no kept path takes,
+ * then evenly spaced shortest paths). They kill what all 465 paths (simple ones too) kill;
+ * MUTATION_FULL=1 replays them all.
+ */
+const CONNECTION_SAMPLE = 40;
+const full = Boolean(process.env.MUTATION_FULL);
+
+/** The real-bytes paths of a model: all of them (MUTATION_FULL=1, or serverStream's 23), or the sample. */
+function realBytesPaths(model: RuntimeModel): ModelPath[] {
+  if (full || model !== connectionRuntimeModel) return runtimePaths(model);
+  const sample = samplePaths(runtimePaths(model, { simple: false }), CONNECTION_SAMPLE);
+  return sample.paths;
+}
+
+/**
+ * The real-bytes paths of `model`, each replayed (oracle mode, as serverMachines.test.ts does,
+ * comparing the whole context too) on the real runtime running the mutant of `id`.
+ */
+function realBytesChecks(id: string, model: RuntimeModel) {
+  return pathChecks(
+    realBytesPaths(model),
+    (machine: AnyStateMachine, path: ModelPath) => {
+      replayPath(model.machine, path, model.harness(path, { [ROLE[id]]: machine as never }), {
+        mode: 'oracle',
+        events: model.events,
+        project: serverProject,
+      });
+    },
+    `real bytes, ${model.machine.id} `,
+  );
+}
+
+/**
+ * What the real-bytes walk never does: the client closes and deletes a NetStream that ended in
+ * a refusal (the ServerSession still forwards both; the machine forgot the stream).
+ */
+function directedRuntimeChecks() {
+  const model = connectionRuntimeModel;
+  const strays = [
+    { type: 'SERVER.STREAM', streamId: 1, event: { type: 'STREAM.END' } },
+    { type: 'SERVER.STREAM', streamId: 1, event: { type: 'STREAM.DELETE' } },
+  ];
+  const path = pathFromEvents(
+    model.machine,
+    [
+      {
+        type: 'xstate.done.actor.handshake',
+        output: { ok: true, peer: { version: 3, form: 'simple' } },
+      },
+      { type: 'SERVER.CONNECT', app: 'live' },
+      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      { type: 'SERVER.STREAM_ROLE', streamId: 1, role: 'authorizing' },
+      { type: 'xstate.done.actor.stream-1', actorId: 'stream-1' },
+      ...strays,
+    ],
+    {
+      input: model.input as never,
+      id: 'directed#1 closeStream and deleteStream on a NetStream refused',
+    },
+  );
+  const events = (s: AnyMachineSnapshot) => [...model.events(s), ...strays];
+  return pathChecks(
+    [path],
+    (machine: AnyStateMachine, p: ModelPath) => {
+      replayPath(model.machine, p, model.harness(p, { connection: machine as never }), {
+        mode: 'oracle',
+        events,
+        project: serverProject,
+      });
+    },
+    'real bytes, serverConnection ',
+  );
+}
+
+/** A server machine's real-bytes checks: its own model's paths, then the other's. */
+function runtimeChecks(id: string) {
+  if (!(id in ROLE)) return [];
+  const own = id === 'serverConnection' ? connectionRuntimeModel : streamRuntimeModel;
+  const other = id === 'serverConnection' ? streamRuntimeModel : connectionRuntimeModel;
+  return [
+    ...realBytesChecks(id, own),
+    ...(id === 'serverConnection' ? directedRuntimeChecks() : []),
+    ...realBytesChecks(id, other),
+  ];
+}
+
+/**
+ * Not reached by any model (0 relevant checks: neither the real bytes nor the stand-in IO ever
+ * make the guard answer false, and no real session can either).
  */
 const SURVIVORS: Record<string, Record<string, string>> = {
   serverConnection: {
     'guard:isStreamDone:true':
-      'cannot be observed: while connected the only actors whose end reaches the connection are its NetStreams (stream-N, run by the streams registry with the connection as their parent); the handshake finished before connected, and the io and streams children are callback actors that never finish, so the guard never answers false',
+      'cannot be observed: while connected the only actors whose end reaches the connection are its NetStreams (stream-N, run by the streams registry with the connection as their parent); the handshake finished before connected, and the io and streams children are callback actors that never finish (they stop, or fail with an error event), so the guard never answers false, on real bytes as on the stand-in IO',
   },
   serverStream: {},
   serverSupervisor: {},
+};
+
+/**
+ * Killed, but not by the real bytes: the real runtime cannot make the guard answer otherwise
+ * (the stand-in IO's directed path does, and checks what the registry is told).
+ */
+const NOT_BY_REAL_BYTES: Record<string, Record<string, string>> = {
+  serverConnection: {
+    'guard:streamIdFree:true':
+      'the ServerSession reports SERVER.STREAM_CREATED only for an id it has no live NetStream on (a new createStream id, or one whose NetStream ended, which the machine forgot on its done event), so no bytes make the guard answer false',
+    'guard:streamKnown:true':
+      'the ServerSession forwards commands only for ids it knows; closeStream and deleteStream on a NetStream that ended in a refusal (forgotten by the machine) are forwarded, so the guard answers false (real bytes directed#1), but the streams registry has no actor left for that id and drops the event the mutant forwards: nothing differs on the wire or in the machine',
+  },
+  serverStream: {},
 };
 
 for (const id of ['serverConnection', 'serverStream', 'serverSupervisor']) {
   const model = byId(id);
   describeMutation({
     machine: model.machine,
-    checks: () => [...directedChecks(model), ...modelChecks(model)],
+    checks: () => [...runtimeChecks(id), ...directedChecks(model), ...modelChecks(model)],
     survivors: SURVIVORS[id],
+    ...(id in ROLE
+      ? { killedFirstBy: { prefix: 'real bytes', except: NOT_BY_REAL_BYTES[id] } }
+      : {}),
+    ...(id in ROLE && !full
+      ? {
+          sample: `real bytes: ${CONNECTION_SAMPLE} of the serverConnection model's shortest and transition-completing paths (samplePaths), every serverStream path; stand-in IO: every path (MUTATION_FULL=1 replays every real-bytes path, simple ones too)`,
+        }
+      : {}),
   });
 }
