@@ -17,8 +17,10 @@
  * listening socket, which ServerRuntime does not have; RtmpServer takes the supervisor machine
  * too, see RtmpServerInternals).
  */
+import { createServer, type AddressInfo } from 'node:net';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { pathChecks } from '../../src/testing/mutation';
+import { RtmpServer, type RtmpServerOptions, type ServerEvent } from '../../src/server/server';
+import { pathChecks, type MutationCheck } from '../../src/testing/mutation';
 import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
 import {
   pathFromEvents,
@@ -34,6 +36,8 @@ import {
   type RuntimeMachines,
   type RuntimeModel,
 } from '../machines/serverRuntimeModels';
+import { waitFor } from '../helpers';
+import { RawClient } from '../helpers/rawClient';
 import { describeMutation } from './describeMutation';
 
 type ServerModel = (typeof serverModels)[number];
@@ -177,7 +181,8 @@ function directedRuntimeChecks() {
 }
 
 /** A server machine's real-bytes checks: its own model's paths, then the other's. */
-function runtimeChecks(id: string) {
+function runtimeChecks(id: string): Array<MutationCheck<AnyStateMachine>> {
+  if (id === 'serverSupervisor') return supervisorSocketChecks();
   if (!(id in ROLE)) return [];
   const own = id === 'serverConnection' ? connectionRuntimeModel : streamRuntimeModel;
   const other = id === 'serverConnection' ? streamRuntimeModel : connectionRuntimeModel;
@@ -185,6 +190,164 @@ function runtimeChecks(id: string) {
     ...realBytesChecks(id, own),
     ...(id === 'serverConnection' ? directedRuntimeChecks() : []),
     ...realBytesChecks(id, other),
+  ];
+}
+
+// ------------------------------------------------------------ the supervisor on real sockets
+
+/**
+ * How long a real server on loopback may take to accept, answer or close (generous: it takes
+ * milliseconds). No mutant waits it out: what the server decides on an accepted socket is
+ * carried out in the same tick (see `admit`).
+ */
+const SOCKET_DEADLINE_MS = 10_000;
+
+const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A real RtmpServer on loopback running `supervisor`, its events, and real clients. */
+class RealServer {
+  readonly server: RtmpServer;
+  readonly events: ServerEvent[] = [];
+  readonly clients: RawClient[] = [];
+  /** Accepted sockets the supervisor has been told of. */
+  private accepts = 0;
+
+  constructor(supervisor: AnyStateMachine, options: RtmpServerOptions) {
+    this.server = new RtmpServer(
+      {
+        port: 0,
+        handshakeTimeoutMs: 60_000,
+        connectTimeoutMs: 60_000,
+        ...options,
+        inspect: (ev) => {
+          if (ev.type === '@xstate.event' && ev.event.type === 'LISTENER.ACCEPT') this.accepts++;
+        },
+      },
+      { machines: { supervisor: supervisor as never } },
+    );
+    this.server.events$.subscribe((e) => this.events.push(e));
+  }
+
+  private count(type: ServerEvent['type']): number {
+    return this.events.filter((e) => e.type === type).length;
+  }
+
+  /**
+   * A client connects: once its socket is accepted and the supervisor told, the server has
+   * decided in that same tick: `served` (a connection started; the handshake is answered),
+   * `refused` (the socket is closed), or `ignored` (neither: the socket hangs).
+   */
+  async admit(): Promise<'served' | 'refused' | 'ignored'> {
+    const [accepts, connections, refused] = [
+      this.accepts,
+      this.count('connection'),
+      this.count('refused'),
+    ];
+    const client = new RawClient(this.server.port!);
+    this.clients.push(client);
+    if (!(await waitFor(() => this.accepts > accepts, SOCKET_DEADLINE_MS))) {
+      throw new Error('the listener never accepted the client');
+    }
+    await nextTick();
+    if (this.count('refused') > refused) {
+      expect(await waitFor(() => client.closed, SOCKET_DEADLINE_MS)).toBe(true);
+      return 'refused';
+    }
+    if (this.count('connection') > connections) {
+      expect(await waitFor(() => client.handshaken, SOCKET_DEADLINE_MS)).toBe(true);
+      return 'served';
+    }
+    return 'ignored';
+  }
+
+  refusals(): string[] {
+    return this.events.flatMap((e) => (e.type === 'refused' ? [e.reason.split(':')[0]] : []));
+  }
+
+  closes(): string[] {
+    return this.events.flatMap((e) => (e.type === 'close' ? [e.reason] : []));
+  }
+
+  /**
+   * Ends the check: clients gone, the server told to close and its actor stopped a tick later
+   * (a mutant's may never finish closing; the original's graceful close is checked above).
+   */
+  async dispose(): Promise<void> {
+    for (const c of this.clients) c.close();
+    void this.server.close();
+    await nextTick();
+    this.server.actor.stop();
+  }
+}
+
+/**
+ * The supervisor mutants on the real server (RtmpServer given the mutant, a real listening
+ * socket, real clients on loopback): admission and refusal at each limit, a slot freed, the
+ * shutdown, a port in use.
+ */
+function supervisorSocketChecks(): Array<MutationCheck<AnyStateMachine>> {
+  return [
+    {
+      name: 'real sockets: serves up to maxConnections, refuses the next naming the limit, serves again once a client left, and on shutdown closes every client and stops listening',
+      async run(machine) {
+        const rs = new RealServer(machine, { maxConnections: 1, maxConnectionsPerAddress: 0 });
+        try {
+          await rs.server.listen();
+          const port = rs.server.port!;
+          expect(await rs.admit()).toBe('served');
+          expect(await rs.admit()).toBe('refused');
+          expect(rs.refusals()).toEqual(['maxConnections']);
+          rs.clients[0].close();
+          // The registry reports the connection ended; the supervisor frees its slot.
+          expect(await waitFor(() => rs.closes().length === 1, SOCKET_DEADLINE_MS)).toBe(true);
+          await nextTick();
+          expect(await rs.admit()).toBe('served');
+          let stopped = false;
+          void rs.server.close().then(() => (stopped = true));
+          await nextTick();
+          // At once: the connection left is closed, saying why...
+          expect(rs.closes()).toEqual(['closed by peer', 'server shutting down']);
+          // ...and the port no longer accepts (a client is refused by the OS, not the server).
+          const late = new RawClient(port);
+          rs.clients.push(late);
+          expect(await waitFor(() => late.closed, SOCKET_DEADLINE_MS)).toBe(true);
+          expect(rs.refusals()).toEqual(['maxConnections']);
+          expect(await waitFor(() => stopped, SOCKET_DEADLINE_MS)).toBe(true);
+          expect(rs.server.actor.getSnapshot().value).toBe('stopped');
+        } finally {
+          await rs.dispose();
+        }
+      },
+    },
+    {
+      name: 'real sockets: refuses a second client from one address beyond maxConnectionsPerAddress, naming that limit',
+      async run(machine) {
+        const rs = new RealServer(machine, { maxConnections: 4, maxConnectionsPerAddress: 1 });
+        try {
+          await rs.server.listen();
+          expect(await rs.admit()).toBe('served');
+          expect(await rs.admit()).toBe('refused');
+          expect(rs.refusals()).toEqual(['maxConnectionsPerAddress']);
+        } finally {
+          await rs.dispose();
+        }
+      },
+    },
+    {
+      name: 'real sockets: a port in use fails listen() with the reason and ends the server in failed',
+      async run(machine) {
+        const taken = createServer();
+        await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+        const rs = new RealServer(machine, { port: (taken.address() as AddressInfo).port });
+        try {
+          await expect(rs.server.listen()).rejects.toThrow(/EADDRINUSE/);
+          expect(rs.server.actor.getSnapshot().value).toBe('failed');
+        } finally {
+          await rs.dispose();
+          await new Promise<void>((resolve) => taken.close(() => resolve()));
+        }
+      },
+    },
   ];
 }
 
@@ -215,15 +378,19 @@ const NOT_BY_REAL_BYTES: Record<string, Record<string, string>> = {
   serverStream: {},
 };
 
+/** Supervisor mutants the real server on loopback does not kill, and why. */
+const NOT_BY_REAL_SOCKETS: Record<string, string> = {};
+
 for (const id of ['serverConnection', 'serverStream', 'serverSupervisor']) {
   const model = byId(id);
   describeMutation({
     machine: model.machine,
     checks: () => [...runtimeChecks(id), ...directedChecks(model), ...modelChecks(model)],
     survivors: SURVIVORS[id],
-    ...(id in ROLE
-      ? { killedFirstBy: { prefix: 'real bytes', except: NOT_BY_REAL_BYTES[id] } }
-      : {}),
+    killedFirstBy:
+      id in ROLE
+        ? { prefix: 'real bytes', except: NOT_BY_REAL_BYTES[id] }
+        : { prefix: 'real sockets', except: NOT_BY_REAL_SOCKETS },
     ...(id in ROLE && !full
       ? {
           sample: `real bytes: ${CONNECTION_SAMPLE} of the serverConnection model's shortest and transition-completing paths (samplePaths), every serverStream path; stand-in IO: every path (MUTATION_FULL=1 replays every real-bytes path, simple ones too)`,
