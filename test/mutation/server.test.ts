@@ -19,8 +19,21 @@
  */
 import { createServer, type AddressInfo } from 'node:net';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
-import { RtmpServer, type RtmpServerOptions, type ServerEvent } from '../../src/server/server';
-import { pathChecks, type MutationCheck } from '../../src/testing/mutation';
+import { serverConnectionMachine } from '../../machines/serverConnectionMachine';
+import { serverStreamMachine } from '../../machines/serverStreamMachine';
+import { buildCommand, buildConnect, buildPublish } from '../../src/protocol/message';
+import {
+  RtmpServer,
+  type RtmpServerInternals,
+  type RtmpServerOptions,
+  type ServerEvent,
+} from '../../src/server/server';
+import {
+  applyMutant,
+  enumerateMutants,
+  pathChecks,
+  type MutationCheck,
+} from '../../src/testing/mutation';
 import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
 import {
   pathFromEvents,
@@ -398,3 +411,58 @@ for (const id of ['serverConnection', 'serverStream', 'serverSupervisor']) {
       : {}),
   });
 }
+
+describe('the real server runs the machines it is given (the mutants above run there)', () => {
+  const mutant = (machine: AnyStateMachine, id: string) =>
+    applyMutant(
+      machine,
+      enumerateMutants(machine).find((m) => m.id === id)!,
+    );
+
+  async function session(machines: RtmpServerInternals['machines']) {
+    const server = new RtmpServer({ port: 0 }, { machines });
+    await server.listen();
+    const client = new RawClient(server.port!);
+    expect(await waitFor(() => client.handshaken, SOCKET_DEADLINE_MS)).toBe(true);
+    /** The status codes of what the server sent (onStatus, _error; not _result). */
+    const codes = (): string[] =>
+      client.received.flatMap((m) =>
+        m.type === 'Command' && m.name !== '_result'
+          ? [String((m.args[0] as { code?: unknown } | undefined)?.code)]
+          : [],
+      );
+    return { server, client, codes };
+  }
+
+  it('rejects every connect with a serverConnection whose appAllowed is constantly false', async () => {
+    const { server, client, codes } = await session({
+      connection: mutant(serverConnectionMachine, 'guard:appAllowed:false') as never,
+    });
+    try {
+      client.send(buildConnect({ app: 'live', tcUrl: 'rtmp://127.0.0.1/live' }));
+      expect(await waitFor(() => codes().length > 0, SOCKET_DEADLINE_MS)).toBe(true);
+      expect(codes()).toEqual(['NetConnection.Connect.Rejected']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('refuses every publish with a serverStream whose allowed is constantly false', async () => {
+    const { server, client, codes } = await session({
+      stream: mutant(serverStreamMachine, 'guard:allowed:false') as never,
+    });
+    try {
+      client.send(buildConnect({ app: 'live', tcUrl: 'rtmp://127.0.0.1/live' }));
+      client.send(buildCommand('createStream', null, [], { transactionId: 2 }));
+      client.send(buildPublish('cam', 'live', { streamId: 1 }));
+      const refused = (): boolean => codes().includes('NetStream.Publish.Unauthorized');
+      expect(await waitFor(refused, SOCKET_DEADLINE_MS)).toBe(true);
+      // (the original allows everyone: NetStream.Publish.Start)
+      expect(codes()).toEqual(['NetStream.Publish.Unauthorized']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
