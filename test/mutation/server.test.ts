@@ -1,21 +1,25 @@
 /**
- * Mutants of the server machines (serverConnection, serverStream, serverSupervisor).
+ * Mutants of the server machines (serverConnection, serverStream, serverSupervisor), each run by
+ * the real server code, given the mutant in place of the original.
  *
  * serverConnection and serverStream mutants run on the real runtime, real bytes: the model
  * paths test/machines/serverMachines.test.ts replays through ServerRuntime
  * (src/testing/serverRuntime.ts: a real ServerConnection on an in-memory socket, a scripted
- * client's bytes, the real handshake and serverStream actors), with the mutant given to the
- * runtime in place of the original (ServerActors.connectionLogic composes it, as RtmpServer
- * does), each step's replies decoded and checked (./../machines/serverRuntimeModels.ts). Each
- * mutant of one of the two is also run on the other's real-bytes paths (a NetStream mutant
- * under the connection's paths, a connection mutant under the NetStream's, whose setup is a
- * real handshake, connect and createStream). Then the stand-in IO models
- * (src/testing/models/server.ts): the walk's paths, each replayed on the mutant with the real
- * registries running the connection and NetStream actors, plus directed paths.
+ * client's bytes, the real handshake and serverStream actors), the runtime composing the mutant
+ * as RtmpServer does (ServerActors.connectionLogic), each step's replies decoded and checked,
+ * the whole context compared with the original's (../machines/serverRuntimeModels.ts). Each
+ * mutant of one of the two also runs under the other's real-bytes paths (a NetStream mutant under
+ * the connection's paths; a connection mutant under the NetStream's, whose setup is a real
+ * handshake, connect and createStream). A default run replays a deterministic sample of the
+ * connection's paths (CONNECTION_SAMPLE); MUTATION_FULL=1 replays them all.
  *
- * serverSupervisor mutants run on the stand-in models only (its real runtime is RtmpServer's
- * listening socket, which ServerRuntime does not have; RtmpServer takes the supervisor machine
- * too, see RtmpServerInternals).
+ * serverSupervisor mutants run in a real RtmpServer (RtmpServerInternals.machines) with a real
+ * listening socket and real clients on loopback.
+ *
+ * Then, for all three, the stand-in IO models (src/testing/models/server.ts): the walk's paths,
+ * each replayed on the mutant with the real registries running the connection and NetStream
+ * actors, plus directed paths. Which mutants only those kill is pinned (NOT_BY_REAL_BYTES), with
+ * why the real runtime cannot show them.
  */
 import { createServer, type AddressInfo } from 'node:net';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
