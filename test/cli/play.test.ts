@@ -65,6 +65,15 @@ describe('rtmp-actors play', () => {
     expect(io.out()).toBe('');
   });
 
+  it("ends a recorded play on the server's StreamEOF, not on the idle timer, with the file complete when it returns", async () => {
+    const out = path.join(dir, 'vod-eof.flv');
+    // A ten-minute --idle: were the end left to the idle timer, this test would time out.
+    const { code, io } = await play(`${vod}/small.flv`, '-o', out, '--idle', '600');
+    expect(code).toBe(0);
+    expect(io.err()).toMatch(/ended \(StreamEOF\)/);
+    expect(mediaTags(out)).toHaveLength(mediaTags(small).length);
+  });
+
   it('writes -o to a named pipe through a stream (it never blocks on the reader) and the reader gets every tag', async () => {
     const fifo = path.join(dir, 'out.fifo');
     execFileSync('mkfifo', [fifo]);
