@@ -789,6 +789,7 @@ function report(r: Report): void {
       `ours/rtmpdump: wall ${fix(toFile.wallRatio, 2)}x, CPU ${fix(toFile.cpuRatio, 2)}x (medians); ` +
         `round by round wall ${toFile.wallRatios.map((x) => fix(x, 2)).join(' ')}, CPU ${toFile.cpuRatios.map((x) => fix(x, 2)).join(' ')}`,
     );
+    if (toFile.note) lines.push(`note: ${toFile.note}`);
   }
   lines.push('');
   lines.push('goals:');

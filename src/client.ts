@@ -40,6 +40,7 @@ import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
 import { configKind, configTracks, KeyframeGate } from './io/keyframeGate';
 import { MediaRouter, withTracks, type MediaMessage, type MediaWriter } from './io/media';
 import { createTransportLogic, type TransportInput } from './io/transport';
+import { defaultRandom } from './protocol/handshake/common';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
 import { StatusCode, type ConnectParams } from './protocol/message/commands';
@@ -748,8 +749,7 @@ export class Session {
     };
     const transport = createTransportLogic({
       router: this.router,
-      random: (n) =>
-        new Uint8Array((require('node:crypto') as typeof import('node:crypto')).randomBytes(n)),
+      random: defaultRandom,
       onBytes: (i, o) => {
         this.bytes.in += i;
         this.bytes.out += o;

@@ -4,6 +4,13 @@
  * from spawn to exit and CPU seconds (user + system, from wait4 via /usr/bin/time) of each
  * process. The tools alternate which goes first from round to round, so that neither always
  * meets the machine in the same state; the medians and the per-round ratios are reported.
+ *
+ * Ours runs without NODE_EXTRA_CA_CERTS (set to ''), unless BENCH_KEEP_NODE_EXTRA_CA_CERTS=1:
+ * when that variable names a CA bundle, node parses the whole bundle at every start, before any
+ * of our code runs (on this machine's sandbox, whose environment sets it to the system bundle,
+ * ~0.08 CPU s and 30 ms or more of wall per start, more than rtmpdump's whole CPU for the
+ * download). A user's shell does not normally set it, and an rtmp:// play never uses it. The
+ * summary's `note` says when it was cleared.
  */
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +39,20 @@ export interface FileSummary {
   /** ours / rtmpdump round by round (the two ran back to back). */
   wallRatios: number[];
   cpuRatios: number[];
+  /** How ours' environment differed from the bench's (NODE_EXTRA_CA_CERTS cleared), if it did. */
+  note?: string;
+}
+
+/** The environment ours runs with (see the file's comment). */
+function oursEnv(): { env?: Record<string, string>; note?: string } {
+  const ca = process.env.NODE_EXTRA_CA_CERTS;
+  if (!ca || process.env.BENCH_KEEP_NODE_EXTRA_CA_CERTS === '1') return {};
+  return {
+    env: { NODE_EXTRA_CA_CERTS: '' },
+    note:
+      `ours ran with NODE_EXTRA_CA_CERTS cleared (it was ${ca}: node parses that bundle at every start, ` +
+      'before our code; BENCH_KEEP_NODE_EXTRA_CA_CERTS=1 keeps it)',
+  };
 }
 
 function median(xs: number[]): number {
@@ -53,7 +74,8 @@ async function once(
     tool === 'ours'
       ? [process.execPath, [cli, 'play', url, '-o', file]]
       : [requireTool('rtmpdump'), ['-q', '-r', url, '-o', file]];
-  const m = await spawnMeasured(cmd, args, { timeoutMs: 150_000 }).result;
+  const env = tool === 'ours' ? oursEnv().env : undefined;
+  const m = await spawnMeasured(cmd, args, { timeoutMs: 150_000, ...(env ? { env } : {}) }).result;
   let bytes = 0;
   try {
     bytes = statSync(file).size;
@@ -109,5 +131,6 @@ export async function vodToFile(o: {
     cpuRatio: ours.cpuS / rd.cpuS,
     wallRatios: paired('wallS'),
     cpuRatios: paired('cpuS'),
+    ...(oursEnv().note ? { note: oursEnv().note } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
+import { accessSync, constants as fsConstants, createWriteStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Session, StreamHandle, StreamOutcome } from '../client';
@@ -8,6 +8,7 @@ import {
   DEFAULT_VOD_IDLE_MS,
 } from '../playDefaults';
 import { FlvFileSink } from '../io/flvFile';
+import { SyncFileWriter } from '../io/syncFile';
 import type { MediaMessage } from '../io/media';
 import { UrlError } from '../url';
 import type { Command } from './types';
@@ -216,7 +217,7 @@ export const playCommand: Command = {
 
     // The FLV sink opens on the first media message, so a refused play leaves no empty file.
     let sink: FlvFileSink | undefined;
-    let file: WriteStream | undefined;
+    let file: Writable | undefined;
     let resolveOutputError: (e: Error) => void = () => undefined;
     const outputFailed = new Promise<Ending>((resolve) => {
       resolveOutputError = (error) => resolve({ kind: 'output', error });
@@ -225,8 +226,10 @@ export const playCommand: Command = {
     const cleanups: Array<() => void> = [];
     const openSink = (): FlvFileSink | undefined => {
       if (sink || output === undefined) return sink;
+      // A regular file is written synchronously, as rtmpdump does (see SyncFileWriter); a FIFO
+      // or a device through a WriteStream.
       const target: Writable =
-        output === '-' ? (io.stdout as unknown as Writable) : (file = createWriteStream(output));
+        output === '-' ? (io.stdout as unknown as Writable) : (file = openOutput(output));
       const onError = (e: Error): void => resolveOutputError(e);
       target.on('error', onError);
       cleanups.push(() => target.removeListener('error', onError));
@@ -361,3 +364,17 @@ export const playCommand: Command = {
     return verdict.code;
   },
 };
+
+/**
+ * The output file: written synchronously when it is a regular file, else (a FIFO, a device)
+ * through a WriteStream. When it cannot be opened, the WriteStream reports why ('error').
+ */
+function openOutput(output: string): Writable {
+  try {
+    const sync = SyncFileWriter.open(output);
+    if (sync) return sync;
+  } catch {
+    // the WriteStream below fails the same way and reports it as the output's error
+  }
+  return createWriteStream(output);
+}

@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { encodeAmf0Values } from '../protocol/amf';
 import { FLV_TAG_HEADER_SIZE, FlvWriter } from '../protocol/flv';
 import type { MediaMessage } from './media';
+import { SyncFileWriter } from './syncFile';
 
 /** What was written when the sink closed. */
 export interface FlvSaveResult {
@@ -116,10 +117,13 @@ export class FlvFileSink {
     });
     // (Not `out === process.stdout`: reading that getter would open stdout.) Node's stdout on a
     // file is a SyncWriteStream, which writes each chunk with writeSync before its callback.
+    // WriteStream last: reading fs.WriteStream loads Node's fs streams (and fs/promises and
+    // readline with them, milliseconds before the first tag is written), not needed otherwise.
     this.reuseBlocks =
-      this.out instanceof WriteStream ||
+      this.out instanceof SyncFileWriter ||
       this.out instanceof Socket ||
-      this.out.constructor?.name === 'SyncWriteStream';
+      this.out.constructor?.name === 'SyncWriteStream' ||
+      this.out instanceof WriteStream;
     this.out.on('drain', () => {
       for (const l of this.drainListeners) l();
     });

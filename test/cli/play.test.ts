@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,10 +56,40 @@ describe('rtmp-actors play', () => {
     const source = mediaTags(small);
     expect(saved).toHaveLength(source.length);
     expect(saved.map((t) => t.timestamp)).toEqual(source.map((t) => t.timestamp));
+    saved.forEach((t, i) =>
+      expect(Buffer.from(t.data).equals(Buffer.from(source[i].data))).toBe(true),
+    );
     const probe = await ffprobeJson(out);
     expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect(io.err()).toMatch(/302 video \+ 471 audio messages/);
     expect(io.out()).toBe('');
+  });
+
+  it("ends a recorded play on the server's StreamEOF, not on the idle timer, with the file complete when it returns", async () => {
+    const out = path.join(dir, 'vod-eof.flv');
+    // A ten-minute --idle: were the end left to the idle timer, this test would time out.
+    const { code, io } = await play(`${vod}/small.flv`, '-o', out, '--idle', '600');
+    expect(code).toBe(0);
+    expect(io.err()).toMatch(/ended \(StreamEOF\)/);
+    expect(mediaTags(out)).toHaveLength(mediaTags(small).length);
+  });
+
+  it('writes -o to a named pipe through a stream (it never blocks on the reader) and the reader gets every tag', async () => {
+    const fifo = path.join(dir, 'out.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    reader.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const readerDone = new Promise<void>((resolve) => reader.on('close', () => resolve()));
+    const { code } = await play(`${vod}/small.flv`, '-o', fifo);
+    await readerDone;
+    expect(code).toBe(0);
+    const saved = mediaTags(Buffer.concat(chunks));
+    const source = mediaTags(small);
+    expect(saved).toHaveLength(source.length);
+    saved.forEach((t, i) =>
+      expect(Buffer.from(t.data).equals(Buffer.from(source[i].data))).toBe(true),
+    );
   });
 
   it('writes the FLV to stdout with -o -', async () => {

@@ -70,10 +70,23 @@ export type HandshakeProgress =
 /** Default clock: wall time in ms. */
 export const defaultClock = (): number => Date.now();
 
-/** Default randomness: node:crypto. */
-export const defaultRandom = (n: number): Uint8Array =>
-  // node:crypto loads on first use (tens of modules; a command that never handshakes skips it).
-  new Uint8Array((require('node:crypto') as typeof import('node:crypto')).randomBytes(n));
+/**
+ * Default randomness for the handshake's filler bytes: Math.random. The RTMP specification
+ * (5.2.3) asks for "something sufficiently random" to tell the two handshakes apart and says
+ * there is no need for cryptographically secure randomness (the digest handshake's HMACs are
+ * keyed with public constants); node:crypto would cost a connection milliseconds of loading.
+ */
+export const defaultRandom = (n: number): Uint8Array => {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 4) {
+    const r = Math.floor(Math.random() * 0x100000000);
+    out[i] = r & 0xff;
+    if (i + 1 < n) out[i + 1] = (r >>> 8) & 0xff;
+    if (i + 2 < n) out[i + 2] = (r >>> 16) & 0xff;
+    if (i + 3 < n) out[i + 3] = r >>> 24;
+  }
+  return out;
+};
 
 /** Calls `random(n)` and checks it returned `n` bytes (a wrong length is our caller's bug). */
 export function randomExactly(random: (n: number) => Uint8Array, n: number): Uint8Array {

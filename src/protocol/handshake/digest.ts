@@ -1,6 +1,7 @@
 /**
  * The Flash Player 9 ("complex", digest) handshake: HMAC-SHA256 digests inside C1/S1 and the
- * response digests that end C2/S2. Pure functions over 1536-byte packets; node:crypto only.
+ * response digests that end C2/S2. Pure functions over 1536-byte packets (HMAC-SHA256 from
+ * sha256.ts).
  *
  * Layout (as rtmpdump, FFmpeg and nginx-rtmp implement it):
  * - C1/S1: time (4) | version (4, non-zero) | 1528 bytes, with a 32-byte digest somewhere in them.
@@ -16,6 +17,7 @@
  *   digest; C2 uses the 62-byte Flash Player key with S1's digest.
  */
 import { PACKET_SIZE } from './common';
+import { hmacSha256 } from './sha256';
 
 /** Length of an HMAC-SHA256 digest. */
 export const DIGEST_SIZE = 32;
@@ -58,13 +60,8 @@ function checkPacket(packet: Uint8Array, what: string): void {
   }
 }
 
-function hmac(key: Uint8Array, ...data: Uint8Array[]): Uint8Array {
-  // node:crypto loads on first use (tens of modules; a command that never handshakes skips it).
-  const { createHmac } = require('node:crypto') as typeof import('node:crypto');
-  const h = createHmac('sha256', key);
-  for (const d of data) h.update(d);
-  return new Uint8Array(h.digest());
-}
+/** HMAC-SHA256 (sha256.ts: plain TypeScript, so a handshake does not load node:crypto). */
+const hmac = hmacSha256;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
