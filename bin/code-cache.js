@@ -8,7 +8,8 @@
  *
  * - Which code: at the exit of a run that found no usable entry, `script.createCachedData()` holds
  *   every function compiled so far (those that ran), so the next start compiles nothing it ran
- *   before. An entry made by a `--help` run is made again by the next run that is not one.
+ *   before. An entry made by a run that only printed help or stopped at a usage error is made
+ *   again by the next run that did more.
  * - Where: the first of these that is a directory owned by this user (or root) and writable by no
  *   one else: `RTMP_ACTORS_CODE_CACHE` when set (`0` or `off` turns the cache off), else
  *   `dist/.code-cache` next to the bundle (made when writable), else `$XDG_CACHE_HOME/rtmp-actors`
@@ -40,6 +41,8 @@ const path = require('node:path');
 const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
 /** A cache directory keeps at most this many entries; the least recently written go first. */
 const MAX_ENTRIES = 64;
+/** The exit code of a usage error (src/exitCodes.ts, ExitCode.Usage). */
+const USAGE_EXIT_CODE = 2;
 /** Bumped when the entry layout below changes. */
 const FORMAT = 1;
 const MAGIC = 'RTMPACTORS-V8CACHE';
@@ -120,7 +123,7 @@ function readEntry(file, stat) {
     ) {
       return undefined;
     }
-    return { data, helpOnly: header.helpOnly === true };
+    return { data, partial: header.partial === true };
   } catch {
     return undefined;
   }
@@ -162,7 +165,7 @@ function prune(dir, name, stale, nextToBundle) {
   for (const [n] of kept.slice(0, kept.length - MAX_ENTRIES + 1)) remove(n);
 }
 
-function writeEntry(dir, name, stale, nextToBundle, stat, data, helpOnly) {
+function writeEntry(dir, name, stale, nextToBundle, stat, data, partial) {
   if (data.length > MAX_ENTRY_BYTES) return;
   const file = path.join(dir, name);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -174,7 +177,7 @@ function writeEntry(dir, name, stale, nextToBundle, stat, data, helpOnly) {
         size: stat.size,
         mtimeMs: stat.mtimeMs,
         length: data.length,
-        helpOnly,
+        partial,
       }),
     );
     const length = Buffer.alloc(4);
@@ -195,7 +198,8 @@ function writeEntry(dir, name, stale, nextToBundle, stat, data, helpOnly) {
 
 /**
  * Turns the cache on for the stamped files in `bundleDir`. `flags` names the V8 flags the caller
- * set for this run; `helpOnly` says the run only prints help. Returns whether the cache is on.
+ * set for this run; `helpOnly` says the run only prints help (its entry is partial, as is one made
+ * by a run that exits with a usage error). Returns whether the cache is on.
  */
 function install(bundleDir, { flags = '', helpOnly = false, env = process.env } = {}) {
   const setting = env.RTMP_ACTORS_CODE_CACHE;
@@ -232,18 +236,22 @@ function install(bundleDir, { flags = '', helpOnly = false, env = process.env } 
         filename,
         cachedData: entry?.data,
       });
-      const remake = !entry || script.cachedDataRejected === true || (entry.helpOnly && !helpOnly);
+      const remake = !entry || script.cachedDataRejected === true || entry.partial;
       if (dir && remake) {
         const cacheDir = dir;
         const nextToBundle = cacheDir === path.join(bundleDir, '..', '.code-cache');
-        process.once('exit', () => {
+        process.once('exit', (code) => {
+          // A run that only printed help or stopped at a usage error ran little of the file.
+          const partial = helpOnly || code === USAGE_EXIT_CODE;
+          // An entry made by a fuller run is not replaced by a partial one.
+          if (entry && !script.cachedDataRejected && partial) return;
           let data;
           try {
             data = script.createCachedData();
           } catch {
             return;
           }
-          writeEntry(cacheDir, name, stale, nextToBundle, stat, data, helpOnly);
+          writeEntry(cacheDir, name, stale, nextToBundle, stat, data, partial);
         });
       }
       fn = script.runInThisContext({ displayErrors: true });

@@ -166,18 +166,27 @@ describe('the code cache of the bundled command line', () => {
     expect(identity(file)).not.toBe(otherId);
   });
 
-  it('replaces an entry made by `--help` with one made by a run of the command', async () => {
-    const dir = freshDir();
-    const env = { RTMP_ACTORS_CODE_CACHE: dir };
-    const help = await run(['play', '--help'], env);
-    expect(help.code).toBe(0);
-    const [play] = entries(dir, 'play');
-    const helpOnly = identity(path.join(dir, play));
-    expectRefused(await run(REFUSED, env));
-    const full = identity(path.join(dir, play));
-    expect(full).not.toBe(helpOnly);
-    expectRefused(await run(REFUSED, env));
-    expect(identity(path.join(dir, play))).toBe(full);
+  it('replaces an entry made by `--help` or a usage error with one made by a run of the command, and not the other way', async () => {
+    for (const partialArgs of [
+      ['play', '--help'],
+      ['play', '--no-such-option'],
+    ]) {
+      const dir = freshDir();
+      const env = { RTMP_ACTORS_CODE_CACHE: dir };
+      const partialRun = await run(partialArgs, env);
+      expect(partialRun.code).toBe(partialArgs[1] === '--help' ? 0 : 2);
+      const [play] = entries(dir, 'play');
+      const partial = identity(path.join(dir, play));
+      // Another partial run keeps it.
+      expect((await run(partialArgs, env)).code).toBe(partialRun.code);
+      expect(identity(path.join(dir, play))).toBe(partial);
+      expectRefused(await run(REFUSED, env));
+      const full = identity(path.join(dir, play));
+      expect(full).not.toBe(partial);
+      expectRefused(await run(REFUSED, env));
+      expect((await run(partialArgs, env)).code).toBe(partialRun.code);
+      expect(identity(path.join(dir, play))).toBe(full);
+    }
   });
 
   it('is off with RTMP_ACTORS_CODE_CACHE=0: nothing is written anywhere it would go', async () => {
