@@ -10,8 +10,8 @@
  *   every function compiled so far (those that ran), so the next start compiles nothing it ran
  *   before. An entry made by a run that only printed help or stopped at a usage error is made
  *   again by the next run that did more.
- * - Where: the first of these that is a directory owned by this user (or root) and writable by no
- *   one else: `RTMP_ACTORS_CODE_CACHE` when set (`0` or `off` turns the cache off), else
+ * - Where: the first of these that is a directory owned by this user, writable by this user and by
+ *   no one else: `RTMP_ACTORS_CODE_CACHE` when set (`0` or `off` turns the cache off), else
  *   `dist/.code-cache` next to the bundle (made when writable), else `$XDG_CACHE_HOME/rtmp-actors`
  *   (`~/.cache/rtmp-actors`), else none. Cached code is code: a directory others may write is
  *   never used.
@@ -59,11 +59,11 @@ function fnv(text) {
   return h.toString(16).padStart(8, '0');
 }
 
-/** Owned by this user or root, and writable by no one else. */
+/** A directory owned by this user and writable by no one else. */
 function trusted(st) {
   if (!st.isDirectory() || (st.mode & 0o022) !== 0) return false;
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  return uid === undefined || st.uid === uid || st.uid === 0;
+  return uid === undefined || st.uid === uid;
 }
 
 /** The directories to try, in order. */
@@ -93,9 +93,14 @@ function findDir(bundleDir, env) {
       // not ours to make: perhaps it exists
     }
     try {
-      if (trusted(fs.statSync(dir))) return dir;
+      // Writable too: one this user cannot write (a package installed by root) would never get
+      // an entry it lacks.
+      if (trusted(fs.statSync(dir))) {
+        fs.accessSync(dir, fs.constants.W_OK);
+        return dir;
+      }
     } catch {
-      // missing: try the next
+      // missing or not writable: try the next
     }
   }
   return undefined;
@@ -170,7 +175,6 @@ function writeEntry(dir, name, stale, nextToBundle, stat, data, partial) {
   const file = path.join(dir, name);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.accessSync(dir, fs.constants.W_OK);
     const header = Buffer.from(
       JSON.stringify({
         format: FORMAT,
