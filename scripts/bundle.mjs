@@ -48,6 +48,14 @@ const ALWAYS_EXTERNAL = ['@statelyai/inspect', '@viz-js/viz', 'ws', 'bufferutil'
  * the zeros become the start of the SHA-256 of the file (same length, so the source map holds).
  */
 const KEY_BANNER = `/* rtmp-actors code-cache key ${'0'.repeat(16)} */`;
+/**
+ * A command file smaller than this gets no key (its banner becomes NO_CACHE_BANNER, padded to the
+ * same length): `dump` (70 KB) started no faster from a cache than compiled afresh (bench:startup
+ * style A/B, 41 rounds), as the cache's own cost (node:v8 and node:vm, reading the entry) ate the
+ * saving. Every other command file is 300 KB or more.
+ */
+const CODE_CACHE_MIN_BYTES = 128 * 1024;
+const NO_CACHE_BANNER = '/* rtmp-actors: no code cache (small file)';
 
 /**
  * src/trace/importInspect.ts holds the one `import()` (of the ES-module-only @statelyai/inspect):
@@ -114,7 +122,11 @@ function stamp(metafile) {
     const text = readFileSync(file, 'utf8');
     if (!text.startsWith(KEY_BANNER)) throw new Error(`bundle: ${out} lacks the key banner`);
     const key = createHash('sha256').update(text).digest('hex').slice(0, 16);
-    writeFileSync(file, KEY_BANNER.replace('0'.repeat(16), key) + text.slice(KEY_BANNER.length));
+    const banner =
+      meta.bytes >= CODE_CACHE_MIN_BYTES
+        ? KEY_BANNER.replace('0'.repeat(16), key)
+        : NO_CACHE_BANNER.padEnd(KEY_BANNER.length - 3) + ' */';
+    writeFileSync(file, banner + text.slice(KEY_BANNER.length));
   }
 }
 
