@@ -12,6 +12,11 @@
 // bin/rtmp-actors runs dist/bundle/cli.js when it exists and the tsc output dist/src/cli/index.js
 // otherwise. The library entry points (`rtmp-actors`, `rtmp-actors/testing`) stay the tsc output.
 //
+// Each command file of 128 KiB or more starts with a key (`/* rtmp-actors code-cache key <hex> */`,
+// the start of its SHA-256): bin/code-cache.js compiles those with a V8 code cache. An import() in
+// such a file would fail on Node 20, so the build fails if one holds one; the one import() (of
+// @statelyai/inspect, for --inspect) is dist/bundle/importInspect.js, a file of its own.
+//
 // Kept external (loaded from node_modules when used): @statelyai/inspect (ES modules only, loaded by
 // a real dynamic import() for --inspect), ws (optional native add-ons) and @viz-js/viz (big, `viz`
 // only). The options are for measuring (bench/startup.ts; a refused `play` started in 1.65× node
