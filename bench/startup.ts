@@ -5,8 +5,8 @@
  *   npm run build && npm run bench:startup [-- --rounds N] [-- --json FILE]
  *
  * Each round runs every case once, in turn (alternating, so a load spike on this shared machine
- * hits all of them alike); the first round only warms up (the page cache) and
- * is not counted. Reported per case: the median and the minimum wall time from spawn to exit, the
+ * hits all of them alike); the first round only warms up (the page cache, and the V8 code cache of
+ * bin/code-cache.js where the CLI keeps it) and is not counted. Reported per case: the median and the minimum wall time from spawn to exit, the
  * mean CPU time (user + system, from the children's times in /proc/self/stat, in 10 ms ticks summed
  * over the rounds), and both as ratios to `node -e 0`. The goal is a median wall time at most 1.6×
  * node's for the refused `play`.
@@ -15,17 +15,21 @@
  * `--retries 0` makes that the end (exit code 3, "connection refused"). Every round checks the exit
  * code and the message, so a case that stopped failing fast (or failed otherwise) is an error, not
  * a figure. rtmpdump's own start (the same refused URL) is shown for reference when installed, and
- * so is the same `play` run from the tsc output instead of the bundle (RTMP_ACTORS_NO_BUNDLE=1; see
- * scripts/bundle.mjs). Without a bundle (dist/bundle/) every rtmp-actors case runs the tsc output.
+ * so is the same `play` without the code cache (RTMP_ACTORS_CODE_CACHE=0), with an empty one (the
+ * first start after a build or upgrade, which also writes the cache at exit), and from the tsc
+ * output instead of the bundle (RTMP_ACTORS_NO_BUNDLE=1; see scripts/bundle.mjs). Without a bundle (dist/bundle/) every rtmp-actors case runs the tsc output.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable } from '../test/helpers';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'rtmp-actors');
 const REFUSED_URL = 'rtmp://127.0.0.1:9/x';
+/** A code cache directory emptied before each run of the cold-cache case (bin/code-cache.js). */
+const COLD_CACHE = join(tmpdir(), `rtmp-actors-bench-cold-code-cache-${process.pid}`);
 const CLK_TCK = 100; // Linux USER_HZ
 
 function argValue(name: string): string | undefined {
@@ -44,6 +48,8 @@ interface Case {
   expect: { code: number; stderr?: RegExp };
   /** Shown for reference, not compared against the goal. */
   reference?: boolean;
+  /** Runs before each run of the case, outside the timing. */
+  before?: () => void;
 }
 
 const refused = /connection refused/i;
@@ -66,6 +72,23 @@ const CASES: Case[] = [
     command: process.execPath,
     args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
     expect: { code: 3, stderr: refused },
+  },
+  {
+    name: `rtmp-actors play ${REFUSED_URL} --retries 0, no code cache`,
+    command: process.execPath,
+    args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
+    env: { RTMP_ACTORS_CODE_CACHE: '0' },
+    expect: { code: 3, stderr: refused },
+    reference: true,
+  },
+  {
+    name: `rtmp-actors play ${REFUSED_URL} --retries 0, cold code cache (made at exit)`,
+    command: process.execPath,
+    args: [BIN, 'play', REFUSED_URL, '--retries', '0'],
+    env: { RTMP_ACTORS_CODE_CACHE: COLD_CACHE },
+    before: () => rmSync(COLD_CACHE, { recursive: true, force: true }),
+    expect: { code: 3, stderr: refused },
+    reference: true,
   },
   {
     name: `rtmp-actors play ${REFUSED_URL} --retries 0, tsc output (no bundle)`,
@@ -99,6 +122,7 @@ interface Sample {
 }
 
 function runOnce(c: Case): Sample {
+  c.before?.();
   const cpu0 = childCpuS();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(c.command, c.args, {
@@ -171,6 +195,7 @@ function main(): void {
         `${ratio <= 1.6 ? 'met' : 'NOT met'} in this run`,
     );
   }
+  rmSync(COLD_CACHE, { recursive: true, force: true });
   process.stdout.write(out.join('\n') + '\n');
   if (JSON_OUT) {
     writeFileSync(

@@ -1,9 +1,10 @@
 /**
- * `--inspect [ws://host:port]`: the Stately inspector (@statelyai/inspect, ESM-only, loaded with
- * a dynamic import only when asked for). Without a URL our loopback bridge (./bridge) starts on a
- * free port of 127.0.0.1 (the page it serves embeds https://stately.ai/inspect, so the browser
- * needs to reach it); with a ws:// URL the WebSocket inspector connects there. Everything sent is made
- * JSON-safe and redacted first. `stop()` closes the socket and the server so the process exits.
+ * `--inspect [ws://host:port]`: the Stately inspector (@statelyai/inspect, ESM-only, loaded with a
+ * dynamic import by ./importInspect only when asked for). Without a URL our loopback bridge
+ * (./bridge) starts on a free port of 127.0.0.1 (the page it serves embeds
+ * https://stately.ai/inspect, so the browser needs to reach it); with a ws:// URL the WebSocket
+ * inspector connects there. Everything sent is made JSON-safe and redacted first. `stop()` closes
+ * the socket and the server so the process exits.
  */
 import { connect } from 'node:net';
 import type { InspectionEvent } from 'xstate';
@@ -61,7 +62,8 @@ export async function startInspector(
 ): Promise<LiveInspector> {
   let lib: typeof import('@statelyai/inspect');
   try {
-    lib = await import('@statelyai/inspect');
+    const { importInspect } = require('./importInspect') as typeof import('./importInspect');
+    lib = await importInspect();
   } catch (e) {
     throw new Error(`cannot load @statelyai/inspect: ${(e as Error).message}`);
   }

@@ -5,7 +5,7 @@
  * throwing. How blocks are found and marked: test/readme/readme-examples.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startNginxRtmp, stopAll, type NginxRtmp } from '../helpers';
 import {
@@ -106,6 +106,23 @@ describe('the README examples, against the packed package', () => {
     expect(play.status).toBe(3);
     expect(play.stderr).toMatch(/connection refused/);
     expect(play.stderr).toContain('LOADED ["cli.js","play.js"]');
+
+    // That run wrote the V8 code cache of play.js next to the bundle (bin/code-cache.js), and the
+    // next one uses it: left as it was, with the same result.
+    const cacheDir = path.join(installed, 'dist', '.code-cache');
+    const entries = readdirSync(cacheDir).filter((n) => n.startsWith('play-'));
+    expect(entries).toHaveLength(1);
+    const written = statSync(path.join(cacheDir, entries[0])).mtimeMs;
+    const again = spawnSync(
+      process.execPath,
+      ['--require', hook, bin, 'play', 'rtmp://127.0.0.1:9/x', '--retries', '0'],
+      { cwd: project.dir, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(again.status).toBe(3);
+    expect(again.stderr).toMatch(/connection refused/);
+    expect(statSync(path.join(cacheDir, entries[0])).mtimeMs).toBe(written);
+    // The one ES-module import (--inspect) is a file of its own, outside the cached scripts.
+    expect(existsSync(path.join(installed, 'dist', 'bundle', 'importInspect.js'))).toBe(true);
   });
 
   it('points sampleFlvPath at the FLV file inside the installed package, for require and import', () => {
