@@ -131,7 +131,16 @@ describe('hostile servers, while another session keeps playing', () => {
     const session = openSession({
       url: server.url('live', 'x'),
       retry: { maxAttempts: 3, baseMs: 100, maxMs: 400 },
-      timeouts: { transport: 1000, handshake: 1000, connect: 1000, create: options.create ?? 3000 },
+      // Generous timeouts: a case that must end by LIMIT or PROTOCOL must never end by a timeout
+      // first (a timeout is retried, a second socket). A loaded machine (two Jest workers and a
+      // busy core) once took longer than 1 s to answer connect here; cases that expect
+      // CREATE_TIMEOUT set `create` themselves.
+      timeouts: {
+        transport: 5000,
+        handshake: 5000,
+        connect: 5000,
+        create: options.create ?? 10_000,
+      },
       limits: options.limits,
       inspect: log.inspect,
     });
