@@ -161,8 +161,7 @@ export class Switchover {
     const kind = configKind(m);
     if (kind) this.oldConfig[kind] = own(m);
     if (isAv(m) && !kind) {
-      const last = this.lastOld[m.type];
-      if (last !== undefined && m.timestamp <= last) {
+      if (this.behind(m.type, m.timestamp)) {
         // The old connection sent this part again (its play started over): delivered already.
         if (this.result) this.result.repeatsDropped++;
         else this.earlyRepeats++;
@@ -278,8 +277,7 @@ export class Switchover {
   private pass(m: MediaMessage): boolean {
     if (!isAv(m) || configKind(m)) return true;
     const ts = m.timestamp + (this.result?.offset ?? 0);
-    const last = this.lastOld[m.type];
-    if (last !== undefined && ts <= last) {
+    if (this.behind(m.type, ts)) {
       if (this.result) {
         if (this.sentByCopy[m.type] !== undefined && ts <= this.sentByCopy[m.type]!)
           this.result.repeatsDropped++;
@@ -290,6 +288,16 @@ export class Switchover {
     this.lastOld[m.type] = ts;
     this.sentByCopy[m.type] = ts;
     return true;
+  }
+
+  /**
+   * Whether a frame of `type` at `ts` was delivered already: at or behind the watermark, but
+   * not more than `alignWindowMs` behind it (that far back is a timeline that started again,
+   * a publisher that restarted: its frames are new).
+   */
+  private behind(type: 'Audio' | 'Video', ts: number): boolean {
+    const last = this.lastOld[type];
+    return last !== undefined && ts <= last && ts >= last - this.alignWindowMs;
   }
 
   private shift(m: MediaMessage): MediaMessage {

@@ -302,3 +302,24 @@ describe('Switchover for every order of the old stream and its copy', () => {
     expect(sw.outcome!.duplicatesDropped).toBe(0);
   });
 });
+
+describe('Switchover after the switch', () => {
+  it('delivers the copy frames of a timeline that started again (its publisher restarted, timestamps back at 0) instead of dropping them as repeats', () => {
+    const source = sourceStream();
+    const sw = new Switchover();
+    const out: MediaMessage[] = [];
+    const emit = (m: MediaMessage): void => {
+      out.push(m);
+    };
+    // The old stream delivered up to about 12 s of a long stream.
+    const late = (m: MediaMessage): MediaMessage => ({ ...m, timestamp: m.timestamp + 12_000 });
+    for (const m of source.slice(0, 40)) if (sw.fromOld(late(m), emit)) emit(late(m));
+    // The copy joins at a keyframe behind the old stream, then its publisher restarts at 0.
+    for (const m of source.slice(20, 60)) for (const x of sw.fromNew(late(m))) emit(x);
+    expect(sw.phase).toBe('switched');
+    const before = out.length;
+    for (const m of source.slice(0, 30)) for (const x of sw.fromNew(m)) emit(x);
+    expect(out.slice(before).map(id)).toEqual(source.slice(0, 30).map(id));
+    expect(sw.outcome!.repeatsDropped).toBe(0);
+  });
+});
