@@ -1,7 +1,7 @@
 /**
  * Enhanced RTMP v2 ReconnectRequest, end to end over real sockets (client and server both
  * ours; no external peer sends one yet): two embedded servers, each fed by its own publisher of
- * the same FLV file; a player on A; A asks it to reconnect to B. The play moves to B
+ * the same FLV file (looped); a player on A; A asks it to reconnect to B. The play moves to B
  * make-before-break: no frame of the source is lost or duplicated in `media$` or in the saved FLV.
  * And when B is down, the play stays on A and the state says why.
  */
