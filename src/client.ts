@@ -910,7 +910,7 @@ export class Session {
 
   /**
    * How the last ReconnectRequest switch of stream `key` went (switch point, timeline, offset,
-   * duplicates dropped, forced), once it happened, while the stream is open.
+   * duplicates dropped, repeats dropped, forced), once it happened, while the stream is open.
    */
   switchOutcome(key: string): SwitchResult | undefined {
     return this.switches.get(key)?.switchover.outcome;

@@ -19,6 +19,11 @@
  *   delivered frame, never back.
  * Sequence headers and metadata of the copy go out at the switch only when they differ from the
  * old stream's last ones (a new server may re-encode; the same source's are duplicates).
+ *
+ * Per type, what goes out never goes back (a watermark, the last audio/video timestamp
+ * delivered): a connection that sends part of the stream again while the switch runs (a play
+ * started again on the old server, a server that re-sends its cached GOP on the new one) would
+ * otherwise deliver those frames twice; they are dropped and counted (`repeatsDropped`).
  */
 import { configKind } from './io/keyframeGate';
 import type { DeliveredSoFar, MediaMessage } from './io/media';
@@ -48,6 +53,11 @@ export interface SwitchResult {
   duplicatesDropped: number;
   /** Old frames dropped after the switch (the copy has them). */
   oldDropped: number;
+  /**
+   * Frames a connection sent again while the switch ran (at or behind what was delivered of
+   * their type): dropped, never delivered twice.
+   */
+  repeatsDropped: number;
   /** The hold buffer overflowed (`maxBufferBytes`): the switch was forced; frames may be missing. */
   forced: boolean;
 }
@@ -95,8 +105,13 @@ export class Switchover {
   private phaseValue: SwitchPhase = 'old';
   private readonly alignWindowMs: number;
   private readonly maxBufferBytes: number;
-  /** Last timestamp the old stream delivered, per type. */
+  /**
+   * Last timestamp delivered, per type: by the old stream until the switch, then by the copy
+   * (the watermark; nothing at or behind it goes out again).
+   */
   private readonly lastOld: { Audio?: number; Video?: number } = {};
+  /** Last timestamp the copy delivered, per type (tells a repeat from a duplicate of an old frame). */
+  private readonly sentByCopy: { Audio?: number; Video?: number } = {};
   /** The old stream's last configuration messages. */
   private readonly oldConfig: Partial<Record<Kind, MediaMessage>> = {};
   /** The copy's configuration messages not delivered yet. */
@@ -105,6 +120,8 @@ export class Switchover {
   private held: MediaMessage[] = [];
   private heldBytes = 0;
   private result: SwitchResult | undefined;
+  /** Frames sent again before the switch point was known (see SwitchResult.repeatsDropped). */
+  private earlyRepeats = 0;
 
   constructor(options: SwitchoverOptions = {}) {
     this.alignWindowMs = options.alignWindowMs ?? DEFAULT_ALIGN_WINDOW_MS;
@@ -143,8 +160,15 @@ export class Switchover {
     }
     const kind = configKind(m);
     if (kind) this.oldConfig[kind] = own(m);
-    if (isAv(m) && !kind)
-      this.lastOld[m.type] = Math.max(this.lastOld[m.type] ?? -Infinity, m.timestamp);
+    if (isAv(m) && !kind) {
+      if (this.behind(m.type, m.timestamp)) {
+        // The old connection sent this part again (its play started over): delivered already.
+        if (this.result) this.result.repeatsDropped++;
+        else this.earlyRepeats++;
+        return false;
+      }
+      this.lastOld[m.type] = m.timestamp;
+    }
     return true;
   }
 
@@ -191,6 +215,7 @@ export class Switchover {
         offset,
         duplicatesDropped: 0,
         oldDropped: 0,
+        repeatsDropped: this.earlyRepeats,
         forced: false,
       };
       this.lastOld.Audio = undefined;
@@ -206,6 +231,7 @@ export class Switchover {
       offset: 0,
       duplicatesDropped: 0,
       oldDropped: 0,
+      repeatsDropped: this.earlyRepeats,
       forced: false,
     };
     this.held = [];
@@ -243,15 +269,35 @@ export class Switchover {
     this.heldBytes = 0;
   }
 
-  /** False for a copy frame the old stream already delivered (same timeline). */
+  /**
+   * False for a copy frame at or behind what was delivered of its type: on the same timeline a
+   * duplicate of an old frame, or (any timeline) a frame the copy sent again. True moves the
+   * watermark.
+   */
   private pass(m: MediaMessage): boolean {
-    if (!isAv(m) || this.result?.timeline !== 'same') return true;
-    const last = this.lastOld[m.type];
-    if (last !== undefined && m.timestamp <= last) {
-      this.result.duplicatesDropped++;
+    if (!isAv(m) || configKind(m)) return true;
+    const ts = m.timestamp + (this.result?.offset ?? 0);
+    if (this.behind(m.type, ts)) {
+      if (this.result) {
+        if (this.sentByCopy[m.type] !== undefined && ts <= this.sentByCopy[m.type]!)
+          this.result.repeatsDropped++;
+        else this.result.duplicatesDropped++;
+      }
       return false;
     }
+    this.lastOld[m.type] = ts;
+    this.sentByCopy[m.type] = ts;
     return true;
+  }
+
+  /**
+   * Whether a frame of `type` at `ts` was delivered already: at or behind the watermark, but
+   * not more than `alignWindowMs` behind it (that far back is a timeline that started again,
+   * a publisher that restarted: its frames are new).
+   */
+  private behind(type: 'Audio' | 'Video', ts: number): boolean {
+    const last = this.lastOld[type];
+    return last !== undefined && ts <= last && ts >= last - this.alignWindowMs;
   }
 
   private shift(m: MediaMessage): MediaMessage {

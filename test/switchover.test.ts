@@ -186,3 +186,140 @@ describe('Switchover started after the old stream delivered frames (the copy key
     expect(delivered.config).toEqual([header]);
   });
 });
+
+/**
+ * A switch wired like the client's (the old sink's gate asks the switchover, the copy's messages
+ * are injected), driven by a script: `old` and `copy` are the source indexes each connection
+ * sends, in its order; `order` says whose message comes next ('o' or 'c'; the rest of both
+ * follow in turn). The old sink delivered `before` source messages before the switch began.
+ */
+function script(
+  before: number,
+  old: number[],
+  copy: number[],
+  order: string,
+): { out: string[]; sw: Switchover } {
+  const source = sourceStream();
+  const sink = new SubjectSink();
+  const out: MediaMessage[] = [];
+  sink.media$.subscribe((m) => out.push(m));
+  for (let i = 0; i < before; i++) sink.next(source[i]);
+  const sw = new Switchover({ delivered: sink.delivered() });
+  sink.gate = (m) => sw.fromOld(m, (x) => sink.inject(x, false));
+  let o = 0;
+  let c = 0;
+  const step = (who: string): void => {
+    if (who === 'o' && o < old.length) sink.next(source[old[o++]]);
+    if (who === 'c' && c < copy.length)
+      for (const m of sw.fromNew(source[copy[c++]])) sink.inject(m, false);
+  };
+  for (const who of order) step(who);
+  while (o < old.length || c < copy.length) {
+    step('o');
+    step('c');
+  }
+  return { out: out.map(id), sw };
+}
+
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from }, (_, i) => from + i);
+/** Source index of video frame `n` (a keyframe when n % 10 === 0). */
+const videoAt = (n: number): number =>
+  sourceStream().findIndex((m) => m.type === 'Video' && m.timestamp === n * 33);
+const END = sourceStream().length;
+
+describe('Switchover for every order of the old stream and its copy', () => {
+  it('switches at once when the copy is behind the old stream, and delivers the copy frames past what the old stream delivered as they come', () => {
+    // The old stream delivered up to video #25; the copy starts at keyframe #10 and is slow:
+    // its frames past #25 come after the switch.
+    const { out, sw } = script(
+      videoAt(25) + 1,
+      range(videoAt(25) + 1, END),
+      range(videoAt(10), END),
+      'c'.repeat(8),
+    );
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({
+      timeline: 'same',
+      switchAt: 10 * 33,
+      forced: false,
+      repeatsDropped: 0,
+    });
+    expect(sw.outcome!.duplicatesDropped).toBeGreaterThan(0);
+  });
+
+  it('switches at once when the old stream delivered the copy keyframe itself, and delivers that keyframe once', () => {
+    const { out, sw } = script(
+      videoAt(20) + 1,
+      range(videoAt(20) + 1, END),
+      range(videoAt(20), END),
+      'ccc',
+    );
+    expectNoLossNoDuplicate(out);
+    expect(out.filter((x) => x === `V${20 * 33}`)).toHaveLength(1);
+    expect(sw.outcome).toMatchObject({ switchAt: 20 * 33, forced: false });
+  });
+
+  it('keeps the old stream until it reaches a copy keyframe several GOPs ahead, then delivers the held copy frames', () => {
+    const { out, sw } = script(
+      videoAt(5),
+      range(videoAt(5), END),
+      range(videoAt(40), END),
+      'c'.repeat(30),
+    );
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome).toMatchObject({
+      switchAt: 40 * 33,
+      duplicatesDropped: 0,
+      repeatsDropped: 0,
+      forced: false,
+    });
+    expect(sw.phase).toBe('switched');
+  });
+
+  it('delivers a frame the copy sends again while it is held only once', () => {
+    // The copy's keyframe #40 is ahead; it sends #40-#45 again (its server re-sent its GOP).
+    const copy = [...range(videoAt(40), videoAt(46)), ...range(videoAt(40), END)];
+    const { out, sw } = script(videoAt(5), range(videoAt(5), END), copy, 'c'.repeat(40));
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome!.repeatsDropped).toBeGreaterThan(0);
+  });
+
+  it('delivers a frame the copy sends again after the switch only once', () => {
+    const copy = [...range(videoAt(10), videoAt(50)), ...range(videoAt(40), END)];
+    const { out, sw } = script(videoAt(30), range(videoAt(30), END), copy, 'c'.repeat(20));
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome!.repeatsDropped).toBeGreaterThan(0);
+  });
+
+  it('delivers a frame the old stream sends again before the switch (its play started over) only once', () => {
+    // The old stream delivered up to #25, then sends again from keyframe #20 (a new play of a
+    // live stream starts at the server's cached GOP); the copy's keyframe #40 is ahead.
+    const old = [...range(videoAt(25), videoAt(28)), ...range(videoAt(20), END)];
+    const { out, sw } = script(videoAt(25), old, range(videoAt(40), END), 'oooooooooooooooocc');
+    expectNoLossNoDuplicate(out);
+    expect(sw.outcome!.repeatsDropped).toBeGreaterThan(0);
+    expect(sw.outcome!.duplicatesDropped).toBe(0);
+  });
+});
+
+describe('Switchover after the switch', () => {
+  it('delivers the copy frames of a timeline that started again (its publisher restarted, timestamps back at 0) instead of dropping them as repeats', () => {
+    const source = sourceStream();
+    const sw = new Switchover();
+    const out: MediaMessage[] = [];
+    const emit = (m: MediaMessage): void => {
+      out.push(m);
+    };
+    // The old stream delivered up to about 12 s of a long stream.
+    const late = (m: MediaMessage): MediaMessage => ({ ...m, timestamp: m.timestamp + 12_000 });
+    for (const m of source.slice(0, 40)) if (sw.fromOld(late(m), emit)) emit(late(m));
+    // The copy joins at a keyframe behind the old stream, then its publisher restarts at 0.
+    for (const m of source.slice(20, 60)) for (const x of sw.fromNew(late(m))) emit(x);
+    expect(sw.phase).toBe('switched');
+    const before = out.length;
+    for (const m of source.slice(0, 30)) for (const x of sw.fromNew(m)) emit(x);
+    expect(out.slice(before).map(id)).toEqual(source.slice(0, 30).map(id));
+    expect(sw.outcome!.repeatsDropped).toBe(0);
+  });
+});

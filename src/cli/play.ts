@@ -117,7 +117,13 @@ export const playCommand: Command = {
       {
         name: 'enhanced',
         type: 'boolean',
-        description: 'advertise Enhanced RTMP (HEVC, AV1, VP9, Opus …)',
+        description:
+          'advertise Enhanced RTMP v2 (HEVC, AV1, VP9, Opus …, ReconnectRequest): the default',
+      },
+      {
+        name: 'legacy-connect',
+        type: 'boolean',
+        description: 'send a legacy connect, without the Enhanced RTMP v2 fields',
       },
     ],
     examples: [
@@ -148,6 +154,9 @@ export const playCommand: Command = {
       durationMs = secondsOption(args, 'duration');
       idleMs = secondsOption(args, 'idle');
       common = sessionOptionsFrom(args);
+      if (o.enhanced === true && o['legacy-connect'] === true) {
+        throw new CommandError('--enhanced and --legacy-connect exclude each other');
+      }
       if (o.buffer !== undefined && (typeof o.buffer !== 'number' || o.buffer < 0)) {
         throw new CommandError('--buffer needs a number of milliseconds');
       }
@@ -178,7 +187,7 @@ export const playCommand: Command = {
       session = createSession({
         url,
         ...common,
-        enhancedRtmp: o.enhanced === true,
+        enhancedRtmp: o['legacy-connect'] !== true,
         inspect: tracing.inspect,
       });
     } catch (e) {

@@ -91,12 +91,14 @@ export function flvFileSource(
           }
           subscriber.next(message);
           sawMedia = true;
-          last = ts;
+          // The latest timestamp of any type: a file's last audio may come after its last video.
+          if (ts > last) last = ts;
           const wait = backpressure?.();
           if (wait) await wait;
         }
         if (!sawMedia) break;
-        offset = last + 33; // one frame after the last tag
+        // One frame after the file's latest tag: no type's timestamps go back on the next pass.
+        offset = last + 33;
         pass++;
       } while (options.loop && !stopped);
     };

@@ -8,6 +8,9 @@ import { main } from '../../src/cli/index';
 import { playCommand } from '../../src/cli/play';
 import { publishCommand } from '../../src/cli/publish';
 import { parseFlv } from '../../src/protocol/flv';
+import { createSession } from '../../src/client';
+import { RtmpServer } from '../../src/server/server';
+import type { ServerEvent } from '../../src/server/events';
 import { captureIo } from '../helpers/cliio';
 import {
   ffprobeJson,
@@ -366,6 +369,53 @@ describe('rtmp-actors play', () => {
     const out = argv[argv.indexOf('-o') + 1];
     expect(mediaTags(path.join(cwd, out))).toHaveLength(mediaTags(small).length);
   }, 30_000);
+
+  it('connects with Enhanced RTMP v2 by default, so a ReconnectRequest reaches it and the play goes on, and sends a legacy connect with --legacy-connect', async () => {
+    const server = new RtmpServer({ port: 0 });
+    const { port } = await server.listen();
+    const events: ServerEvent[] = [];
+    server.events$.subscribe((e) => events.push(e));
+    const publisher = createSession({ url: `rtmp://127.0.0.1:${port}/live/cam` });
+    try {
+      publisher.publish('cam', small);
+      expect(
+        await waitFor(
+          () => server.stats().streams.some((s) => s.name === 'cam' && s.publishing),
+          10_000,
+        ),
+      ).toBe(true);
+      for (const [flags, outcome] of [
+        [[], { outcome: 'sent' }],
+        [['--legacy-connect'], { outcome: 'refused', reason: 'NOT_SUPPORTED' }],
+      ] as const) {
+        const seen = events.length;
+        const run = play(
+          `rtmp://127.0.0.1:${port}/live/cam`,
+          '--live',
+          '--duration',
+          '2',
+          ...flags,
+        );
+        const isPlay = (e: ServerEvent): e is Extract<ServerEvent, { type: 'play' }> =>
+          e.type === 'play';
+        expect(await waitFor(() => events.slice(seen).some(isPlay), 10_000)).toBe(true);
+        const connection = events.slice(seen).find(isPlay)!.connection;
+        // The server sends a ReconnectRequest only to a client that advertised CapsEx.Reconnect.
+        expect(server.requestReconnect(connection)).toMatchObject(outcome);
+        const { code, io } = await run;
+        expect({ code, err: io.err() }).toEqual(expect.objectContaining({ code: 0 }));
+      }
+    } finally {
+      await publisher.close();
+      await server.close();
+    }
+  }, 60_000);
+
+  it('refuses --enhanced with --legacy-connect with exit 2', async () => {
+    const { code, io } = await play('rtmp://127.0.0.1/live/x', '--enhanced', '--legacy-connect');
+    expect(code).toBe(2);
+    expect(io.err()).toMatch(/--enhanced and --legacy-connect exclude each other/);
+  });
 
   it('refuses a URL that is not rtmp:// with exit 2', async () => {
     const { code, io } = await play('http://127.0.0.1/live/x');
