@@ -361,8 +361,8 @@ export function reconnectObstacle(context: Ctx, id: string, tcUrl: string): stri
   if (conn.streams.length === 0) return 'NO_STREAMS';
   for (const key of conn.streams) {
     const s = context.streams[key];
-    if (!s || s.mode !== 'play') return 'PUBLISH_NOT_MIGRATED';
-    if (s.state !== 'active') return 'STREAM_NOT_ACTIVE';
+    // Plays and publishes both move (a publish switches at its next keyframe, in its pump).
+    if (!s || s.state !== 'active') return 'STREAM_NOT_ACTIVE';
   }
   if (!context.options.retarget || !context.options.retarget(context.options.connection, tcUrl)) {
     return 'BAD_TCURL';
@@ -980,7 +980,7 @@ export const sessionSupervisorMachine = setup({
       };
       return chooseConnection(single, s.connectionId) !== null;
     },
-    /** A ReconnectRequest whose streams can move (all active plays) to a usable tcUrl. */
+    /** A ReconnectRequest whose streams can move (all active) to a usable tcUrl. */
     canMigrate: ({ context, event }) =>
       event.type === 'CONNECTION.RECONNECT_REQUESTED' &&
       reconnectObstacle(context, event.connectionId, event.tcUrl) === undefined,

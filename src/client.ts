@@ -50,6 +50,7 @@ import {
 } from './protocol/message/capabilities';
 import { Switchover, type SwitchResult } from './switchover';
 import { flvFileSource, type FlvSourceOptions } from './publish/flvSource';
+import { PublishSwitch } from './publishSwitch';
 import { parseRtmpUrl, type RtmpUrl } from './url';
 import { redactText, redactUrl, secretsOf } from './redact';
 import {
@@ -917,6 +918,8 @@ export class Session {
   }
 
   private onMigration(e: Extract<SessionEvent, { type: 'session.migration' }>): void {
+    // A publish switches in its pump (see `pump`); a play's media is switched here.
+    if (this.streams.get(e.key)?.mode === 'publish') return;
     if (e.state === 'started' && e.copyKey) {
       this.startSwitch(e.key, e.copyKey, e.oldSinkKey ?? e.key);
     } else if (e.state === 'abandoned') {
@@ -1143,8 +1146,17 @@ export class Session {
     });
     startSub?.unsubscribe();
     if (!started) return;
-    let writer: MediaWriter | undefined = this.router.writer(key);
+    /** The key the stream's writer is attached under: its own, or its copy's once it moved. */
+    let sinkKey = key;
+    let writer: MediaWriter | undefined = this.router.writer(sinkKey);
     let needHeaders = false;
+    /**
+     * A ReconnectRequest moving the publish (src/publishSwitch.ts decides where each message
+     * goes); `writer` is the copy's, once its publish is accepted.
+     */
+    let move: { sw: PublishSwitch; copyKey: string; writer?: MediaWriter } | undefined;
+    /** The switch was reported (SESSION.MIGRATED): the `active` that follows is the copy's. */
+    let adopting = false;
     /** After a (re)start, video resumes on a keyframe (live semantics). */
     const keyframeGate = new KeyframeGate();
     let sourceSub: { unsubscribe(): void } | undefined;
@@ -1162,8 +1174,21 @@ export class Session {
       handle.actor?.send({ type: 'STREAM.DRAINED' });
     };
     const statusSub = handle.status$.subscribe((e) => {
-      if (e.type === 'session.stream' && e.state === 'active') {
-        writer = this.router.writer(key);
+      if (e.type === 'session.migration' && e.state === 'started' && e.copyKey) {
+        const m = { sw: new PublishSwitch(), copyKey: e.copyKey } as NonNullable<typeof move>;
+        move = m;
+        void this.router.nextWriter(e.copyKey).then((w) => {
+          if (move !== m) return;
+          m.writer = w;
+          m.sw.copyReady();
+        });
+      } else if (e.type === 'session.migration' && e.state === 'abandoned') {
+        move = undefined;
+      } else if (e.type === 'session.stream' && e.state === 'active' && adopting) {
+        // The stream now is its copy, which the pump switched to at a keyframe already.
+        adopting = false;
+      } else if (e.type === 'session.stream' && e.state === 'active') {
+        writer = this.router.writer(sinkKey);
         needHeaders = true;
         keyframeGate.close();
       } else if (e.type === 'stream.state' && e.state === 'draining') {
@@ -1178,6 +1203,13 @@ export class Session {
         next: (m) => {
           const header = headerKeys(m);
           if (header) for (const k of header) headers.set(k, m);
+          const route = move?.sw.route(m) ?? 'old';
+          if (route === 'switch' && move?.writer) {
+            // The switch point: the copy gets the headers, then this keyframe, then the rest.
+            sinkKey = move.copyKey;
+            writer = move.writer;
+            needHeaders = true;
+          }
           const w = writer;
           if (!w) return; // interrupted: drop until the stream is back (live semantics)
           if (needHeaders) {
@@ -1189,6 +1221,11 @@ export class Session {
           }
           if (!header && !keyframeGate.admit(m)) return;
           send(w, m);
+          if (route === 'switch') {
+            move = undefined;
+            adopting = true;
+            this.actor.send({ type: 'SESSION.MIGRATED', key });
+          }
         },
         error: (err: unknown) => {
           // A file that breaks (or any source that errors) ends the stream as failed, with it.

@@ -61,6 +61,18 @@ const moved = [
   { type: 'SESSION.MIGRATED', key: 'a' },
 ];
 const RECONNECT = { names: ['a'], reconnect: true };
+/** The same for publish `p`: its copy publishes on the new connection. */
+const copyOfP = { key: 'p~m1', name: 'p' };
+const movedPublish = [
+  { type: 'SESSION.PUBLISH', name: 'p' },
+  up('connection-0'),
+  active('p'),
+  reconnect('connection-0'),
+  up('connection-1'),
+  { type: 'STREAM.ACTIVE', ...copyOfP },
+  { type: 'SESSION.MIGRATED', key: 'p' },
+];
+const PUBLISH_RECONNECT = { names: [], publish: true, reconnect: true };
 /** Enhanced RTMP v2 ReconnectRequest: a play moved, and each way a move can end. */
 export const SESSION_SUPERVISOR_RECONNECT_SCENARIOS: DirectedScenario[] = [
   [
@@ -111,6 +123,20 @@ export const SESSION_SUPERVISOR_RECONNECT_SCENARIOS: DirectedScenario[] = [
     'the old connection drops during the move',
     RECONNECT,
     [...moved.slice(0, 5), { type: 'CONNECTION.DOWN', connectionId: 'connection-0' }],
+  ],
+  [
+    'a ReconnectRequest moves a publish to a new connection, the old one closes, and the publish stops there',
+    PUBLISH_RECONNECT,
+    [
+      ...movedPublish,
+      { type: 'CONNECTION.CLOSED', connectionId: 'connection-0' },
+      { type: 'SESSION.STOP_STREAM', key: 'p' },
+    ],
+  ],
+  [
+    'the new server refuses the moved publish (BadName): the publish stays on the old connection',
+    PUBLISH_RECONNECT,
+    [...movedPublish.slice(0, 5), { type: 'STREAM.FAILED', ...copyOfP, reason: 'REFUSED' }],
   ],
   [
     'a ReconnectRequest before the play is active is declined',
