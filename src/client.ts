@@ -1133,7 +1133,11 @@ export class Session {
    * metadata and sequence headers are sent again before anything else, and video waits for the
    * next keyframe (live semantics: what came in while the stream was down is dropped). When the
    * source ends the stream stops; when the stream drains (STREAM.STOP), the socket's queue is
-   * flushed before STREAM.DRAINED.
+   * flushed before STREAM.DRAINED. A ReconnectRequest moves the publish make-before-break: once
+   * its copy is accepted on the new connection, the output switches at the next video keyframe
+   * (the copy gets the last metadata and sequence headers first), and SESSION.MIGRATED tells the
+   * supervisor, which closes the old connection (src/publishSwitch.ts decides where each
+   * message goes).
    */
   private async pump(handle: PublishHandle, media$: Observable<MediaMessage>): Promise<void> {
     const key = handle.key;
@@ -1192,6 +1196,8 @@ export class Session {
         needHeaders = true;
         keyframeGate.close();
       } else if (e.type === 'stream.state' && e.state === 'draining') {
+        // A stopping publish does not move: it drains where it is.
+        move = undefined;
         void draining();
       } else if (e.type === 'stream.state' && NET_STREAM_LIFECYCLE_OF[e.state] !== 'up') {
         // The server has no publish of ours now (being set up again, interrupted, stopping).

@@ -242,6 +242,11 @@ describe('ReconnectRequest (Enhanced RTMP v2) for a publisher, make-before-break
       expect(events.some((e) => e.type === 'session.migration' && e.state === 'switched')).toBe(
         false,
       );
+      // The connection to B is closed again; B's own publisher is left alone.
+      expect(await waitFor(() => Object.keys(pub.summary().connections).length === 1, 10_000)).toBe(
+        true,
+      );
+      expect(serverB.stats().clients.filter((c) => c.publishing > 0)).toHaveLength(1);
       // Media goes on to A.
       const relayed = (): number =>
         serverA.stats().streams.find((s) => s.name === 'cam')?.messages ?? 0;
