@@ -1161,6 +1161,8 @@ export class Session {
     let move: { sw: PublishSwitch; copyKey: string; writer?: MediaWriter } | undefined;
     /** The switch was reported (SESSION.MIGRATED): the `active` that follows is the copy's. */
     let adopting = false;
+    /** The source sent video (a move then switches at a video keyframe). */
+    let sourceHasVideo = false;
     /** After a (re)start, video resumes on a keyframe (live semantics). */
     const keyframeGate = new KeyframeGate();
     let sourceSub: { unsubscribe(): void } | undefined;
@@ -1179,7 +1181,10 @@ export class Session {
     };
     const statusSub = handle.status$.subscribe((e) => {
       if (e.type === 'session.migration' && e.state === 'started' && e.copyKey) {
-        const m = { sw: new PublishSwitch(), copyKey: e.copyKey } as NonNullable<typeof move>;
+        const m = {
+          sw: new PublishSwitch({ sawVideo: sourceHasVideo }),
+          copyKey: e.copyKey,
+        } as NonNullable<typeof move>;
         move = m;
         void this.router.nextWriter(e.copyKey).then((w) => {
           if (move !== m) return;
@@ -1187,6 +1192,8 @@ export class Session {
           m.sw.copyReady();
         });
       } else if (e.type === 'session.migration' && e.state === 'abandoned') {
+        // The copy is gone: forget its sink and the wait for its writer.
+        if (move) this.router.delete(move.copyKey);
         move = undefined;
       } else if (e.type === 'session.stream' && e.state === 'active' && adopting) {
         // The stream now is its copy, which the pump switched to at a keyframe already.
@@ -1209,6 +1216,7 @@ export class Session {
         next: (m) => {
           const header = headerKeys(m);
           if (header) for (const k of header) headers.set(k, m);
+          if (m.type === 'Video') sourceHasVideo = true;
           const route = move?.sw.route(m) ?? 'old';
           if (route === 'switch' && move?.writer) {
             // The switch point: the copy gets the headers, then this keyframe, then the rest.

@@ -9,8 +9,9 @@
  *   sequence header). K is the switch point: the copy gets the last metadata and sequence
  *   headers first (the pump keeps them), then K, then everything after it. Nothing goes to both,
  *   nothing is skipped.
- * - A source without video (no video frame or video header seen so far) switches at its next
- *   audio frame instead: there is no keyframe to wait for.
+ * - A source without video (no video frame or video header seen so far, before the switch began
+ *   included: `sawVideo`) switches at its next audio frame instead: there is no keyframe to wait
+ *   for.
  */
 import { configKind } from './io/keyframeGate';
 import type { MediaMessage } from './io/media';
@@ -34,11 +35,24 @@ function isVideoKeyframe(m: MediaMessage): boolean {
 }
 
 /** One publish's switch from its old connection to its copy. */
+export interface PublishSwitchOptions {
+  /**
+   * The source sent video before this switch began. A switch starts mid-stream: without it, a
+   * copy ready before the next video frame would take the source for audio-only and switch at
+   * an audio frame, in the middle of a GOP.
+   */
+  sawVideo?: boolean;
+}
+
 export class PublishSwitch {
   private phaseValue: PublishSwitchPhase = 'waiting';
-  private sawVideo = false;
+  private sawVideo: boolean;
   /** Timestamp of the switch point, once switched. */
   private at: number | undefined;
+
+  constructor(options: PublishSwitchOptions = {}) {
+    this.sawVideo = options.sawVideo ?? false;
+  }
 
   get phase(): PublishSwitchPhase {
     return this.phaseValue;

@@ -68,6 +68,14 @@ describe('PublishSwitch (a publish moving to a new connection)', () => {
     ).toEqual(['old', 'old', 'old', 'switch']);
   });
 
+  it('started mid-stream, knows the source has video: the copy ready before the next video frame still waits for a keyframe, not an audio frame', () => {
+    const sw = new PublishSwitch({ sawVideo: true });
+    sw.copyReady();
+    expect(
+      routes(sw, [audio(515), audio(536), video(534, false), audio(558), video(2000, true)]),
+    ).toEqual(['old', 'old', 'old', 'old', 'switch']);
+  });
+
   it('switches an audio-only source at its next audio frame', () => {
     const sw = new PublishSwitch();
     sw.route(audio(0, true));

@@ -288,5 +288,7 @@ export class MediaRouter {
   delete(key: string): void {
     this.sinks.get(key)?.complete();
     this.sinks.delete(key);
+    // A stream that is gone (an abandoned move's copy) gets no writer any more.
+    this.writerWaiters.delete(key);
   }
 }
