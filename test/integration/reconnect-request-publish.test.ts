@@ -7,7 +7,6 @@
  * the source's frames from that keyframe on. And when B refuses the publish (BadName: the name
  * is taken there), the publish stays on A and the move is abandoned with the reason.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createSession, type Session, type SessionEvent } from '../../src/client';
@@ -15,18 +14,11 @@ import type { MediaMessage } from '../../src/io/media';
 import { parseFlv } from '../../src/protocol/flv/reader';
 import { RtmpServer } from '../../src/server/server';
 import { waitFor } from '../helpers';
+import { abandonedMigration, frameHash, isSequenceHeader, type Frame } from '../helpers/reconnect';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
-type Frame = { type: 'Audio' | 'Video'; timestamp: number; hash: string };
-
-const hash = (b: Uint8Array): string => createHash('sha1').update(b).digest('hex');
-
-function isSequenceHeader(type: 'Audio' | 'Video', b: Uint8Array): boolean {
-  return (
-    b.byteLength > 1 && b[1] === 0 && (type === 'Video' ? (b[0] & 0x0f) === 7 : b[0] >> 4 === 10)
-  );
-}
+const hash = frameHash;
 
 /** The source file's audio and video frames, sequence headers left out, in file order. */
 function sourceFrames(): Frame[] {
@@ -238,15 +230,7 @@ describe('ReconnectRequest (Enhanced RTMP v2) for a publisher, make-before-break
       const tcUrlB = `rtmp://127.0.0.1:${b.port}/live`;
       expect(serverA.requestReconnect(id, tcUrlB).outcome).toBe('sent');
 
-      expect(
-        await waitFor(
-          () => events.some((e) => e.type === 'session.migration' && e.state === 'abandoned'),
-          20_000,
-        ),
-      ).toBe(true);
-      const abandoned = events.find(
-        (e) => e.type === 'session.migration' && e.state === 'abandoned',
-      ) as Extract<SessionEvent, { type: 'session.migration' }>;
+      const abandoned = await abandonedMigration(events);
       expect(abandoned.reason).toMatch(/^COPY_FAILED: /);
       // Still on A, still publishing; the old connection says why it stayed.
       const summary = pub.summary();

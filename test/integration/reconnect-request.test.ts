@@ -5,7 +5,6 @@
  * make-before-break: no frame of the source is lost or duplicated in `media$` or in the saved FLV.
  * And when B is down, the play stays on A and the state says why.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -15,12 +14,11 @@ import { parseFlv } from '../../src/protocol/flv/reader';
 import { RtmpServer } from '../../src/server/server';
 import type { ServerEvent } from '../../src/server/events';
 import { waitFor } from '../helpers';
+import { abandonedMigration, frameHash, isSequenceHeader, type Frame } from '../helpers/reconnect';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
 
-type Frame = { type: 'Audio' | 'Video'; timestamp: number; hash: string };
-
-const hash = (b: Uint8Array): string => createHash('sha1').update(b).digest('hex');
+const hash = frameHash;
 
 /** The source file's audio and video frames (sequence headers included), in file order. */
 function sourceFrames(): Frame[] {
@@ -73,12 +71,6 @@ function contiguousRun(
     }
   }
   return undefined;
-}
-
-function isSequenceHeader(type: 'Audio' | 'Video', b: Uint8Array): boolean {
-  return (
-    b.byteLength > 1 && b[1] === 0 && (type === 'Video' ? (b[0] & 0x0f) === 7 : b[0] >> 4 === 10)
-  );
 }
 
 function split(frames: Array<Frame>): { audio: Frame[]; video: Frame[] } {
@@ -284,15 +276,7 @@ describe('ReconnectRequest (Enhanced RTMP v2), make-before-break', () => {
       const id = await connectionIdOf(eventsA, 'cam');
       expect(serverA.requestReconnect(id, `rtmp://127.0.0.1:${b.port}/live`).outcome).toBe('sent');
 
-      expect(
-        await waitFor(
-          () => events.some((e) => e.type === 'session.migration' && e.state === 'abandoned'),
-          20_000,
-        ),
-      ).toBe(true);
-      const abandoned = events.find(
-        (e) => e.type === 'session.migration' && e.state === 'abandoned',
-      ) as Extract<SessionEvent, { type: 'session.migration' }>;
+      const abandoned = await abandonedMigration(events);
       expect(abandoned.reason).toMatch(/^NEW_CONNECTION_FAILED: /);
       // Still on A, still playing; the old connection says why it stayed.
       const summary = player.summary();
