@@ -13,7 +13,7 @@
  *   included: `sawVideo`) switches at its next audio frame instead: there is no keyframe to wait
  *   for.
  */
-import { configKind } from './io/keyframeGate';
+import { configKind, isVideoKeyframe } from './io/keyframeGate';
 import type { MediaMessage } from './io/media';
 
 export type PublishSwitchPhase =
@@ -29,10 +29,6 @@ export type PublishSwitchPhase =
  * switch point (send the headers to the new stream first, then it).
  */
 export type PublishRoute = 'old' | 'switch' | 'new';
-
-function isVideoKeyframe(m: MediaMessage): boolean {
-  return m.type === 'Video' && m.payload.byteLength > 0 && ((m.payload[0] >> 4) & 0x07) === 1;
-}
 
 /** One publish's switch from its old connection to its copy. */
 export interface PublishSwitchOptions {

@@ -25,7 +25,7 @@
  * started again on the old server, a server that re-sends its cached GOP on the new one) would
  * otherwise deliver those frames twice; they are dropped and counted (`repeatsDropped`).
  */
-import { configKind } from './io/keyframeGate';
+import { configKind, isKeyframePayload } from './io/keyframeGate';
 import type { DeliveredSoFar, MediaMessage } from './io/media';
 
 /** How far apart (ms) the copy's first keyframe and the old stream's last frame may be to count as one timeline. */
@@ -80,8 +80,9 @@ function isAv(m: MediaMessage): m is Extract<MediaMessage, { type: 'Audio' | 'Vi
   return m.type === 'Audio' || m.type === 'Video';
 }
 
+/** A video keyframe (frame type 1; a sequence header counts: callers tell them apart). */
 function isKeyframe(m: MediaMessage): boolean {
-  return m.type === 'Video' && m.payload.byteLength > 0 && ((m.payload[0] >> 4) & 0x07) === 1;
+  return m.type === 'Video' && isKeyframePayload(m.payload);
 }
 
 function sameBytes(a: MediaMessage | undefined, b: MediaMessage): boolean {
