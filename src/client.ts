@@ -39,7 +39,12 @@ import { FlvError } from './protocol/errors';
 import { FlvFileSink, type FlvSaveResult } from './io/flvFile';
 import { configKind, configTracks, KeyframeGate } from './io/keyframeGate';
 import { MediaRouter, withTracks, type MediaMessage, type MediaWriter } from './io/media';
-import { createTransportLogic, type TransportInput } from './io/transport';
+import {
+  bindTransportDeps,
+  systemTransportLogic,
+  type TransportDeps,
+  type TransportInput,
+} from './io/transport';
 import { defaultRandom } from './protocol/handshake/common';
 import type { AmfValue } from './protocol/amf/types';
 import type { RtmpLimits } from './protocol/limits';
@@ -698,6 +703,21 @@ export class PublishHandle extends StreamHandle {
 }
 
 /**
+ * The machine every session runs: the session supervisor with the NetConnection machine as its
+ * `connection`, whose `transport` runs with the dependencies its session bound to the actor
+ * system (`bindTransportDeps`). Built on first use, once per process: `.provide()` builds a whole
+ * machine again, which a machine per session would pay in time and memory for each.
+ */
+let sessionMachine: typeof sessionSupervisorMachine | undefined;
+function clientSessionMachine(): typeof sessionSupervisorMachine {
+  return (sessionMachine ??= sessionSupervisorMachine.provide({
+    actors: {
+      connection: netConnectionMachine.provide({ actors: { transport: systemTransportLogic } }),
+    },
+  }));
+}
+
+/**
  * The public entry point: a session supervisor actor with real TCP/TLS transports provided.
  * `session.actor` is the XState actor itself (subscribe, inspect).
  */
@@ -748,7 +768,7 @@ export class Session {
       readBatchMs: options.readBatchMs,
       mediaTickMs: options.mediaTickMs,
     };
-    const transport = createTransportLogic({
+    const transportDeps: TransportDeps = {
       router: this.router,
       random: defaultRandom,
       onBytes: (i, o) => {
@@ -756,7 +776,7 @@ export class Session {
         this.bytes.out += o;
       },
       onError: this.connectionLog.onTransportError,
-    });
+    };
     const connect: ConnectParams = {
       app: this.url.app,
       tcUrl: this.url.tcUrl,
@@ -773,12 +793,7 @@ export class Session {
         ? { args: [...this.url.connArgs, ...(options.connectArgs ?? [])] }
         : {}),
     } as ConnectParams;
-    const machine = sessionSupervisorMachine.provide({
-      actors: {
-        connection: netConnectionMachine.provide({ actors: { transport } }),
-      },
-    });
-    this.actor = createActor(machine, {
+    this.actor = createActor(clientSessionMachine(), {
       input: {
         connection: {
           transport: transportInput,
@@ -801,6 +816,7 @@ export class Session {
         else user?.next?.(ev);
       },
     });
+    bindTransportDeps(this.actor.system, transportDeps);
     this.actor.on('*', (e) => this.publishEvent(e as SessionEvent));
     this.subs.push(
       this.actor.subscribe({

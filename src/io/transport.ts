@@ -588,3 +588,29 @@ export function createTransportLogic(deps: TransportDeps) {
     runTransport(deps, { input, sendBack, receive, self }),
   );
 }
+
+/** Each session's transport dependencies, by the actor system its actors run in. */
+const depsBySystem = new WeakMap<object, TransportDeps>();
+
+/**
+ * Gives the actors of `system` (a session's supervisor and everything it runs) `deps` for their
+ * transports (see `systemTransportLogic`). Call it before the root actor starts.
+ */
+export function bindTransportDeps(system: object, deps: TransportDeps): void {
+  depsBySystem.set(system, deps);
+}
+
+/**
+ * The transport actor logic for machines shared by many sessions: it runs with the dependencies
+ * bound to its actor system (`bindTransportDeps`). A session then needs no machine of its own:
+ * `.provide()` builds a whole new machine (every state node and transition again: about 50 KB
+ * and a millisecond per session), so the client provides its machines once per process.
+ */
+export const systemTransportLogic = fromCallback<TransportCommand, unknown>(
+  ({ input, sendBack, receive, self, system }) => {
+    const deps = depsBySystem.get(system);
+    // A programming error (the runtime binds every session's system before it starts).
+    if (!deps) throw new Error('no transport dependencies bound to this actor system');
+    return runTransport(deps, { input, sendBack, receive, self });
+  },
+);

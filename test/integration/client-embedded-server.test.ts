@@ -51,6 +51,10 @@ describe('many streams over one connection to the embedded server', () => {
       const stats = server.stats();
       const playerSummary = player.summary();
       const publisherSummary = publisher.summary();
+      // The two sessions run one shared machine; each one's transports count its own bytes.
+      const sharedMachine = player.actor.logic === publisher.actor.logic;
+      const playerBytes = { ...player.bytes };
+      const publisherBytes = { ...publisher.bytes };
 
       const outcomes = await Promise.all(handles.map((h) => h.stop()));
       await player.close();
@@ -59,6 +63,9 @@ describe('many streams over one connection to the embedded server', () => {
 
       expect(allPublished).toBe(true);
       expect(allFlowing).toBe(true);
+      expect(sharedMachine).toBe(true);
+      expect(playerBytes.in).toBeGreaterThan(10 * playerBytes.out);
+      expect(publisherBytes.out).toBeGreaterThan(10 * publisherBytes.in);
       // One socket each: the publishing session and the playing session.
       expect(stats.connections).toBe(2);
       expect(Object.keys(playerSummary.connections)).toHaveLength(1);
