@@ -3,6 +3,7 @@ import { ExitCode } from './exitCodes';
 import type { ParsedArgs } from './args';
 import { retriesOption } from './common';
 import { hostname } from 'node:os';
+import { collectDefaultMetrics } from 'prom-client';
 import {
   LiveTable,
   eventJson,
@@ -304,6 +305,10 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   let http: HttpServer | undefined;
   try {
     if (httpAt) {
+      // The process's own metrics beside the streams', as Prometheus exporters have them:
+      // process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds against
+      // process_max_fds, nodejs_eventloop_lag_seconds, heap sizes (prom-client's defaults).
+      collectDefaultMetrics({ register: monitor.registry });
       http = await startHttpServer({
         ...httpAt,
         registry: monitor.registry,

@@ -354,6 +354,17 @@ describe('rtmp-actors monitor as a service, against nginx-rtmp with live ffmpeg 
     expect(
       await waitFor(async () => (await fetch(`${http}/readyz`)).status === 200, 10_000, 100),
     ).toBe(true);
+    // The process's own metrics, as Prometheus exporters have them.
+    const own = await scrape(http);
+    const value = (name: string): number =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(own)?.[1] ?? NaN);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(10e6);
+    expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(value('process_open_fds')).toBeGreaterThan(2);
+    expect(value('process_open_fds')).toBeLessThan(value('process_max_fds'));
+    expect(Date.now() / 1000 - value('process_start_time_seconds')).toBeLessThan(120);
+    expect(own).toMatch(/^nodejs_eventloop_lag_seconds \S+$/m);
+    expect(own).toMatch(/^nodejs_heap_size_used_bytes \S+$/m);
 
     const created = await post(
       http,
