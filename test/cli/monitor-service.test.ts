@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   generateMedia,
+  requireTool,
+  runCommand,
   spawnTracked,
   startFfmpegPublisher,
   startNginxRtmp,
@@ -365,6 +367,22 @@ describe('rtmp-actors monitor as a service, against nginx-rtmp with live ffmpeg 
     expect(Date.now() / 1000 - value('process_start_time_seconds')).toBeLessThan(120);
     expect(own).toMatch(/^nodejs_eventloop_lag_seconds \S+$/m);
     expect(own).toMatch(/^nodejs_heap_size_used_bytes \S+$/m);
+    // promtool's lint finds nothing in them; its one complaint is the bitrates' unit (bits,
+    // as video bitrates are given, where it wants bytes).
+    const scraped = join(dir, 'scraped.prom');
+    writeFileSync(scraped, own);
+    const lint = await runCommand('sh', [
+      '-c',
+      `"${requireTool('promtool', 'prometheus')}" check metrics < "${scraped}"`,
+    ]);
+    const complaints = `${lint.stdout.toString()}${lint.stderr}`
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    // 0: clean, 3: lint complaints (a text it cannot parse is 1).
+    expect([0, 3]).toContain(lint.code);
+    expect(complaints.filter((l) => !/^rtmp_stream_(audio|video)_bitrate_bits /.test(l))).toEqual(
+      [],
+    );
 
     const created = await post(
       http,
