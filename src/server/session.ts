@@ -174,6 +174,15 @@ export function connectApp(commandObject: AmfValue): string {
   return (q < 0 ? sent : sent.slice(0, q)).replace(/^\/+|\/+$/g, '');
 }
 
+/**
+ * A stream's name as the registry knows it: without the request's query (`cam?token=...` and
+ * `cam` are one stream), so a publish's or play's label names the stream, not the request.
+ */
+function withoutQuery(name: string): string {
+  const q = name.indexOf('?');
+  return q < 0 ? name : name.slice(0, q);
+}
+
 function status(streamId: number, level: string, code: string, description: string): RtmpMessage {
   const info: StatusInfo = { level, code, description };
   return buildOnStatus(info, { streamId, csid: STREAM_CSID });
@@ -594,7 +603,7 @@ export class ServerSession {
     if (!s || name === undefined) return NONE;
     const report = streamEvent(streamId, {
       type: 'STREAM.PUBLISH',
-      label: maskStreamName(name),
+      label: maskStreamName(withoutQuery(name)),
       outcome,
     });
     if (outcome === 'badName') {
@@ -634,7 +643,7 @@ export class ServerSession {
     if (!s || name === undefined) return NONE;
     const report = streamEvent(streamId, {
       type: 'STREAM.PLAY',
-      label: maskStreamName(name),
+      label: maskStreamName(withoutQuery(name)),
       outcome,
     });
     if (outcome === 'notFound') {

@@ -144,6 +144,16 @@ describe('the server session (sans-IO decisions)', () => {
     const out = s.claimed(1, 'ok');
     expect(codes(out)).toEqual(['NetStream.Publish.Start']);
     expect(s.roleOf(1)).toBe('publishing');
+    // The publish names the stream, as the registry knows it: without the request's query (the
+    // stand-in model in src/testing/models/server.ts reports the same); `cam2` is short enough to
+    // be masked whole, and no `?***` follows.
+    expect(reports(out)).toEqual([
+      {
+        type: 'SERVER.STREAM',
+        streamId: 1,
+        event: { type: 'STREAM.PUBLISH', label: '***', outcome: 'ok' },
+      },
+    ]);
     const audio: RtmpMessage = {
       type: 'Audio',
       payload: new Uint8Array([0xaf]),
