@@ -7,33 +7,20 @@
  * the source's frames from that keyframe on. And when B refuses the publish (BadName: the name
  * is taken there), the publish stays on A and the move is abandoned with the reason.
  */
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createSession, type Session, type SessionEvent } from '../../src/client';
 import type { MediaMessage } from '../../src/io/media';
-import { parseFlv } from '../../src/protocol/flv/reader';
 import { RtmpServer } from '../../src/server/server';
 import { waitFor } from '../helpers';
-import { abandonedMigration, frameHash, isSequenceHeader, type Frame } from '../helpers/reconnect';
+import {
+  abandonedMigration,
+  frameHash,
+  isSequenceHeader,
+  sourceFrames,
+  type Frame,
+} from '../helpers/reconnect';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
-
-const hash = frameHash;
-
-/** The source file's audio and video frames, sequence headers left out, in file order. */
-function sourceFrames(): Frame[] {
-  const { tags } = parseFlv(readFileSync(SMALL_FLV));
-  return tags
-    .filter((t) => t.type === 8 || t.type === 9)
-    .map((t) => ({
-      type: t.type === 8 ? ('Audio' as const) : ('Video' as const),
-      timestamp: t.timestamp,
-      hash: hash(t.data),
-      data: t.data,
-    }))
-    .filter((f) => !isSequenceHeader(f.type, f.data))
-    .map(({ type, timestamp, hash: h }) => ({ type, timestamp, hash: h }));
-}
 
 /**
  * Checks that `got` (one type) is a contiguous run of the looped source's frames of that type,
@@ -68,7 +55,7 @@ const publishing = (server: RtmpServer, name: string): boolean =>
   server.stats().streams.some((s) => s.name === name && s.publishing);
 
 describe('ReconnectRequest (Enhanced RTMP v2) for a publisher, make-before-break', () => {
-  const source = sourceFrames();
+  const source = sourceFrames(SMALL_FLV, { headers: false });
   const src = {
     audio: source.filter((f) => f.type === 'Audio'),
     video: source.filter((f) => f.type === 'Video'),
@@ -159,7 +146,7 @@ describe('ReconnectRequest (Enhanced RTMP v2) for a publisher, make-before-break
       expect(av.slice(0, firstFrame).some((m) => m.type === 'Video')).toBe(true);
       const frames = av
         .filter((m) => !isSequenceHeader(m.type, m.payload))
-        .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: hash(m.payload) }));
+        .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: frameHash(m.payload) }));
       const firstVideo = got.find(
         (m) => m.type === 'Video' && !isSequenceHeader(m.type, m.payload),
       )!;
@@ -185,7 +172,7 @@ describe('ReconnectRequest (Enhanced RTMP v2) for a publisher, make-before-break
       const framesA = gotA
         .filter((m): m is Extract<MediaMessage, { type: 'Audio' | 'Video' }> => m.type !== 'Data')
         .filter((m) => !isSequenceHeader(m.type, m.payload))
-        .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: hash(m.payload) }));
+        .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: frameHash(m.payload) }));
       expect(framesA.filter((f) => f.type === 'Video').length).toBeGreaterThan(10);
       expect(
         contiguousRun(src.video, [...framesA.filter((f) => f.type === 'Video'), ...video]),

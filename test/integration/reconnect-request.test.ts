@@ -14,23 +14,15 @@ import { parseFlv } from '../../src/protocol/flv/reader';
 import { RtmpServer } from '../../src/server/server';
 import type { ServerEvent } from '../../src/server/events';
 import { waitFor } from '../helpers';
-import { abandonedMigration, frameHash, isSequenceHeader, type Frame } from '../helpers/reconnect';
+import {
+  abandonedMigration,
+  frameHash,
+  isSequenceHeader,
+  sourceFrames,
+  type Frame,
+} from '../helpers/reconnect';
 
 const SMALL_FLV = path.join(__dirname, '..', 'fixtures', 'media', 'small.flv');
-
-const hash = frameHash;
-
-/** The source file's audio and video frames (sequence headers included), in file order. */
-function sourceFrames(): Frame[] {
-  const { tags } = parseFlv(readFileSync(SMALL_FLV));
-  return tags
-    .filter((t) => t.type === 8 || t.type === 9)
-    .map((t) => ({
-      type: t.type === 8 ? ('Audio' as const) : ('Video' as const),
-      timestamp: t.timestamp,
-      hash: hash(t.data),
-    }));
-}
 
 /**
  * How far apart two passes of the looped file are (ms): a looped publish goes on one frame
@@ -89,7 +81,7 @@ async function connectionIdOf(events: ServerEvent[], name: string): Promise<numb
 }
 
 describe('ReconnectRequest (Enhanced RTMP v2), make-before-break', () => {
-  const source = sourceFrames();
+  const source = sourceFrames(SMALL_FLV, { headers: true });
   const period = loopPeriod();
   let dir: string;
   beforeAll(() => {
@@ -207,7 +199,7 @@ describe('ReconnectRequest (Enhanced RTMP v2), make-before-break', () => {
         const media = got
           .filter((m): m is Extract<MediaMessage, { type: 'Audio' | 'Video' }> => m.type !== 'Data')
           .filter((m) => !isSequenceHeader(m.type, m.payload))
-          .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: hash(m.payload) }));
+          .map((m) => ({ type: m.type, timestamp: m.timestamp, hash: frameHash(m.payload) }));
         const src = split(source);
         const srcNoHeaders = {
           audio: src.audio.slice(1),
@@ -220,17 +212,7 @@ describe('ReconnectRequest (Enhanced RTMP v2), make-before-break', () => {
         expect(at(contiguousRun(srcNoHeaders.video, mine.video, period))).toBeUndefined();
         expect(at(contiguousRun(srcNoHeaders.audio, mine.audio, period))).toBeUndefined();
         // The saved FLV: the same frames, in the same order.
-        const { tags } = parseFlv(readFileSync(file));
-        const fileFrames = tags
-          .filter((t) => t.type === 8 || t.type === 9)
-          .map((t) => ({
-            type: t.type === 8 ? ('Audio' as const) : ('Video' as const),
-            timestamp: t.timestamp,
-            hash: hash(t.data),
-            data: t.data,
-          }))
-          .filter((f) => !isSequenceHeader(f.type, f.data));
-        const inFile = split(fileFrames);
+        const inFile = split(sourceFrames(file, { headers: false }));
 
         // The saved FLV holds exactly what media$ delivered (checked above), in the same order.
         expect(inFile.video.map((f) => f.hash)).toEqual(mine.video.map((f) => f.hash));
