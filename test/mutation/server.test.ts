@@ -38,7 +38,12 @@ import {
   pathChecks,
   type MutationCheck,
 } from '../../src/testing/mutation';
-import { serverModels, serverProject, serverSerializeState } from '../../src/testing/models/server';
+import {
+  handshakeDone,
+  serverModels,
+  serverProject,
+  serverSerializeState,
+} from '../../src/testing/models/server';
 import {
   pathFromEvents,
   replayPath,
@@ -59,6 +64,13 @@ import { describeMutation } from './describeMutation';
 
 type ServerModel = (typeof serverModels)[number];
 
+/** A handshake done, `connect` accepted and NetStream 1 created: where the directed paths start. */
+const CONNECTED_WITH_STREAM_1 = [
+  handshakeDone({ ok: true, peer: { version: 3, form: 'simple' } }),
+  { type: 'SERVER.CONNECT', app: 'live' },
+  { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+];
+
 /**
  * What the walk never does (an event ignored takes no transition): a second createStream for an
  * id in use, a command for a stream never created.
@@ -68,12 +80,7 @@ function directedChecks(model: ServerModel) {
   const path = pathFromEvents(
     model.machine,
     [
-      {
-        type: 'xstate.done.actor.handshake',
-        output: { ok: true, peer: { version: 3, form: 'simple' } },
-      },
-      { type: 'SERVER.CONNECT', app: 'live' },
-      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      ...CONNECTED_WITH_STREAM_1,
       { type: 'SERVER.STREAM_CREATED', streamId: 1 },
       { type: 'SERVER.STREAM', streamId: 2, event: { type: 'STREAM.DELETE' } },
     ],
@@ -168,12 +175,7 @@ function directedRuntimeChecks() {
   const path = pathFromEvents(
     model.machine,
     [
-      {
-        type: 'xstate.done.actor.handshake',
-        output: { ok: true, peer: { version: 3, form: 'simple' } },
-      },
-      { type: 'SERVER.CONNECT', app: 'live' },
-      { type: 'SERVER.STREAM_CREATED', streamId: 1 },
+      ...CONNECTED_WITH_STREAM_1,
       { type: 'SERVER.STREAM_ROLE', streamId: 1, role: 'authorizing' },
       { type: 'xstate.done.actor.stream-1', actorId: 'stream-1' },
       ...strays,
