@@ -123,7 +123,7 @@ export interface SessionOptions {
    * Read batching for live watching, in ms (default 0: off). After a read that carried audio or
    * video, a connection's socket rests this long before it is read again, so messages a server
    * writes one by one (nginx-rtmp) arrive in one read: far less CPU per watched stream, media up
-   * to this much later. `createMonitor` sets 50 (`MONITOR_READ_BATCH_MS`).
+   * to this much later. `createMonitor` sets 100 (`MONITOR_READ_BATCH_MS`).
    */
   readBatchMs?: number;
   /**

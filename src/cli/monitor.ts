@@ -15,7 +15,12 @@ import {
 } from '../monitor/render';
 import type { StreamMetrics } from '../monitor/metrics';
 import { ApiError, startHttpServer, type HttpServer, type MonitorApi } from '../monitor/http';
-import { createMonitor, type Monitor } from '../monitor/monitor';
+import {
+  createMonitor,
+  MAX_READ_BATCH_MS,
+  MONITOR_READ_BATCH_MS,
+  type Monitor,
+} from '../monitor/monitor';
 import { ShardError, parseShard, shardFromHostname, type ShardSpec } from '../monitor/shard';
 import type { StreamEvent, StreamSnapshot } from '../monitor/stats';
 import { TargetsError, targetsFromUrls, type MonitorTarget } from '../monitor/targets';
@@ -237,6 +242,12 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const maxConnections = args.options['max-connections'] as number | undefined;
   if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1))
     return usage(io, '--max-connections needs a whole number >= 1');
+  const readBatchMs = args.options['read-batch-ms'] as number;
+  if (!(readBatchMs >= 0 && readBatchMs <= MAX_READ_BATCH_MS))
+    return usage(
+      io,
+      `--read-batch-ms needs a number of ms from 0 to ${MAX_READ_BATCH_MS} (MAX_READ_BATCH_MS)`,
+    );
   let maxAttempts: number | undefined;
   try {
     maxAttempts = retriesOption(args);
@@ -276,6 +287,7 @@ async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       targetsFile,
       shard,
       stallMs: stall * 1000,
+      readBatchMs,
       maxConnections,
       // --retries n: the NetStream's retries (keep watching, up to n) and the connection's.
       ...(maxAttempts !== undefined
@@ -427,6 +439,13 @@ export const monitorCommand: Command = {
         valueName: 's',
         description: 'no media for this long is a stall',
         default: 5,
+      },
+      {
+        name: 'read-batch-ms',
+        type: 'number',
+        valueName: 'ms',
+        description: `after a read with media, rest each socket this long (0 to ${MAX_READ_BATCH_MS}; 0: read at once): far less CPU per stream, media this much later`,
+        default: MONITOR_READ_BATCH_MS,
       },
       {
         name: 'shard',

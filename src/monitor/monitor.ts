@@ -64,10 +64,20 @@ export type MonitorEvent = StreamEvent | TargetsEvent;
 
 /**
  * How long a watched connection's socket rests after a read that carried media (ms): nginx-rtmp
- * writes every message on its own, and reading them in batches of ~50 ms takes about half the
- * CPU per stream (`npm run bench -- --only c`). Media reaches the statistics up to this late.
+ * writes every message on its own, so each read costs the same whatever it holds, and reading
+ * them in batches takes far less CPU per stream. At 200 streams of 1 Mbit/s from nginx-rtmp
+ * (`npm run bench -- --only c --counts 200`): 0.12-0.13% of a core per stream at 50 ms,
+ * 0.086-0.090% at 100, 0.060% at 200. Media reaches the statistics up to this late, and the
+ * kernel holds up to this much of each stream between reads (a 20 Mbit/s stream at 100 ms:
+ * 250 KB), so the default stays at 100. `monitor --read-batch-ms` (at most MAX_READ_BATCH_MS).
  */
-export const MONITOR_READ_BATCH_MS = 50;
+export const MONITOR_READ_BATCH_MS = 100;
+
+/**
+ * The longest read rest `monitor --read-batch-ms` takes (ms): longer ones would hold a stream's
+ * media past a second, the statistics' resolution.
+ */
+export const MAX_READ_BATCH_MS = 1000;
 
 /**
  * How often a watched stream tells its machines that media flows (ms; `SessionOptions.mediaTickMs`):

@@ -233,6 +233,8 @@ describe('rtmp-actors monitor without a server', () => {
       ['--shard', '0/3', '--replicas', '4'],
       ['--shard', '0/3', '--shard-from-hostname', '3'],
       ['--max-connections', '0'],
+      ['--read-batch-ms', 'soon'],
+      ['--read-batch-ms', '1001'],
       ['--metrics', ':1', '--http', ':2'],
     ]) {
       const io = captureIo();
