@@ -68,37 +68,55 @@ export function streamDeletedByPeer(
 /** Decides where `message` goes; an aggregate yields one decision per message inside it. */
 export function classifyInbound(message: RtmpMessage, routes: InboundRoutes): InboundRoute[] {
   const out: InboundRoute[] = [];
-  classifyInto(message, routes, out);
+  classifyInboundEach(message, routes, {
+    media: (m, sinkKey) => out.push({ to: 'media', message: m, sinkKey }),
+    data: (m, sinkKey) => out.push({ to: 'data', message: m, sinkKey }),
+    machines: (m) => out.push({ to: 'machines', message: m }),
+    dropped: (m) => out.push({ to: 'dropped', message: m, reason: 'NO_SINK' }),
+  });
   return out;
 }
 
-function classifyInto(message: RtmpMessage, routes: InboundRoutes, out: InboundRoute[]): void {
+/** Takes classifyInbound's decisions one by one, as calls (one per InboundRoute kind). */
+export interface InboundVisitor {
+  media(message: Extract<MediaMessage, { type: 'Audio' | 'Video' }>, sinkKey: string): void;
+  data(message: Extract<MediaMessage, { type: 'Data' }>, sinkKey: string): void;
+  machines(message: RtmpMessage): void;
+  /** Audio or video of a stream nobody takes ('NO_SINK'). */
+  dropped(message: RtmpMessage): void;
+}
+
+/**
+ * classifyInbound's decisions, in the same order, handed to `visit` instead of collected: the
+ * transport decides this for every message it receives, and this form allocates nothing. Each
+ * decision reaches `visit` before the next is made (classifyInbound makes them all first).
+ */
+export function classifyInboundEach(
+  message: RtmpMessage,
+  routes: InboundRoutes,
+  visit: InboundVisitor,
+): void {
   if (message.type === 'Aggregate') {
-    for (const m of message.messages) classifyInto(m, routes, out);
+    for (const m of message.messages) classifyInboundEach(m, routes, visit);
     return;
   }
   if (message.type === 'Audio' || message.type === 'Video') {
     const sinkKey = sinkKeyFor(routes, message.streamId);
-    out.push(
-      sinkKey !== undefined && routes.hasSink(sinkKey)
-        ? { to: 'media', message, sinkKey }
-        : { to: 'dropped', message, reason: 'NO_SINK' },
-    );
+    if (sinkKey !== undefined && routes.hasSink(sinkKey)) visit.media(message, sinkKey);
+    else visit.dropped(message);
     return;
   }
   if (message.type === 'Data' && !DATA_FOR_MACHINES.has(message.name)) {
     const sinkKey = sinkKeyFor(routes, message.streamId);
     if (sinkKey !== undefined && routes.hasSink(sinkKey)) {
-      out.push({ to: 'data', message, sinkKey });
+      visit.data(message, sinkKey);
       return;
     }
   }
-  out.push({ to: 'machines', message });
+  // Decided before the machines hear of it: they may unroute the stream as they do.
   const ended = streamDeletedByPeer(message, routes);
+  visit.machines(message);
   if (ended !== undefined) {
-    out.push({
-      to: 'machines',
-      message: { type: 'UserControl', event: 'StreamEOF', streamId: ended, timestamp: 0 },
-    });
+    visit.machines({ type: 'UserControl', event: 'StreamEOF', streamId: ended, timestamp: 0 });
   }
 }

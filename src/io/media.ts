@@ -1,6 +1,7 @@
 import { Subject, type Observable } from '../rx';
 import type { MessageOf } from '../protocol/message/types';
 import { configKind, KeyframeGate } from './keyframeGate';
+import { Multicast } from './multicast';
 import { parseAudioHeader, parseVideoHeader } from '../protocol/flv/media';
 
 /** What a stream's sink let through so far (src/switchover.ts starts a switch from it). */
@@ -117,9 +118,10 @@ export interface MediaSink {
  */
 export class SubjectSink implements MediaSink {
   private readonly subject = new Subject<MediaMessage>();
-  private readonly lentSubject = new Subject<MediaMessage>();
+  /** Lent media goes out once per audio or video message: a Multicast allocates nothing then. */
+  private readonly lentSubject = new Multicast<MediaMessage>();
   readonly media$: Observable<MediaMessage> = this.subject.asObservable();
-  readonly lentMedia$: Observable<MediaMessage> = this.lentSubject.asObservable();
+  readonly lentMedia$: Observable<MediaMessage> = this.lentSubject.observable;
   /** Video messages dropped by the live backpressure policy ('dropToKeyframe'). */
   dropped = 0;
   /** @internal The live policy's gate: non-key video waits for a keyframe while it is closed. */

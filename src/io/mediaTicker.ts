@@ -46,11 +46,15 @@ export function createMediaTicker(options: {
   const tickMs = options.tickMs ?? MEDIA_TICK_MS;
   const timers = options.timers ?? realTimers;
   const { emit, clock } = options;
+  // What a stream's trailing tick will say is kept in place (`pending`, `timestamp`,
+  // `keyframe`): media() runs for every audio and video message, and allocates nothing.
   const streams = new Map<
     number,
     {
       at: number;
-      pending: { timestamp: number; keyframe: boolean } | undefined;
+      pending: boolean;
+      timestamp: number;
+      keyframe: boolean;
       timer: unknown;
     }
   >();
@@ -59,15 +63,14 @@ export function createMediaTicker(options: {
     const state = streams.get(streamId);
     if (!state) return;
     state.timer = undefined;
-    const pending = state.pending;
-    state.pending = undefined;
-    if (!pending) return;
+    if (!state.pending) return;
+    state.pending = false;
     state.at = clock();
     emit({
       type: 'MEDIA.TICK',
       streamId,
-      keyframe: pending.keyframe,
-      timestamp: pending.timestamp,
+      keyframe: state.keyframe,
+      timestamp: state.timestamp,
     });
   };
 
@@ -76,7 +79,13 @@ export function createMediaTicker(options: {
       const now = clock();
       const state = streams.get(streamId);
       if (!state) {
-        streams.set(streamId, { at: now, pending: undefined, timer: undefined });
+        streams.set(streamId, {
+          at: now,
+          pending: false,
+          timestamp: 0,
+          keyframe: false,
+          timer: undefined,
+        });
         emit({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
         return;
       }
@@ -85,7 +94,9 @@ export function createMediaTicker(options: {
         emit({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
         return;
       }
-      state.pending = { timestamp, keyframe: keyframe || (state.pending?.keyframe ?? false) };
+      state.keyframe = keyframe || (state.pending && state.keyframe);
+      state.timestamp = timestamp;
+      state.pending = true;
       if (state.timer === undefined) {
         state.timer = timers.setTimeout(
           () => flush(streamId),

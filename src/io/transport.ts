@@ -17,7 +17,13 @@ import { resolveLimits, type RtmpLimits } from '../protocol/limits';
 import { decodeMessage } from '../protocol/message';
 import type { RtmpMessage } from '../protocol/message/types';
 import { MessageTypeId } from '../protocol/types';
-import { classifyInbound, sinkKeyFor, type InboundRoutes } from './classifyInbound';
+import {
+  classifyInbound,
+  classifyInboundEach,
+  sinkKeyFor,
+  type InboundRoutes,
+  type InboundVisitor,
+} from './classifyInbound';
 import { TransportError } from './errors';
 import { isKeyframePayload, isVideoKeyframe } from './keyframeGate';
 import type { MediaMessage, MediaRouter, MediaWriter, SubjectSink } from './media';
@@ -354,14 +360,34 @@ export function runTransport(
     if (!dropPolicy) checkBacklog(sink);
   };
 
+  /** Where a message that is not an aggregate goes (classifyInboundEach, nothing allocated). */
+  let lentNow = false;
+  const visitor: InboundVisitor = {
+    media: (message, sinkKey) => {
+      const sink = deps.router.get(sinkKey);
+      if (sink) deliverMedia(sink, message, lentNow);
+    },
+    data: (message, sinkKey) => {
+      const sink = deps.router.get(sinkKey);
+      if (sink) deliverMedia(sink, message, lentNow);
+    },
+    machines: (message) => send({ type: 'RTMP.MESSAGE', message }),
+    dropped: () => undefined,
+  };
   const onMessage = (message: RtmpMessage, lent: boolean): void => {
+    if (message.type !== 'Aggregate') {
+      lentNow = lent;
+      classifyInboundEach(message, routes, visitor);
+      return;
+    }
+    // An aggregate's messages are all placed before any is delivered.
     for (const route of classifyInbound(message, routes)) {
       switch (route.to) {
         case 'media':
         case 'data': {
           const sink = deps.router.get(route.sinkKey);
-          // Lent payloads only for the message the decoder lent (never inside an aggregate).
-          if (sink) deliverMedia(sink, route.message, lent && route.message === message);
+          // Lent payloads only for the message the decoder lent, never inside an aggregate.
+          if (sink) deliverMedia(sink, route.message, false);
           break;
         }
         case 'machines':

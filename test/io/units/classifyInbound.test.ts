@@ -1,5 +1,6 @@
 import {
   classifyInbound,
+  classifyInboundEach,
   DATA_FOR_MACHINES,
   type InboundRoutes,
 } from '../../../src/io/classifyInbound';
@@ -140,5 +141,33 @@ describe('classifyInbound', () => {
     expect(
       classifyInbound(buildCommand('deleteStream', null, [1]), routes([[1, 'a']], ['a'], 'server')),
     ).toHaveLength(1);
+  });
+
+  it('hands each decision over one by one, and decides a StreamEOF before the machines hear of the deleteStream', () => {
+    const streams = new Map([[1, 'a']]);
+    const r: InboundRoutes = { streams, hasSink: () => true, role: 'client' };
+    const seen: string[] = [];
+    classifyInboundEach(buildCommand('deleteStream', null, [1]), r, {
+      media: () => seen.push('media'),
+      data: () => seen.push('data'),
+      // The machines unroute the stream as they take the deleteStream.
+      machines: (m) => {
+        seen.push(m.type === 'UserControl' ? `machines:${m.event}` : `machines:${m.type}`);
+        streams.delete(1);
+      },
+      dropped: () => seen.push('dropped'),
+    });
+    expect(seen).toEqual(['machines:Command', 'machines:StreamEOF']);
+    classifyInboundEach(
+      video(2),
+      { streams: new Map(), hasSink: () => false, role: 'client' },
+      {
+        media: () => seen.push('media'),
+        data: () => seen.push('data'),
+        machines: () => seen.push('machines'),
+        dropped: () => seen.push('dropped'),
+      },
+    );
+    expect(seen.at(-1)).toBe('dropped');
   });
 });
