@@ -204,6 +204,9 @@ export class SubjectSink implements MediaSink {
   }
 
   backlog(): number {
+    // Asked after every message the transport delivers: most sinks have no source (the
+    // monitor's), and iterating an empty Set still allocates its iterator.
+    if (this.backlogSources.size === 0) return 0;
     let total = 0;
     for (const f of this.backlogSources) total += f();
     return total;

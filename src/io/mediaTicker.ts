@@ -76,9 +76,16 @@ export function createMediaTicker(options: {
 
   return {
     media(streamId, timestamp, keyframe) {
-      const now = clock();
       const state = streams.get(streamId);
-      if (!state) {
+      if (state !== undefined && state.timer !== undefined) {
+        // A trailing tick is due: it will say this. (No clock read: most messages end here.)
+        state.keyframe = keyframe || (state.pending && state.keyframe);
+        state.timestamp = timestamp;
+        state.pending = true;
+        return;
+      }
+      const now = clock();
+      if (state === undefined) {
         streams.set(streamId, {
           at: now,
           pending: false,
@@ -89,20 +96,18 @@ export function createMediaTicker(options: {
         emit({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
         return;
       }
-      if (state.timer === undefined && now - state.at >= tickMs) {
+      if (now - state.at >= tickMs) {
         state.at = now;
         emit({ type: 'MEDIA.TICK', streamId, keyframe, timestamp });
         return;
       }
-      state.keyframe = keyframe || (state.pending && state.keyframe);
+      state.keyframe = keyframe;
       state.timestamp = timestamp;
       state.pending = true;
-      if (state.timer === undefined) {
-        state.timer = timers.setTimeout(
-          () => flush(streamId),
-          Math.max(0, tickMs - (now - state.at)),
-        );
-      }
+      state.timer = timers.setTimeout(
+        () => flush(streamId),
+        Math.max(0, tickMs - (now - state.at)),
+      );
     },
     forget(streamId) {
       const state = streams.get(streamId);
