@@ -713,8 +713,17 @@ export const netStreamMachine = setup({
       enqueue.assign({ endReason: reason });
       enqueue.emit({ type: 'stream.ended', name: context.name, reason });
     }),
-    /** A wait for media starts: how it ends on silence (see `silentEnd`). */
-    scheduleSilentEnd: assign({ silentDeadline: ({ context }) => silentEnd(context) }),
+    /**
+     * A wait for media starts: how it ends on silence (see `silentEnd`). Every media tick of a
+     * flowing play comes through here, and the answer rarely changes: the context is copied
+     * only when it does.
+     */
+    scheduleSilentEnd: enqueueActions(({ context, enqueue }) => {
+      const next = silentEnd(context);
+      const now = context.silentDeadline;
+      if (next?.reason === now?.reason && next?.ms === now?.ms) return;
+      enqueue.assign({ silentDeadline: next });
+    }),
     /** The play ended on silence (see `silentEnd`): IDLE_TIMEOUT or DURATION_REACHED. */
     recordSilentEnd: enqueueActions(({ context, enqueue }) => {
       const reason = context.silentDeadline?.reason ?? 'IDLE_TIMEOUT';
