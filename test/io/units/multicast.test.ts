@@ -90,11 +90,11 @@ describe('Multicast', () => {
 
   it('gives a subscriber removed during a delivery nothing more, that value included, as a Subject does', () => {
     const [subject, multicast] = both((source, log) => {
-      let b: { unsubscribe(): void } | undefined;
+      const later: { b?: { unsubscribe(): void } } = {};
       source.subscribe('a', log, (v) => {
-        if (v === 2) b?.unsubscribe();
+        if (v === 2) later.b?.unsubscribe();
       });
-      b = source.subscribe('b', log);
+      later.b = source.subscribe('b', log);
       source.next(1);
       source.next(2);
       source.next(3);
