@@ -2,7 +2,7 @@
  * Multicast is the transport's stand-in for an RxJS Subject on the lent-media path: each
  * scenario runs against both and must log the same deliveries.
  */
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import { Multicast } from '../../../src/io/multicast';
 
 interface Source {
@@ -12,17 +12,19 @@ interface Source {
   subscribe(name: string, log: string[], onValue?: (v: number) => void): { unsubscribe(): void };
 }
 
-function fromSubject(): Source {
-  const s = new Subject<number>();
-  const o = s.asObservable();
+/** A Source over a Subject or a Multicast: `hot` delivers, `observable` is what subscribers get. */
+function sourceOf(
+  hot: { next(v: number): void; complete(): void; readonly observed: boolean },
+  observable: Observable<number>,
+): Source {
   return {
-    next: (v) => s.next(v),
-    complete: () => s.complete(),
+    next: (v) => hot.next(v),
+    complete: () => hot.complete(),
     get observed() {
-      return s.observed;
+      return hot.observed;
     },
     subscribe: (name, log, onValue) =>
-      o.subscribe({
+      observable.subscribe({
         next: (v) => {
           log.push(`${name}:${v}`);
           onValue?.(v);
@@ -32,23 +34,14 @@ function fromSubject(): Source {
   };
 }
 
+function fromSubject(): Source {
+  const s = new Subject<number>();
+  return sourceOf(s, s.asObservable());
+}
+
 function fromMulticast(): Source {
   const m = new Multicast<number>();
-  return {
-    next: (v) => m.next(v),
-    complete: () => m.complete(),
-    get observed() {
-      return m.observed;
-    },
-    subscribe: (name, log, onValue) =>
-      m.observable.subscribe({
-        next: (v) => {
-          log.push(`${name}:${v}`);
-          onValue?.(v);
-        },
-        complete: () => log.push(`${name}:done`),
-      }),
-  };
+  return sourceOf(m, m.observable);
 }
 
 /** Runs `scenario` on a Subject and on a Multicast; returns both logs. */
