@@ -86,6 +86,20 @@ export interface InboundVisitor {
   dropped(message: RtmpMessage): void;
 }
 
+/** Hands one decision of classifyInbound to `visit`. */
+export function visitRoute(route: InboundRoute, visit: InboundVisitor): void {
+  switch (route.to) {
+    case 'media':
+      return visit.media(route.message, route.sinkKey);
+    case 'data':
+      return visit.data(route.message, route.sinkKey);
+    case 'machines':
+      return visit.machines(route.message);
+    case 'dropped':
+      return visit.dropped(route.message);
+  }
+}
+
 /**
  * classifyInbound's decisions, in the same order, handed to `visit` instead of collected: the
  * transport decides this for every message it receives, and this form allocates nothing. Each

@@ -23,6 +23,7 @@ import {
   sinkKeyFor,
   type InboundRoutes,
   type InboundVisitor,
+  visitRoute,
 } from './classifyInbound';
 import { TransportError } from './errors';
 import { isKeyframePayload, isVideoKeyframe } from './keyframeGate';
@@ -360,17 +361,15 @@ export function runTransport(
     if (!dropPolicy) checkBacklog(sink);
   };
 
-  /** Where a message that is not an aggregate goes (classifyInboundEach, nothing allocated). */
+  /** Where each inbound message goes (classifyInboundEach: nothing allocated per message). */
   let lentNow = false;
+  const toSink = (message: MediaMessage, sinkKey: string): void => {
+    const sink = deps.router.get(sinkKey);
+    if (sink) deliverMedia(sink, message, lentNow);
+  };
   const visitor: InboundVisitor = {
-    media: (message, sinkKey) => {
-      const sink = deps.router.get(sinkKey);
-      if (sink) deliverMedia(sink, message, lentNow);
-    },
-    data: (message, sinkKey) => {
-      const sink = deps.router.get(sinkKey);
-      if (sink) deliverMedia(sink, message, lentNow);
-    },
+    media: toSink,
+    data: toSink,
     machines: (message) => send({ type: 'RTMP.MESSAGE', message }),
     dropped: () => undefined,
   };
@@ -380,23 +379,10 @@ export function runTransport(
       classifyInboundEach(message, routes, visitor);
       return;
     }
-    // An aggregate's messages are all placed before any is delivered.
-    for (const route of classifyInbound(message, routes)) {
-      switch (route.to) {
-        case 'media':
-        case 'data': {
-          const sink = deps.router.get(route.sinkKey);
-          // Lent payloads only for the message the decoder lent, never inside an aggregate.
-          if (sink) deliverMedia(sink, route.message, false);
-          break;
-        }
-        case 'machines':
-          send({ type: 'RTMP.MESSAGE', message: route.message });
-          break;
-        case 'dropped':
-          break;
-      }
-    }
+    // An aggregate's messages are all placed before any is delivered, and none is lent (the
+    // decoder lends only the message it reassembled).
+    lentNow = false;
+    for (const route of classifyInbound(message, routes)) visitRoute(route, visitor);
   };
 
   const onInbound = (item: InboundItem): void => {

@@ -2,6 +2,7 @@ import {
   classifyInbound,
   classifyInboundEach,
   DATA_FOR_MACHINES,
+  visitRoute,
   type InboundRoutes,
 } from '../../../src/io/classifyInbound';
 import { buildCommand, buildOnStatus } from '../../../src/protocol/message';
@@ -103,6 +104,28 @@ describe('classifyInbound', () => {
       timestamp: 0,
     } as RtmpMessage;
     expect(where(aggregate, routes([[1, 'a']]))).toEqual(['media:a', 'data:a', 'machines']);
+  });
+
+  it('hands collected decisions to a visitor as classifyInboundEach hands them (visitRoute)', () => {
+    const aggregate: RtmpMessage = {
+      type: 'Aggregate',
+      messages: [video(1), data('onMetaData'), data('onStatus'), video(7)],
+      streamId: 1,
+      timestamp: 0,
+    } as RtmpMessage;
+    const r = routes([[1, 'a']], ['a']);
+    const logger = (log: string[]) => ({
+      media: (_m: unknown, key: string) => log.push(`media:${key}`),
+      data: (_m: unknown, key: string) => log.push(`data:${key}`),
+      machines: () => log.push('machines'),
+      dropped: () => log.push('dropped'),
+    });
+    const each: string[] = [];
+    classifyInboundEach(aggregate, r, logger(each));
+    const visited: string[] = [];
+    for (const route of classifyInbound(aggregate, r)) visitRoute(route, logger(visited));
+    expect(visited).toEqual(['media:a', 'data:a', 'machines', 'media:a']);
+    expect(visited).toEqual(each);
   });
 
   it("adds StreamEOF after a server's deleteStream of a stream we play", () => {
