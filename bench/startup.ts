@@ -14,7 +14,9 @@
  * `play` connects to 127.0.0.1:9, where nothing listens: the connection is refused at once and
  * `--retries 0` makes that the end (exit code 3, "connection refused"). Every round checks the exit
  * code and the message, so a case that stopped failing fast (or failed otherwise) is an error, not
- * a figure. rtmpdump's own start (the same refused URL) is shown for reference when installed, and
+ * a figure. The floor case (a `node -e` script that only connects to the same port and prints the
+ * error) is what Node itself costs for this work: the goal line says how many milliseconds 1.6×
+ * node leaves for ours on top of it, and how many ours took. rtmpdump's own start (the same refused URL) is shown for reference when installed, and
  * so is the same `play` without the code cache (RTMP_ACTORS_CODE_CACHE=0), with an empty one (the
  * first start after a build or upgrade, which also writes the cache at exit), and from the tsc
  * output instead of the bundle (RTMP_ACTORS_NO_BUNDLE=1; see scripts/bundle.mjs). Without a bundle (dist/bundle/) every rtmp-actors case runs the tsc output.
@@ -105,6 +107,21 @@ const CASES: Case[] = [
     reference: true,
   },
 ];
+/**
+ * The floor of any Node tool for this case: a script that only connects to the refused port and
+ * prints the error, with nothing of ours loaded (net, a socket, stderr: what the refused `play`
+ * needs from Node itself). What the goal leaves for all of ours is 1.6× node less this.
+ */
+const FLOOR_SCRIPT =
+  "require('node:net').connect(9, '127.0.0.1').on('error', (e) => {" +
+  ' process.stderr.write(`connection refused [${e.code}]\\n`); process.exitCode = 3; });';
+CASES.push({
+  name: `node: connect to ${REFUSED_URL}'s port, print the error (floor, nothing of ours)`,
+  command: process.execPath,
+  args: ['-e', FLOOR_SCRIPT],
+  expect: { code: 3, stderr: refused },
+  reference: true,
+});
 const RTMPDUMP = findExecutable('rtmpdump');
 if (RTMPDUMP) {
   CASES.push({
@@ -209,6 +226,16 @@ function main(): void {
       `goal 4: refused play at most 1.6× node -e 0 (median wall): ${ratio.toFixed(2)}× ` +
         `${ratio <= 1.6 ? 'met' : 'NOT met'} in this run`,
     );
+    const floor = rows.find((r) => r.name.startsWith('node: connect'));
+    if (floor) {
+      // What the goal leaves for everything of ours once Node's own share of the case is paid.
+      const left = 1.6 * node.medianWallMs - floor.medianWallMs;
+      out.push(
+        `  the floor (connect and print, nothing of ours) is ${(floor.medianWallMs / node.medianWallMs).toFixed(2)}× node: ` +
+          `the goal leaves ${left.toFixed(1)} ms for loading, building and running ours; this run's took ` +
+          `${(play.medianWallMs - floor.medianWallMs).toFixed(1)} ms`,
+      );
+    }
   }
   rmSync(COLD_CACHE, { recursive: true, force: true });
   process.stdout.write(out.join('\n') + '\n');
