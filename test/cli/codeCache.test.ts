@@ -109,6 +109,50 @@ describe('the code cache of the bundled command line', () => {
     expect(entries(dir, 'play')).toEqual([play]);
   });
 
+  it("keeps no copy of a stamped file's source alive while it waits to write the entry at exit", async () => {
+    // A start without an entry (a fresh container: every start of a monitor) makes one at exit,
+    // hours later for a monitor. Until then V8 holds the wrapped source it compiles lazily from;
+    // the source as read (1.1 MB for monitor.js) must not stay alive beside it.
+    const bundleDir = path.join(freshDir(), 'bundle');
+    mkdirSync(bundleDir);
+    const banner = '/* rtmp-actors code-cache key 0123456789abcdef */';
+    const padding = `/*${'x'.repeat(1_200_000)}*/`;
+    writeFileSync(
+      path.join(bundleDir, 'big.js'),
+      `${banner}\n'use strict';\n${padding}\nexports.answer = () => 42;\n`,
+    );
+    const snapshot = path.join(work, `source-${seq}.heapsnapshot`);
+    const script = [
+      `const cache = require(${JSON.stringify(path.join(ROOT, 'bin', 'code-cache.js'))});`,
+      `cache.install(${JSON.stringify(bundleDir)}, { env: { RTMP_ACTORS_CODE_CACHE: ${JSON.stringify(freshDir())} } });`,
+      `if (require(${JSON.stringify(path.join(bundleDir, 'big.js'))}).answer() !== 42) process.exit(1);`,
+      `require('node:v8').writeHeapSnapshot(${JSON.stringify(snapshot)});`,
+    ].join('\n');
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], { timeout: 60_000 }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    const heap = JSON.parse(readFileSync(snapshot, 'utf8')) as {
+      snapshot: { meta: { node_fields: string[] } };
+      nodes: number[];
+      strings: string[];
+    };
+    rmSync(snapshot);
+    const fields = heap.snapshot.meta.node_fields;
+    const nameAt = fields.indexOf('name');
+    const sizeAt = fields.indexOf('self_size');
+    // A string's node is named by (the start of) its text, and sized by all of it.
+    const big: string[] = [];
+    for (let i = 0; i < heap.nodes.length; i += fields.length) {
+      if (heap.nodes[i + sizeAt] > 1_000_000)
+        big.push(heap.strings[heap.nodes[i + nameAt]].slice(0, 40));
+    }
+    // The wrapped source V8 compiles from, and nothing else of that size.
+    expect(big).toHaveLength(1);
+    expect(big[0]).toMatch(/^\(function \(exports, require, module/);
+  });
+
   it('makes a rejected (corrupt) or truncated entry again, and the command runs as without one', async () => {
     const dir = freshDir();
     const env = { RTMP_ACTORS_CODE_CACHE: dir };
