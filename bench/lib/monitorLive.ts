@@ -30,6 +30,7 @@ import {
   type NginxRtmp,
   type TrackedProcess,
 } from '../../test/helpers';
+import { oursEnv } from './oursEnv';
 import { procCpu } from './proc';
 
 export interface MonitorLiveOptions {
@@ -206,7 +207,7 @@ export async function monitorLive(o: MonitorLiveOptions): Promise<MonitorLiveRes
     'rtmp-actors-monitor',
     '/bin/sh',
     ['-c', 'exec "$0" "$@" > "$RTMP_ACTORS_BENCH_OUT"', process.execPath, o.cli, ...args],
-    { env: { ...process.env, RTMP_ACTORS_BENCH_OUT: out } },
+    { env: { ...process.env, ...oursEnv().env, RTMP_ACTORS_BENCH_OUT: out } },
   );
   let offset = 0;
   const chunk = Buffer.alloc(1 << 20);

@@ -5,16 +5,13 @@
  * process. The tools alternate which goes first from round to round, so that neither always
  * meets the machine in the same state; the medians and the per-round ratios are reported.
  *
- * Ours runs without NODE_EXTRA_CA_CERTS (set to ''), unless BENCH_KEEP_NODE_EXTRA_CA_CERTS=1:
- * when that variable names a CA bundle, node parses the whole bundle at every start, before any
- * of our code runs (on this machine's sandbox, whose environment sets it to the system bundle,
- * ~0.08 CPU s and 30 ms or more of wall per start, more than rtmpdump's whole CPU for the
- * download). A user's shell does not normally set it, and an rtmp:// play never uses it. The
- * summary's `note` says when it was cleared.
+ * Ours runs without NODE_EXTRA_CA_CERTS, as in every section (see ./oursEnv.ts); the summary's
+ * `note` says when it was cleared.
  */
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireTool } from '../../test/helpers';
+import { oursEnv } from './oursEnv';
 import { spawnMeasured } from './proc';
 
 export type FileTool = 'ours' | 'rtmpdump';
@@ -41,18 +38,6 @@ export interface FileSummary {
   cpuRatios: number[];
   /** How ours' environment differed from the bench's (NODE_EXTRA_CA_CERTS cleared), if it did. */
   note?: string;
-}
-
-/** The environment ours runs with (see the file's comment). */
-function oursEnv(): { env?: Record<string, string>; note?: string } {
-  const ca = process.env.NODE_EXTRA_CA_CERTS;
-  if (!ca || process.env.BENCH_KEEP_NODE_EXTRA_CA_CERTS === '1') return {};
-  return {
-    env: { NODE_EXTRA_CA_CERTS: '' },
-    note:
-      `ours ran with NODE_EXTRA_CA_CERTS cleared (it was ${ca}: node parses that bundle at every start, ` +
-      'before our code; BENCH_KEEP_NODE_EXTRA_CA_CERTS=1 keeps it)',
-  };
 }
 
 function median(xs: number[]): number {
