@@ -4,8 +4,8 @@
  *
  *   npm run build && npm run bench:rss-floor [-- --streams 200] [-- --seconds 15]
  *
- * Three processes of this node, each measured after `--seconds` (VmRSS and RssAnon from
- * /proc/PID/status), all with NODE_EXTRA_CA_CERTS cleared (node would parse that CA bundle):
+ * Three processes of this node, each measured after `--seconds` (RSS from /proc/PID/stat, as the
+ * bench reads it), all with NODE_EXTRA_CA_CERTS cleared (node would parse that CA bundle):
  *
  * - `node` alone, idle: what the runtime holds before any script does anything.
  * - `sockets`: a bare script holding N TCP connections from a sender process on loopback, each
@@ -19,9 +19,10 @@
  * The floor for N streams is then `monitor, no stream` plus what the N sockets alone add.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { sleep } from '../test/helpers';
+import { procCpu } from './lib/proc';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'rtmp-actors');
@@ -33,66 +34,53 @@ function argValue(name: string): string | undefined {
 
 const ENV = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
 
-interface Memory {
-  rssMB: number;
-  anonMB: number;
-}
-
-function memoryOf(pid: number): Memory {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number =>
-    Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
-  return { rssMB: kb('VmRSS') / 1024, anonMB: kb('RssAnon') / 1024 };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Runs this file in `role` as a child, reads its memory after `seconds`, then stops it. */
-async function measureChild(args: string[], seconds: number): Promise<Memory> {
+/**
+ * Runs node with `args` as a child, reads its RSS (MB) after `seconds`, runs `whileRunning`, then
+ * stops it.
+ */
+async function measureChild(
+  args: string[],
+  seconds: number,
+  whileRunning: () => void = () => undefined,
+): Promise<number> {
   const child = spawn(process.execPath, args, { env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   await sleep(seconds * 1000);
   if (child.exitCode !== null)
     throw new Error(`${args.join(' ')} exited early (${child.exitCode})`);
-  const m = memoryOf(child.pid!);
-  child.kill('SIGTERM');
+  const rssMB = procCpu(child.pid!)?.rssMB;
+  try {
+    whileRunning();
+  } finally {
+    child.kill('SIGTERM');
+  }
   await exited;
-  return m;
+  if (rssMB === undefined) throw new Error(`${args.join(' ')}: no /proc entry`);
+  return rssMB;
 }
 
-/** Role `receiver PORT N`: N connections read into one shared buffer, bytes counted. */
-function receiver(port: number, n: number): void {
-  const shared = Buffer.alloc(1 << 20);
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    connect({
-      port,
-      host: '127.0.0.1',
-      onread: {
-        buffer: shared,
-        callback: (k: number) => {
-          bytes += k;
-          return true;
-        },
-      },
-    }).on('error', (e) => {
-      process.stderr.write(`receiver: ${e.message}\n`);
+/**
+ * A bare node with node:net loaded, doing nothing (this file's own imports would load the test
+ * helpers), so that the receiver's difference from it is its sockets alone.
+ */
+const IDLE_SCRIPT = "require('node:net'); setInterval(() => undefined, 1 << 30);";
+/**
+ * A bare script holding N connections to PORT (its arguments), read into one shared buffer as
+ * our transport reads (`onread`) and thrown away.
+ */
+const RECEIVER_SCRIPT = `
+const [port, n] = process.argv.slice(1).map(Number);
+const shared = Buffer.alloc(1 << 20);
+for (let i = 0; i < n; i++) {
+  require('node:net')
+    .connect({ port, host: '127.0.0.1', onread: { buffer: shared, callback: () => true } })
+    .on('error', (e) => {
+      process.stderr.write('receiver: ' + e.message + '\\n');
       process.exit(1);
     });
-  }
-  process.on('SIGTERM', () => {
-    process.stderr.write(`    (received ${(bytes / 1e6).toFixed(1)} MB)\n`);
-    process.exit(0);
-  });
-}
+}`;
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'receiver')
-    return receiver(Number(process.argv[3]), Number(process.argv[4]));
-  if (process.argv[2] === 'idle') {
-    setInterval(() => undefined, 1 << 30);
-    return;
-  }
   const streams = Number(argValue('--streams') ?? 200);
   const seconds = Number(argValue('--seconds') ?? 15);
 
@@ -111,8 +99,19 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
 
-  const node = await measureChild([__filename, 'idle'], seconds);
-  const bare = await measureChild([__filename, 'receiver', String(port), String(streams)], seconds);
+  const node = await measureChild(['-e', IDLE_SCRIPT], seconds);
+  const bare = await measureChild(
+    ['-e', RECEIVER_SCRIPT, String(port), String(streams)],
+    seconds,
+    () => {
+      // What the sender could not hand to the kernel: a receiver that reads keeps it near zero.
+      let unsent = 0;
+      for (const s of sockets) unsent += s.writableLength;
+      if (sockets.size !== streams || unsent > streams * 64 * 1024) {
+        throw new Error(`the receiver holds ${sockets.size} connections, ${unsent} bytes unsent`);
+      }
+    },
+  );
   server.close();
   for (const s of sockets) s.destroy();
   const monitor = await measureChild(
@@ -127,16 +126,16 @@ async function main(): Promise<void> {
     seconds,
   );
 
-  const row = (name: string, m: Memory): string =>
-    `${name.padEnd(40)} ${m.rssMB.toFixed(1).padStart(8)} ${m.anonMB.toFixed(1).padStart(9)}`;
-  const socketsAdd = bare.rssMB - node.rssMB;
-  const floor = monitor.rssMB + socketsAdd;
+  const row = (name: string, rssMB: number): string =>
+    `${name.padEnd(40)} ${rssMB.toFixed(1).padStart(8)}`;
+  const socketsAdd = bare - node;
+  const floor = monitor + socketsAdd;
   const goal = (300 * streams) / 1024;
   process.stdout.write(
     [
       `RSS floor, node ${process.version}, after ${seconds} s each`,
       '',
-      `${'process'.padEnd(40)} ${'RSS MB'.padStart(8)} ${'anon MB'.padStart(9)}`,
+      `${'process'.padEnd(40)} ${'RSS MB'.padStart(8)}`,
       row('node, idle', node),
       row(`sockets: ${streams} connections at ~1 Mbit/s`, bare),
       row('monitor, no stream', monitor),

@@ -16,8 +16,8 @@
  * code and the message, so a case that stopped failing fast (or failed otherwise) is an error, not
  * a figure. The floor case (a `node -e` script that only connects to the same port and prints the
  * error) is what Node itself costs for this work: the goal line says how many milliseconds 1.6×
- * node leaves for ours on top of it, and how many ours took. rtmpdump's own start (the same refused URL) is shown for reference when installed, and
- * so is the same `play` without the code cache (RTMP_ACTORS_CODE_CACHE=0), with an empty one (the
+ * node leaves for ours on top of it, and how many ours took. rtmpdump's own start (the same
+ * refused URL) is shown for reference when installed, and so is the same `play` without the code cache (RTMP_ACTORS_CODE_CACHE=0), with an empty one (the
  * first start after a build or upgrade, which also writes the cache at exit), and from the tsc
  * output instead of the bundle (RTMP_ACTORS_NO_BUNDLE=1; see scripts/bundle.mjs). Without a bundle (dist/bundle/) every rtmp-actors case runs the tsc output.
  *
@@ -115,13 +115,14 @@ const CASES: Case[] = [
 const FLOOR_SCRIPT =
   "require('node:net').connect(9, '127.0.0.1').on('error', (e) => {" +
   ' process.stderr.write(`connection refused [${e.code}]\\n`); process.exitCode = 3; });';
-CASES.push({
+const FLOOR_CASE: Case = {
   name: `node: connect to ${REFUSED_URL}'s port, print the error (floor, nothing of ours)`,
   command: process.execPath,
   args: ['-e', FLOOR_SCRIPT],
   expect: { code: 3, stderr: refused },
   reference: true,
-});
+};
+CASES.push(FLOOR_CASE);
 const RTMPDUMP = findExecutable('rtmpdump');
 if (RTMPDUMP) {
   CASES.push({
@@ -226,7 +227,7 @@ function main(): void {
       `goal 4: refused play at most 1.6× node -e 0 (median wall): ${ratio.toFixed(2)}× ` +
         `${ratio <= 1.6 ? 'met' : 'NOT met'} in this run`,
     );
-    const floor = rows.find((r) => r.name.startsWith('node: connect'));
+    const floor = rows.find((r) => r.name === FLOOR_CASE.name);
     if (floor) {
       // What the goal leaves for everything of ours once Node's own share of the case is paid.
       const left = 1.6 * node.medianWallMs - floor.medianWallMs;
