@@ -1,14 +1,14 @@
 /**
  * The RSS below which no Node.js monitor of N live streams can go on this machine (issue 16,
- * goal 1 asks for at most 300 KB per stream at 200 streams: 60 MB in all).
+ * goal 1 asks for at most 300 KB per stream at 200 streams: 58.6 MB in all).
  *
  *   npm run build && npm run bench:rss-floor [-- --streams 200] [-- --seconds 15]
  *
  * Three processes of this node, each measured after `--seconds` (RSS from /proc/PID/stat, as the
  * bench reads it), all with NODE_EXTRA_CA_CERTS cleared (node would parse that CA bundle):
  *
- * - `node` alone, idle: what the runtime holds before any script does anything.
- * - `sockets`: a bare script holding N TCP connections from a sender process on loopback, each
+ * - `node, idle`: a bare node with node:net loaded, doing nothing: what the runtime holds.
+ * - `sockets`: a bare script holding N TCP connections from this process on loopback, each
  *   receiving ~1 Mbit/s (4,200 bytes 30 times a second, as a 1 Mbit/s 30 fps stream arrives),
  *   read into one shared buffer (`onread`, as our transport reads) and thrown away: no RTMP, no
  *   statistics, nothing kept per stream but the socket.
